@@ -1,0 +1,186 @@
+/**
+ * One mechanism for every gradient technique: the gradient of an objective (a
+ * scalar function of a forward pass's taps and outputs) with respect to the input
+ * or any layer's activation, under a chosen ReLU backward rule:
+ *
+ * - `plain`: dy * (x > 0), ordinary backprop (saliency, class models, DeepDream);
+ * - `deconv`: relu(dy), Zeiler & Fergus's DeconvNet (max-pool switches come from
+ *   the ordinary max-pool gradient, the filtering from the ordinary conv gradient);
+ * - `guided`: relu(dy) * (x > 0), Springenberg et al.'s guided backprop.
+ *
+ * The rule is swapped in the gradient registry for the duration of one call and
+ * restored afterwards, even when the call throws. Fused conv and dense ops with a
+ * ReLU do not fuse while a gradient is being taken, so the rule reaches them too.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import type { Edit, ForwardResult, Net } from "./net.ts";
+
+/** How the backward pass crosses a ReLU. */
+export type ReluRule = "plain" | "deconv" | "guided";
+
+/** The rules, for parameter schemas. */
+export const RELU_RULES: readonly ReluRule[] = ["plain", "deconv", "guided"];
+
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+  x: () => tf.Tensor;
+};
+
+// The forward mask of each rectifier: where the ordinary gradient lets dy through.
+const MASKS: Record<string, (x: tf.Tensor, attrs: tf.NamedAttrMap) => tf.Tensor> = {
+  Relu: (x) => tf.step(x),
+  Relu6: (x) => tf.mul(tf.step(x), tf.cast(tf.lessEqual(x, 6), "float32")),
+  LeakyRelu: (x, attrs) => {
+    const alpha = Number(attrs.alpha ?? 0.2);
+    return tf.where(tf.greater(x, 0), tf.onesLike(x), tf.fill(x.shape, alpha));
+  },
+  Elu: (x) => tf.where(tf.greater(x, 0), tf.onesLike(x), tf.exp(x)),
+};
+
+function ruleGradient(kernel: string, rule: ReluRule): GradFunc {
+  const mask = MASKS[kernel];
+  return (dy, saved, attrs) => ({
+    x: () => {
+      // Elu saves its output y; exp(x) = y + 1 where x <= 0.
+      const x = saved[0];
+      const m = kernel === "Elu"
+        ? tf.where(tf.greater(x, 0), tf.onesLike(x), tf.add(x, 1))
+        : mask(x, attrs);
+      if (rule === "deconv") return tf.relu(dy);
+      if (rule === "guided") return tf.mul(tf.relu(dy), m);
+      return tf.mul(dy, m);
+    },
+  });
+}
+
+/**
+ * Runs `fn` with the ReLU backward rule set to `rule`, restoring the original
+ * gradients afterwards even if `fn` throws.
+ *
+ * @param rule `plain`, `deconv` or `guided`.
+ * @param fn A synchronous function that takes gradients (e.g. calls `tf.grad`).
+ * @returns What `fn` returns.
+ * @example Guided backprop through one ReLU
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { withReluRule } from "./gradients.ts";
+ * const x = tf.tensor1d([-1, 2]);
+ * const g = withReluRule("guided", () => tf.grad((v: tf.Tensor) => tf.relu(v).mul(tf.tensor1d([3, -4])).sum())(x));
+ * const [a, b] = g.dataSync();
+ * if (a !== 0 || b !== 0) throw new Error("guided drops negative gradients");
+ * ```
+ */
+export function withReluRule<T>(rule: ReluRule, fn: () => T): T {
+  if (!RELU_RULES.includes(rule)) {
+    throw new RangeError(`Unknown ReLU rule "${rule}": use one of ${RELU_RULES.join(", ")}`);
+  }
+  if (rule === "plain") return fn();
+  const originals: tf.GradConfig[] = [];
+  for (const kernel of Object.keys(MASKS)) {
+    const original = tf.getGradient(kernel);
+    if (!original) continue;
+    originals.push(original);
+    tf.unregisterGradient(kernel);
+    tf.registerGradient({
+      kernelName: kernel,
+      inputsToSave: original.inputsToSave,
+      outputsToSave: original.outputsToSave,
+      gradFunc: ruleGradient(kernel, rule) as unknown as tf.GradConfig["gradFunc"],
+    });
+  }
+  try {
+    return fn();
+  } finally {
+    for (const original of originals) {
+      tf.unregisterGradient(original.kernelName);
+      tf.registerGradient(original);
+    }
+  }
+}
+
+/**
+ * A scalar to differentiate: a function of one forward pass. For a batch it
+ * should be the sum of per-image objectives, so that each image's gradient is
+ * its own.
+ */
+export interface Objective {
+  /** Layers the objective reads (made available in `ForwardResult.taps`). */
+  taps?: readonly string[];
+  /** Whether the objective reads the logits. */
+  logits?: boolean;
+  /** The scalar, from the forward pass (and the input it was run on). */
+  value(result: ForwardResult, x: tf.Tensor): tf.Scalar;
+}
+
+/** Options of {@linkcode gradient}. */
+export interface GradientOptions {
+  /** ReLU backward rule. @default "plain" */
+  rule?: ReluRule;
+  /** What to differentiate with respect to: `"input"` or a layer name. @default "input" */
+  wrt?: string;
+  /** Edits applied during the forward pass (e.g. keep one neuron). @default {} */
+  edits?: Readonly<Record<string, Edit>>;
+}
+
+/** The gradient and the objective's value. */
+export interface GradientResult {
+  /** d objective / d wrt, shaped like the input (or the layer's activation). */
+  grad: tf.Tensor;
+  /** The objective's value. */
+  value: tf.Scalar;
+}
+
+/**
+ * The gradient of an objective with respect to the input or a layer's activation.
+ *
+ * @param net The model.
+ * @param x A batch in model input space.
+ * @param objective The scalar to differentiate.
+ * @param options Rule, what to differentiate with respect to, edits.
+ * @returns The gradient and the value; the caller owns both.
+ */
+export function gradient(
+  net: Net,
+  x: tf.Tensor,
+  objective: Objective,
+  options: GradientOptions = {},
+): GradientResult {
+  const rule = options.rule ?? "plain";
+  const wrt = options.wrt ?? "input";
+  const edits = options.edits ?? {};
+  net.checkInput(x);
+  if (wrt !== "input") net.layer(wrt);
+  const taps = objective.taps ?? [];
+  const run = (input: tf.Tensor, extra: Record<string, Edit>) => {
+    const r = net.forward(input, {
+      taps,
+      logits: objective.logits ?? false,
+      edits: { ...edits, ...extra },
+    });
+    const v = objective.value(r, input);
+    return v;
+  };
+  return withReluRule(rule, () => {
+    if (wrt === "input") {
+      const { value, grad } = tf.valueAndGrad((input: tf.Tensor) => run(input, {}))(x);
+      return { value, grad };
+    }
+    // Differentiate with respect to an activation: compute it once, then feed it
+    // back in its own place so that the graph downstream depends on the fed tensor.
+    const act = tf.tidy(() => {
+      const r = net.forward(x, { taps: [wrt], edits });
+      const a = r.taps[wrt];
+      tf.dispose([r.output, ...Object.values(r.taps).filter((t) => t !== a)]);
+      return a;
+    });
+    try {
+      const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
+        tf.tidy(() => run(x, { [wrt]: () => a }))
+      )(act);
+      return { value, grad };
+    } finally {
+      act.dispose();
+    }
+  });
+}

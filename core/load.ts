@@ -1,0 +1,273 @@
+/**
+ * Loading a model into a {@linkcode Net}: from a folder, a `model.json` path or an
+ * http(s) URL, LayersModel or GraphModel, with its `convlens.json` sidecar. The
+ * weights manifest is checked before any weight is read: a path that leaves the
+ * model's folder (or origin), a missing shard or a size that does not add up is
+ * refused with a message that says what to fix.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { Net, type Sidecar } from "./net.ts";
+
+/** Options of {@linkcode loadNet}. */
+export interface LoadOptions {
+  /** Overrides of the sidecar (input contract, labels, logits layer). @default {} */
+  sidecar?: Sidecar;
+}
+
+interface WeightEntry {
+  name: string;
+  shape: number[];
+  dtype: string;
+  quantization?: { dtype: string };
+}
+
+interface ManifestGroup {
+  paths: string[];
+  weights: WeightEntry[];
+}
+
+interface ModelJson {
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  modelTopology?: Record<string, unknown>;
+  weightsManifest?: ManifestGroup[];
+  signature?: Record<string, unknown>;
+  userDefinedMetadata?: Record<string, object>;
+  modelInitializer?: Record<string, unknown>;
+}
+
+const BYTES: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+  string: NaN,
+};
+
+/** Where to read the model files from: a folder on disk or a URL directory. */
+interface Place {
+  describe: string;
+  read(relative: string): Promise<Uint8Array | undefined>;
+  /** Refuses a manifest path that leaves the model's folder or origin. */
+  check(relative: string): void;
+}
+
+function isUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+function folderPlace(folder: string): Place {
+  const root = folder.replace(/\/+$/, "") || ".";
+  return {
+    describe: root,
+    check(rel) {
+      const parts = rel.split(/[\\/]+/);
+      if (rel.startsWith("/") || /^[a-z]+:/i.test(rel) || parts.includes("..")) {
+        throw new Error(
+          `model.json lists weight file "${rel}", which is outside the model's folder ${root}: ` +
+            "weight paths must be plain file names relative to model.json",
+        );
+      }
+    },
+    async read(rel) {
+      try {
+        return await Deno.readFile(`${root}/${rel}`);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return undefined;
+        throw err;
+      }
+    },
+  };
+}
+
+function urlPlace(modelUrl: URL): Place {
+  const base = new URL(".", modelUrl);
+  return {
+    describe: base.href,
+    check(rel) {
+      const target = new URL(rel, base);
+      if (target.origin !== base.origin || !target.pathname.startsWith(base.pathname)) {
+        throw new Error(
+          `model.json lists weight file "${rel}", which is outside the model's folder ${base.href}: ` +
+            "weight paths must be relative to model.json and stay beside it",
+        );
+      }
+    },
+    async read(rel) {
+      const res = await fetch(new URL(rel, base));
+      if (res.status === 404) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`Fetching ${new URL(rel, base).href} failed: HTTP ${res.status}`);
+      }
+      return new Uint8Array(await res.arrayBuffer());
+    },
+  };
+}
+
+async function readModelJson(source: string): Promise<{ json: ModelJson; place: Place }> {
+  let text: string | undefined;
+  let place: Place;
+  if (isUrl(source)) {
+    const url = new URL(source.endsWith(".json") ? source : source.replace(/\/?$/, "/model.json"));
+    place = urlPlace(url);
+    let res: Response;
+    try {
+      res = await fetch(url);
+    } catch (err) {
+      throw new Error(`Cannot fetch ${url.href}: ${(err as Error).message}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(
+        `Cannot fetch ${url.href}: HTTP ${res.status}. Give the URL of a model.json or of its folder`,
+      );
+    }
+    text = await res.text();
+  } else {
+    let file = source;
+    try {
+      if ((await Deno.stat(source)).isDirectory) file = `${source.replace(/\/+$/, "")}/model.json`;
+    } catch {
+      throw new Error(
+        `Model not found: "${source}" does not exist. Give a folder holding model.json, a model.json path or an http(s) URL`,
+      );
+    }
+    place = folderPlace(file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : ".");
+    try {
+      text = await Deno.readTextFile(file);
+    } catch {
+      throw new Error(`Model not found: no model.json at "${file}"`);
+    }
+  }
+  let json: ModelJson;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(
+      `Broken model.json in ${place.describe}: not valid JSON (${(err as Error).message})`,
+    );
+  }
+  if (!json || typeof json !== "object" || !json.modelTopology) {
+    throw new Error(
+      `Broken model.json in ${place.describe}: it has no "modelTopology"; ` +
+        "give a TensorFlow.js LayersModel or GraphModel (tensorflowjs_converter output)",
+    );
+  }
+  if (!Array.isArray(json.weightsManifest)) {
+    throw new Error(`Broken model.json in ${place.describe}: it has no "weightsManifest" list`);
+  }
+  return { json, place };
+}
+
+async function readWeights(json: ModelJson, place: Place): Promise<{
+  specs: tf.io.WeightsManifestEntry[];
+  data: ArrayBuffer;
+}> {
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const groups = json.weightsManifest!;
+  for (const g of groups) {
+    if (!Array.isArray(g.paths) || !Array.isArray(g.weights)) {
+      throw new Error(
+        `Broken model.json in ${place.describe}: each weightsManifest entry needs "paths" and "weights"`,
+      );
+    }
+    for (const p of g.paths) place.check(p);
+  }
+  const chunks: Uint8Array[] = [];
+  for (const g of groups) {
+    let got = 0;
+    for (const p of g.paths) {
+      const bytes = await place.read(p);
+      if (!bytes) {
+        throw new Error(
+          `Missing weight shard "${p}" listed in model.json (looked in ${place.describe}); ` +
+            "copy every weight file the manifest names beside model.json",
+        );
+      }
+      chunks.push(bytes);
+      got += bytes.byteLength;
+    }
+    let want = 0;
+    for (const w of g.weights) {
+      const per = BYTES[w.quantization?.dtype ?? w.dtype];
+      if (!Number.isFinite(per)) {
+        throw new Error(`Weight "${w.name}" has dtype ${w.dtype}, which convlens cannot read`);
+      }
+      want += w.shape.reduce((a, b) => a * b, 1) * per;
+      specs.push(w as tf.io.WeightsManifestEntry);
+    }
+    if (got !== want) {
+      throw new Error(
+        `Weight shards [${
+          g.paths.join(", ")
+        }] hold ${got} bytes but the manifest's weights need ${want}: ` +
+          "the files do not belong to this model.json or are truncated; export the model again",
+      );
+    }
+  }
+  const data = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) {
+    data.set(c, off);
+    off += c.byteLength;
+  }
+  return { specs, data: data.buffer };
+}
+
+async function readSidecar(place: Place): Promise<Sidecar> {
+  const bytes = await place.read("convlens.json");
+  if (!bytes) return {};
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new Error(
+      `Broken convlens.json in ${place.describe}: not valid JSON (${(err as Error).message})`,
+    );
+  }
+}
+
+/**
+ * Loads a LayersModel or GraphModel as a {@linkcode Net}.
+ *
+ * @param source A folder holding `model.json`, a `model.json` path, or an http(s) URL.
+ * @param options Sidecar overrides.
+ * @returns The Net.
+ * @throws {Error} with a message naming the problem (missing file, broken JSON,
+ * weight path outside the folder, missing shard, size mismatch).
+ */
+export async function loadNet(source: string, options: LoadOptions = {}): Promise<Net> {
+  const { json, place } = await readModelJson(source);
+  const { specs, data } = await readWeights(json, place);
+  const sidecar = { ...(await readSidecar(place)), ...(options.sidecar ?? {}) };
+  const artifacts: tf.io.ModelArtifacts = {
+    modelTopology: json.modelTopology,
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy,
+    weightSpecs: specs,
+    weightData: data,
+    signature: json.signature,
+    userDefinedMetadata: json.userDefinedMetadata,
+    modelInitializer: json.modelInitializer,
+  };
+  const isGraph = json.format === "graph-model" || Array.isArray(json.modelTopology?.node);
+  const handler = tf.io.fromMemory(artifacts);
+  let model: tf.LayersModel | tf.GraphModel;
+  try {
+    model = isGraph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
+  } catch (err) {
+    throw new Error(
+      `Cannot build the model in ${place.describe} from model.json: ${(err as Error).message}`,
+    );
+  }
+  return Net.fromModel(model, sidecar, source);
+}
