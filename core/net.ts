@@ -448,6 +448,35 @@ export class Net {
     return out;
   }
 
+  /**
+   * The kernel (first weight) of a conv or dense layer, as a copy the caller owns:
+   * `[kh, kw, in, out]` for convs, `[kh, kw, in, multiplier]` for depthwise convs,
+   * `[in, out]` for dense layers.
+   * @throws {RangeError} for a layer without weights.
+   */
+  kernel(name: string): tf.Tensor {
+    const info = this.layer(name);
+    let w: tf.Tensor | undefined;
+    if (this.kind === "layers") {
+      const layer = (this.model as tf.LayersModel).getLayer(name);
+      // SeparableConv2D keeps its depthwise kernel first, as wanted here.
+      w = layer.getWeights()[0];
+    } else {
+      const node = this.#graphNodes().find((n) => n.name === name);
+      const src = node?.input?.[1]?.replace(/:\d+$/, "");
+      // deno-lint-ignore no-explicit-any
+      w = src ? (this.model as any).weights?.[src]?.[0] : undefined;
+    }
+    if (!w || info.params === 0) {
+      throw new RangeError(
+        `Layer "${name}" (${info.type}) has no weights; give a conv or dense layer (${
+          this.convLayers().map((l) => l.name).join(", ")
+        })`,
+      );
+    }
+    return w.clone();
+  }
+
   /** Frees the model's weights. */
   dispose(): void {
     this.model.dispose?.();

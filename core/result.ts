@@ -1,0 +1,231 @@
+/**
+ * What a plugin returns: named tensors (the numbers, e.g. a saliency map), images
+ * (already encoded as PNG, ready for files and the report), figures (named
+ * numbers) and tables. A result renders itself to PNG files plus a JSON file, and
+ * to an HTML fragment for the report.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { encodePng, pngDataUrl, tensorToRaw } from "./images.ts";
+import { writeFileAtomic } from "./files.ts";
+
+/** An image of a result, encoded as PNG. */
+export interface ResultImage {
+  /** File-safe name, unique within the result. */
+  name: string;
+  /** What it shows. */
+  caption: string;
+  /** PNG bytes. */
+  png: Uint8Array;
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+}
+
+/** A table of a result. */
+export interface ResultTable {
+  /** What it shows. */
+  caption: string;
+  /** Column headings. */
+  columns: string[];
+  /** Rows of cells. */
+  rows: (string | number)[][];
+}
+
+/** A figure: a named number (or short text) that a result reports. */
+export type FigureValue = number | string | boolean;
+
+/** The JSON form of a result (`<plugin>.json`). */
+export interface ResultJson {
+  /** Plugin name. */
+  plugin: string;
+  /** Title. */
+  title: string;
+  /** Figures by name. */
+  figures: Record<string, FigureValue>;
+  /** Tables. */
+  tables: ResultTable[];
+  /** Tensor shapes by name. */
+  tensors: Record<string, number[]>;
+  /** Image names and captions. */
+  images: { name: string; caption: string; width: number; height: number }[];
+  /** Notes. */
+  notes: string[];
+}
+
+function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, "_");
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function formatCell(v: FigureValue): string {
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return String(v);
+    const a = Math.abs(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : v.toFixed(4);
+  }
+  return String(v);
+}
+
+/**
+ * A plugin's result.
+ *
+ * @example Build and render a result
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { Result } from "./result.ts";
+ * const r = new Result("demo", "A demo");
+ * r.figure("answer", 42);
+ * await r.addImage("ramp", tf.linspace(0, 1, 16).reshape([4, 4, 1]) as tf.Tensor3D, "a ramp");
+ * if (!r.toHtml().includes("data:image/png;base64")) throw new Error("no image");
+ * r.dispose();
+ * ```
+ */
+export class Result {
+  /** Plugin name. */
+  readonly plugin: string;
+  /** Title for the report. */
+  title: string;
+  /** Figures by name. */
+  readonly figures: Record<string, FigureValue> = {};
+  /** Tables. */
+  readonly tables: ResultTable[] = [];
+  /** Images. */
+  readonly images: ResultImage[] = [];
+  /** Tensors by name (owned by the result: freed by {@linkcode Result.dispose}). */
+  readonly tensors: Record<string, tf.Tensor> = {};
+  /** Free-text notes (warnings such as skipped files). */
+  readonly notes: string[] = [];
+
+  /** Creates an empty result. */
+  constructor(plugin: string, title: string) {
+    this.plugin = plugin;
+    this.title = title;
+  }
+
+  /** Records a figure. */
+  figure(name: string, value: FigureValue): this {
+    this.figures[name] = value;
+    return this;
+  }
+
+  /** Adds a table. */
+  table(caption: string, columns: string[], rows: (string | number)[][]): this {
+    this.tables.push({ caption, columns, rows });
+    return this;
+  }
+
+  /** Keeps a tensor (the result owns it from now on). */
+  tensor(name: string, t: tf.Tensor): this {
+    this.tensors[name]?.dispose();
+    this.tensors[name] = t;
+    return this;
+  }
+
+  /** Adds a note. */
+  note(text: string): this {
+    this.notes.push(text);
+    return this;
+  }
+
+  /**
+   * Encodes an image and adds it. The tensor is not kept (the caller still owns it).
+   * @param name File-safe name.
+   * @param pixels `[h, w, 1 | 3]` with values in [0, 1].
+   * @param caption What it shows.
+   */
+  async addImage(name: string, pixels: tf.Tensor3D, caption = ""): Promise<this> {
+    const raw = await tensorToRaw(pixels);
+    const png = await encodePng(raw);
+    const clean = safeName(name);
+    const i = this.images.findIndex((im) => im.name === clean);
+    const image = { name: clean, caption, png, width: raw.width, height: raw.height };
+    if (i >= 0) this.images[i] = image;
+    else this.images.push(image);
+    return this;
+  }
+
+  /** The image of that name. */
+  image(name: string): ResultImage | undefined {
+    return this.images.find((im) => im.name === safeName(name));
+  }
+
+  /** The JSON form: figures, tables, tensor shapes, image names. */
+  toJSON(): ResultJson {
+    return {
+      plugin: this.plugin,
+      title: this.title,
+      figures: this.figures,
+      tables: this.tables,
+      tensors: Object.fromEntries(Object.entries(this.tensors).map(([k, t]) => [k, t.shape])),
+      images: this.images.map(({ name, caption, width, height }) => ({
+        name,
+        caption,
+        width,
+        height,
+      })),
+      notes: this.notes,
+    };
+  }
+
+  /**
+   * Writes `<plugin>-<image>.png` for every image and `<plugin>.json`.
+   * @param dir Output folder (created if missing).
+   * @returns The paths written.
+   */
+  async save(dir: string): Promise<string[]> {
+    const base = `${dir.replace(/\/+$/, "")}/${safeName(this.plugin)}`;
+    const written: string[] = [];
+    for (const im of this.images) {
+      const path = `${base}-${im.name}.png`;
+      await writeFileAtomic(path, im.png);
+      written.push(path);
+    }
+    await writeFileAtomic(`${base}.json`, JSON.stringify(this.toJSON(), null, 2) + "\n");
+    written.push(`${base}.json`);
+    return written;
+  }
+
+  /** An HTML fragment (a `<section>`) with the images embedded. */
+  toHtml(): string {
+    const parts = [`<section id="${safeName(this.plugin)}">`, `<h2>${escapeHtml(this.title)}</h2>`];
+    const figs = Object.entries(this.figures);
+    if (figs.length) {
+      parts.push('<table class="figures"><tbody>');
+      for (const [k, v] of figs) {
+        parts.push(`<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(formatCell(v))}</td></tr>`);
+      }
+      parts.push("</tbody></table>");
+    }
+    for (const t of this.tables) {
+      parts.push(`<table><caption>${escapeHtml(t.caption)}</caption><thead><tr>`);
+      parts.push(t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join(""));
+      parts.push("</tr></thead><tbody>");
+      for (const row of t.rows) {
+        parts.push(`<tr>${row.map((c) => `<td>${escapeHtml(formatCell(c))}</td>`).join("")}</tr>`);
+      }
+      parts.push("</tbody></table>");
+    }
+    for (const im of this.images) {
+      parts.push(
+        `<figure><img src="${pngDataUrl(im.png)}" width="${im.width}" height="${im.height}" alt="${
+          escapeHtml(im.caption || im.name)
+        }"><figcaption>${escapeHtml(im.caption || im.name)}</figcaption></figure>`,
+      );
+    }
+    for (const n of this.notes) parts.push(`<p class="note">${escapeHtml(n)}</p>`);
+    parts.push("</section>");
+    return parts.join("\n");
+  }
+
+  /** Frees the result's tensors. */
+  dispose(): void {
+    tf.dispose(Object.values(this.tensors));
+    for (const k of Object.keys(this.tensors)) delete this.tensors[k];
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The entry point for scripts: a {@linkcode Lens} opens a model (the built-in
+ * MNIST model by default), picks the backend, holds the input images and the
+ * plugin registry (built-in plugins plus the user's own), runs plugins with a
+ * seeded context and progress, and writes the HTML report.
+ *
+ * @module
+ */
+import { tf } from "./core/tf.ts";
+import { initBackend } from "./core/backend.ts";
+import { loadNet } from "./core/load.ts";
+import type { Net, Sidecar } from "./core/net.ts";
+import {
+  type AnyPlugin,
+  type Context,
+  type InputImages,
+  type Plugin,
+  Registry,
+} from "./core/plugin.ts";
+import { type ParamSchema, resolveParams } from "./core/params.ts";
+import { seededRandom } from "./core/random.ts";
+import type { Result } from "./core/result.ts";
+import { disposeImages, imagesFromPixels, loadImages } from "./core/inputs.ts";
+import { type Progress, progressBar, silentProgress } from "./core/progress.ts";
+import { heldOutCanvases, heldOutDigits } from "./core/datasets.ts";
+import { type ReportOptions, writeReport } from "./core/report.ts";
+import { builtinPlugins } from "./plugins/mod.ts";
+
+/** Where the built-in models live. */
+export const BUILTIN_MODELS: Record<string, URL> = {
+  mnist: new URL("./models/mnist/", import.meta.url),
+  canvas: new URL("./models/canvas/", import.meta.url),
+};
+
+/** Options of {@linkcode Lens.open}. */
+export interface LensOptions {
+  /** A model folder, `model.json` path, http(s) URL, or a built-in name. @default "mnist" */
+  model?: string;
+  /** Backend: `auto`, `webgpu`, `wasm` or `cpu`. @default CONVLENS_BACKEND or "auto" */
+  backend?: string;
+  /** Seed of every run. @default 0 */
+  seed?: number;
+  /** Image files to work on; default: held-out images of a built-in model. @default [] */
+  inputs?: string[];
+  /** True classes of `inputs`, where known. @default [] */
+  labels?: number[];
+  /** How many held-out images to take when no inputs are given. @default 4 */
+  count?: number;
+  /** Convert colour inputs for a single-channel model. @default false */
+  convert?: boolean;
+  /** Overrides of the model's sidecar (input contract, labels). @default {} */
+  sidecar?: Sidecar;
+  /** Show a progress bar on stderr. @default false */
+  progress?: boolean;
+  /** Print nothing (backend choice included). @default false */
+  quiet?: boolean;
+}
+
+function modelSource(model: string): string {
+  const url = BUILTIN_MODELS[model];
+  if (!url) return model;
+  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+}
+
+/**
+ * A model opened for study, with its images and plugins.
+ *
+ * @example Run a built-in plugin on the built-in model
+ * ```ts ignore
+ * import { Lens } from "./lens.ts";
+ * const lens = await Lens.open({ quiet: true });
+ * const result = await lens.run("summary");
+ * console.log(result.figures.params);
+ * result.dispose();
+ * lens.dispose();
+ * ```
+ */
+export class Lens {
+  /** The model. */
+  readonly net: Net;
+  /** The plugins this lens knows. */
+  readonly registry: Registry;
+  /** The backend in use. */
+  readonly backend: string;
+  /** Seed of every run. */
+  readonly seed: number;
+  #images: InputImages;
+  #progress: Progress;
+  #warnings: string[] = [];
+
+  private constructor(net: Net, images: InputImages, backend: string, options: LensOptions) {
+    this.net = net;
+    this.#images = images;
+    this.backend = backend;
+    this.seed = options.seed ?? 0;
+    this.registry = new Registry(builtinPlugins);
+    this.#progress = options.progress ? progressBar() : silentProgress;
+  }
+
+  /**
+   * Opens a model and its input images.
+   * @param options Model, backend, seed, inputs.
+   * @returns The lens; free it with {@linkcode Lens.dispose}.
+   */
+  static async open(options: LensOptions = {}): Promise<Lens> {
+    const backend = await initBackend(options.backend, { quiet: options.quiet });
+    const name = options.model ?? "mnist";
+    const net = await loadNet(modelSource(name), { sidecar: options.sidecar });
+    try {
+      const images = options.inputs?.length
+        ? await loadImages(net, options.inputs, {
+          convert: options.convert,
+          labels: options.labels,
+        })
+        : await defaultImages(net, options.count ?? 4);
+      return new Lens(net, images, backend, options);
+    } catch (err) {
+      net.dispose();
+      throw err;
+    }
+  }
+
+  /** The images plugins work on. */
+  get images(): InputImages {
+    return this.#images;
+  }
+
+  /** Replaces the input images (the old ones are freed). */
+  setImages(images: InputImages): this {
+    if (images !== this.#images) disposeImages(this.#images);
+    this.#images = images;
+    return this;
+  }
+
+  /** Wraps pixel tensors `[n, h, w, c]` in [0, 1] as images of this lens's model. */
+  imagesFromPixels(pixels: tf.Tensor4D, labels?: number[], names?: string[]): InputImages {
+    return imagesFromPixels(this.net, pixels, labels, names);
+  }
+
+  /** Registers a user's plugin (one of the same name is replaced). */
+  use(plugin: AnyPlugin): this {
+    this.registry.add(plugin);
+    return this;
+  }
+
+  /** Warnings raised by plugins so far. */
+  get warnings(): readonly string[] {
+    return this.#warnings;
+  }
+
+  /**
+   * Runs a plugin on the lens's images.
+   * @param plugin A plugin or the name of a registered one.
+   * @param params Its parameters (checked against its schema and the model).
+   * @returns Its result; free it with `result.dispose()`.
+   */
+  run<S extends ParamSchema>(
+    plugin: Plugin<S> | string,
+    params: Partial<Record<keyof S, unknown>> = {},
+  ): Promise<Result> {
+    return this.#run(this.#images, plugin, params, 0);
+  }
+
+  /** Runs a plugin on other images. */
+  runOn<S extends ParamSchema>(
+    images: InputImages,
+    plugin: Plugin<S> | string,
+    params: Partial<Record<keyof S, unknown>> = {},
+  ): Promise<Result> {
+    return this.#run(images, plugin, params, 0);
+  }
+
+  async #run<S extends ParamSchema>(
+    images: InputImages,
+    pluginOrName: Plugin<S> | string,
+    raw: Partial<Record<keyof S, unknown>>,
+    depth: number,
+  ): Promise<Result> {
+    const plugin =
+      (typeof pluginOrName === "string" ? this.registry.get(pluginOrName) : pluginOrName) as Plugin<
+        S
+      >;
+    if (depth > 16) throw new Error(`Plugin "${plugin.name}": plugins call each other too deeply`);
+    const params = resolveParams(
+      plugin.name,
+      plugin.params,
+      raw as Record<string, unknown>,
+      this.net.layers.map((l) => l.name),
+    );
+    const warnings: string[] = [];
+    const ctx: Context = {
+      net: this.net,
+      images,
+      rng: seededRandom(this.seed),
+      seed: this.seed,
+      progress: (done, total) => depth === 0 && this.#progress.update(done, total),
+      warn: (m) => warnings.push(m),
+      run: (p, q) => this.#run(images, p, q ?? {}, depth + 1),
+      runOn: (imgs, p, q) => this.#run(imgs, p, q ?? {}, depth + 1),
+    };
+    if (depth === 0) this.#progress.start(plugin.name);
+    let result: Result;
+    try {
+      result = await plugin.run(ctx, params);
+    } catch (err) {
+      if (depth === 0) this.#progress.end("failed");
+      throw err;
+    }
+    for (const w of warnings) {
+      result.note(`Warning: ${w}`);
+      this.#warnings.push(`${plugin.name}: ${w}`);
+      if (depth === 0 && this.#progress !== silentProgress) console.error(`warning: ${w}`);
+    }
+    if (depth === 0) this.#progress.end();
+    return result;
+  }
+
+  /**
+   * Writes a self-contained HTML report of results.
+   * @param path The `.html` file.
+   * @param results Results to include, in order.
+   * @param options Title and extra text.
+   */
+  async report(path: string, results: Result[], options: ReportOptions = {}): Promise<void> {
+    await writeReport(path, results, {
+      ...options,
+      model: options.model ?? `${this.net.sidecar.name ?? this.net.source} (${this.net.kind})`,
+      backend: options.backend ?? this.backend,
+    });
+  }
+
+  /** Frees the model and the images. */
+  dispose(): void {
+    disposeImages(this.#images);
+    this.net.dispose();
+  }
+}
+
+async function defaultImages(net: Net, count: number): Promise<InputImages> {
+  const { height, width, channels } = net.input;
+  if (channels === 1 && height === 28 && width === 28) {
+    const d = await heldOutDigits({ count });
+    const names = d.labels.map((l, i) => `held-out digit ${i} (label ${l})`);
+    return imagesFromPixels(net, d.images, d.labels, names);
+  }
+  if (channels === 1 && height === 64 && width === 64) {
+    const c = await heldOutCanvases({ count });
+    const names = c.labels.map((l, i) => `held-out canvas ${i} (label ${l})`);
+    return imagesFromPixels(net, c.images, c.labels, names);
+  }
+  throw new RangeError(
+    `No input images: this model takes ${height}x${width}x${channels} images; pass --input <png|jpg>`,
+  );
+}

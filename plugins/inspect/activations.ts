@@ -1,0 +1,120 @@
+/**
+ * `activations` (inspect): every channel of one layer's response volume for one
+ * image, as a labelled grid of feature maps (Yosinski et al., "Understanding Neural
+ * Networks Through Deep Visualization", 2015): the lecture's 13x13 activations of
+ * one conv5 channel, here for every channel of any layer with a spatial grid.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import type { Net } from "../../core/net.ts";
+import { Result } from "../../core/result.ts";
+import { grid, toDisplay } from "../../core/images.ts";
+
+/** Options of the `activations` plugin. */
+export type ActivationsOptions = {
+  /** Layer to show (one with a spatial grid). Default: the first conv layer. */
+  layer: { type: "layer"; help: string };
+  /** Which input image. */
+  image: { type: "integer"; default: 0; min: 0; help: string };
+  /** Scale each channel on its own (`each`) or the whole layer alike (`layer`). */
+  normalize: { type: "enum"; choices: readonly ["each", "layer"]; default: "layer"; help: string };
+  /** Integer upscaling of each map in the grid. */
+  scale: { type: "integer"; default: 4; min: 1; max: 32; help: string };
+};
+
+/**
+ * The layer a plugin works on: the one asked for, checked to have a spatial grid,
+ * or by default the first conv layer.
+ *
+ * @param net The model.
+ * @param name The layer asked for, if any.
+ * @param what The plugin, for messages.
+ * @returns The layer name.
+ */
+export function spatialLayer(net: Net, name: string | undefined, what: string): string {
+  const spatial = net.spatialLayers().map((l) => l.name);
+  if (name === undefined) {
+    const first = net.convLayers()[0]?.name ?? spatial[0];
+    if (!first) throw new RangeError(`${what}: this model has no layer with a spatial grid`);
+    return first;
+  }
+  if (!spatial.includes(name)) {
+    const l = net.layer(name);
+    throw new RangeError(
+      `${what}: layer "${name}" has output [${l.outputShape}] with no spatial extent; ` +
+        `give a layer with a height x width x channels grid: ${spatial.join(", ")}`,
+    );
+  }
+  return name;
+}
+
+/** The `activations` plugin. */
+export const activations: Plugin<ActivationsOptions> = definePlugin({
+  name: "activations",
+  family: "inspect",
+  summary: "Every channel of a layer's response to one image, as a labelled grid",
+  params: {
+    layer: { type: "layer", help: "layer to show (default: first conv layer)" },
+    image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
+    normalize: {
+      type: "enum",
+      choices: ["each", "layer"] as const,
+      default: "layer",
+      help: "scale each channel on its own, or the whole layer alike",
+    },
+    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each map" },
+  },
+  resultShape(net, p) {
+    const l = net.layer(spatialLayer(net, p.layer, "activations"));
+    return { activations: l.outputShape };
+  },
+  async run(ctx, p) {
+    const { net, images } = ctx;
+    const layer = spatialLayer(net, p.layer, "activations");
+    if (p.image >= images.x.shape[0]) {
+      throw new RangeError(
+        `activations: image ${p.image} does not exist; there are ${images.x.shape[0]} input images`,
+      );
+    }
+    const act = tf.tidy(() => {
+      const x = images.x.slice([p.image, 0, 0, 0], [1, -1, -1, -1]);
+      const r = net.forward(x, { taps: [layer] });
+      return r.taps[layer].squeeze([0]) as tf.Tensor3D;
+    });
+    const [h, w, c] = act.shape;
+    const stats = tf.tidy(() => {
+      const perChannel = act.reshape([h * w, c]);
+      return {
+        max: perChannel.max().dataSync()[0],
+        mean: perChannel.mean().dataSync()[0],
+        dead: perChannel.max(0).lessEqual(0).sum().dataSync()[0],
+        strongest: perChannel.mean(0).argMax().dataSync()[0],
+      };
+    });
+    const picture = tf.tidy(() => {
+      const maps = act.transpose([2, 0, 1]).expandDims(3) as tf.Tensor4D;
+      const shown = toDisplay(maps, { mode: "minmax", perItem: p.normalize === "each" });
+      const labels = Array.from({ length: c }, (_, i) => String(i));
+      return grid(shown, {
+        scale: p.scale,
+        labels,
+        cols: Math.ceil(Math.sqrt(c)),
+        title: `${layer}: ${c} channels of ${h}x${w}`,
+      });
+    });
+    const r = new Result("activations", `Activations of ${layer} for ${images.names[p.image]}`);
+    r.tensor("activations", act);
+    r.figure("layer", layer).figure("channels", c).figure("height", h).figure("width", w)
+      .figure("maxActivation", stats.max).figure("meanActivation", stats.mean)
+      .figure("deadChannels", stats.dead).figure("strongestChannel", stats.strongest);
+    await r.addImage(
+      `${layer}`,
+      picture,
+      `Every channel of ${layer} for ${images.names[p.image]} (normalized per ${p.normalize})`,
+    );
+    picture.dispose();
+    return r;
+  },
+});

@@ -1,0 +1,107 @@
+/**
+ * `filters` (inspect): the raw weights of a conv layer as tiles. First-layer
+ * filters of an RGB model show as colour tiles (the lecture's "only interpretable
+ * on the first layer"); deeper layers show each filter's slices over its first
+ * input channels, as in the ConvNetJS figures of layer 2 and 3 weights.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { Result } from "../../core/result.ts";
+import { grid, toDisplay } from "../../core/images.ts";
+
+/** Options of the `filters` plugin. */
+export type FiltersOptions = {
+  /** Conv layer. Default: the first conv layer. */
+  layer: { type: "layer"; help: string };
+  /** Most filters shown. */
+  maxFilters: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
+  /** Most input channels shown per filter (grayscale slices). */
+  maxInputs: { type: "integer"; default: 8; min: 1; max: 512; help: string };
+  /** Integer upscaling of each tile. */
+  scale: { type: "integer"; default: 8; min: 1; max: 64; help: string };
+};
+
+/** The `filters` plugin. */
+export const filters: Plugin<FiltersOptions> = definePlugin({
+  name: "filters",
+  family: "inspect",
+  summary: "The weights of a conv layer as tiles (RGB for 3-channel first layers)",
+  params: {
+    layer: { type: "layer", help: "conv layer (default: first conv layer)" },
+    maxFilters: { type: "integer", default: 64, min: 1, max: 4096, help: "most filters shown" },
+    maxInputs: {
+      type: "integer",
+      default: 8,
+      min: 1,
+      max: 512,
+      help: "most input channels shown per filter",
+    },
+    scale: { type: "integer", default: 8, min: 1, max: 64, help: "upscaling of each tile" },
+  },
+  resultShape(net, p) {
+    const name = p.layer ?? net.convLayers()[0].name;
+    const w = net.kernel(name);
+    const shape = w.shape;
+    w.dispose();
+    return { weights: shape };
+  },
+  async run(ctx, p) {
+    const net = ctx.net;
+    const convs = net.convLayers().map((l) => l.name);
+    const name = p.layer ?? convs[0];
+    if (!name || !convs.includes(name)) {
+      throw new RangeError(
+        `filters: layer "${name}" is not a conv layer; give one of: ${
+          convs.join(", ") || "(none)"
+        }`,
+      );
+    }
+    const w = net.kernel(name);
+    const [kh, kw, cin, cout] = w.shape as [number, number, number, number];
+    const nf = Math.min(cout, p.maxFilters);
+    const rgb = cin === 3;
+    const ni = rgb ? 1 : Math.min(cin, p.maxInputs);
+    const picture = tf.tidy(() => {
+      // One scale for the whole layer, 0 at mid-gray, so signs read alike across tiles.
+      const shown = toDisplay(w, { mode: "symmetric" });
+      let tiles: tf.Tensor4D;
+      const labels: string[] = [];
+      if (rgb) {
+        tiles = shown.slice([0, 0, 0, 0], [-1, -1, -1, nf]).transpose([3, 0, 1, 2]) as tf.Tensor4D;
+        for (let f = 0; f < nf; f++) labels.push(String(f));
+      } else {
+        // [kh, kw, ni, nf] -> [nf * ni, kh, kw, 1], row f holds filter f's slices.
+        tiles = shown.slice([0, 0, 0, 0], [-1, -1, ni, nf]).transpose([3, 2, 0, 1])
+          .reshape([nf * ni, kh, kw, 1]) as tf.Tensor4D;
+        for (let f = 0; f < nf; f++) for (let i = 0; i < ni; i++) labels.push(`${f}.${i}`);
+      }
+      return grid(tiles, {
+        cols: rgb ? Math.ceil(Math.sqrt(nf)) : ni,
+        scale: p.scale,
+        labels: kh * p.scale >= 20 ? labels : undefined,
+        title: `${name}: ${nf} of ${cout} filters ${kh}x${kw}x${cin}`,
+      });
+    });
+    const stats = tf.tidy(() => ({
+      meanAbs: w.abs().mean().dataSync()[0],
+      max: w.max().dataSync()[0],
+      min: w.min().dataSync()[0],
+    }));
+    const r = new Result("filters", `Filters of ${name}`);
+    r.tensor("weights", w);
+    r.figure("layer", name).figure("kernel", `${kh}x${kw}`).figure("inputChannels", cin)
+      .figure("filters", cout).figure("shown", nf).figure("meanAbsWeight", stats.meanAbs)
+      .figure("minWeight", stats.min).figure("maxWeight", stats.max);
+    await r.addImage(
+      name,
+      picture,
+      rgb
+        ? `First ${nf} filters of ${name} as RGB tiles (gray = 0)`
+        : `Filters of ${name}: one row per filter, its first ${ni} input-channel slices (gray = 0)`,
+    );
+    picture.dispose();
+    return r;
+  },
+});

@@ -1,0 +1,16 @@
+/**
+ * The built-in plugins, by family.
+ *
+ * @module
+ */
+import type { AnyPlugin } from "../core/plugin.ts";
+import { summary } from "./design/summary.ts";
+import { activations } from "./inspect/activations.ts";
+import { filters } from "./inspect/filters.ts";
+
+export { summary } from "./design/summary.ts";
+export { activations } from "./inspect/activations.ts";
+export { filters } from "./inspect/filters.ts";
+
+/** Every built-in plugin, in report order. */
+export const builtinPlugins: AnyPlugin[] = [summary, activations, filters];
