@@ -72,6 +72,11 @@ export interface Plugin<S extends ParamSchema = ParamSchema> {
    * (the conformance test checks the result against it).
    */
   resultShape?(net: Net, params: ParamValues<S>, images: InputImages): Record<string, number[]>;
+  /**
+   * Parameter sets the demo report runs (each one section); default: one run
+   * with the defaults.
+   */
+  demo?: Partial<Record<keyof S, unknown>>[];
   /** Does the work. */
   run(ctx: Context, params: ParamValues<S>): Promise<Result>;
 }
