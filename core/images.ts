@@ -12,7 +12,13 @@
  *
  * @module
  */
-import { decode as decodeAny, Image } from "imagescript";
+// imagescript 1.3.1's codecs, imported from their own files: the package's main
+// module loads a native addon at import time, and its type declarations do not
+// parse under `deno doc`. PNG decoding and JPEG decoding are WebAssembly, PNG
+// encoding is plain JS; only JPEG encoding needs the native addon (loaded lazily).
+import pngCodec from "imagescript/png/node.js";
+import pngWasm from "imagescript/wasm/node/png.js";
+import jpegWasm from "imagescript/wasm/node/jpeg.js";
 import { tf } from "./tf.ts";
 import { GLYPH_HEIGHT, GLYPH_SPACING, GLYPH_WIDTH, renderText } from "./_font.ts";
 
@@ -82,21 +88,24 @@ export async function decodeImage(bytes: Uint8Array, source: string): Promise<Ra
   if (startsWith(bytes, PNG_SIGNATURE)) kind = "PNG";
   else if (startsWith(bytes, [0xff, 0xd8, 0xff])) kind = "JPEG";
   else throw decodeError(source, describeUnknown(bytes));
-  let decoded: unknown;
+  let decoded: { width: number; height: number; rgba: Uint8Array };
   try {
-    decoded = await decodeAny(bytes, true);
+    if (kind === "PNG") {
+      const out = (await pngWasm.init()).decode(bytes);
+      decoded = { width: out.width, height: out.height, rgba: out.framebuffer };
+    } else {
+      const out = (await jpegWasm.init()).load(bytes);
+      decoded = { width: out.width, height: out.height, rgba: out.buffer };
+    }
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     throw decodeError(source, `the ${kind} data is corrupt or truncated: ${detail}`);
   }
-  if (!(decoded instanceof Image) || decoded.width <= 0 || decoded.height <= 0) {
-    throw decodeError(source, `the ${kind} data holds no image`);
+  const { width, height, rgba } = decoded;
+  if (!(width > 0 && height > 0) || !(rgba?.length >= width * height * 4)) {
+    throw decodeError(source, `the ${kind} data holds no complete image`);
   }
-  return {
-    width: decoded.width,
-    height: decoded.height,
-    data: new Uint8ClampedArray(decoded.bitmap),
-  };
+  return { width, height, data: new Uint8ClampedArray(rgba.subarray(0, width * height * 4)) };
 }
 
 /**
@@ -232,39 +241,77 @@ export async function tensorToRaw(t: tf.Tensor3D): Promise<RawImage> {
   return { width, height, data };
 }
 
-function toImagescript(img: RawImage): Image {
-  const out = new Image(img.width, img.height);
-  out.bitmap.set(img.data);
-  return out;
-}
+/** PNG compression level (zlib 0..9) used by {@link encodePng}. */
+const PNG_LEVEL = 6;
 
 /**
- * Encodes an image as PNG (RGBA, 8 bits per channel).
+ * Encodes an image as an 8-bit PNG. The file is gray when every pixel is gray,
+ * RGB when every pixel is opaque, else RGBA, and has no timestamp or other
+ * metadata, so the same image always gives the same bytes.
  *
  * @param img The image.
  * @returns The PNG file's bytes.
  * @throws {RangeError} When `img` is malformed.
  */
-export async function encodePng(img: RawImage): Promise<Uint8Array> {
+export function encodePng(img: RawImage): Promise<Uint8Array> {
   checkRaw(img, "encodePng");
-  return await toImagescript(img).encode();
+  const src = img.data;
+  const n = img.width * img.height;
+  let opaque = true, gray = true;
+  for (let i = 0; i < n * 4 && (opaque || gray); i += 4) {
+    if (src[i + 3] !== 255) opaque = false;
+    if (src[i] !== src[i + 1] || src[i] !== src[i + 2]) gray = false;
+  }
+  const channels = opaque ? (gray ? 1 : 3) : 4;
+  let data: Uint8Array;
+  if (channels === 4) data = new Uint8Array(src.buffer, src.byteOffset, src.length);
+  else {
+    data = new Uint8Array(n * channels);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < channels; c++) data[i * channels + c] = src[i * 4 + c];
+    }
+  }
+  const bytes: Uint8Array = pngCodec.encode(data, {
+    width: img.width,
+    height: img.height,
+    channels,
+    level: PNG_LEVEL,
+  });
+  return Promise.resolve(bytes);
 }
 
 /**
- * Encodes an image as JPEG (alpha is dropped).
+ * Encodes an image as JPEG (alpha is dropped). This uses imagescript's native
+ * codec (x64/arm64 Linux and macOS, x64 Windows), loaded on first use, so it
+ * needs `--allow-ffi` where permissions are restricted.
  *
  * @param img The image.
  * @param quality 1 (smallest) to 100 (best).
  * @returns The JPEG file's bytes.
  * @throws {RangeError} When `img` is malformed or `quality` is out of range.
+ * @throws {Error} When the native JPEG codec cannot load on this platform.
  */
 export async function encodeJpeg(img: RawImage, quality = 90): Promise<Uint8Array> {
   checkRaw(img, "encodeJpeg");
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
     throw new RangeError(`encodeJpeg: quality must be an integer 1..100, got ${quality}.`);
   }
-  // deno-lint-ignore no-explicit-any
-  return await toImagescript(img).encodeJPEG(quality as any);
+  let codecs;
+  try {
+    codecs = (await import("imagescript/codecs/node/index.js")).default;
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `Cannot encode JPEG: imagescript's native JPEG codec did not load (${detail}). ` +
+        "Allow it with --allow-ffi, or write PNG instead (encodePng / writePng).",
+    );
+  }
+  const bytes: Uint8Array = await codecs.jpeg.encode_async(img.data, {
+    quality,
+    width: img.width,
+    height: img.height,
+  });
+  return bytes;
 }
 
 function splitPath(path: string): { dir: string; base: string } {

@@ -153,6 +153,21 @@ Deno.test("a grayscale PNG decodes to gray and round-trips through a 1-channel t
   assert.deepEqual(written.data, back.data);
 });
 
+Deno.test("encodePng is deterministic, keeps alpha and writes gray images as gray PNGs", async () => {
+  const raw = randomRaw(5, 4, 9);
+  raw.data[3] = 7;
+  const a = await encodePng(raw);
+  assert.deepEqual(await encodePng(raw), a);
+  assert.equal(a[25], 6, "RGBA colour type");
+  assert.deepEqual((await decodeImage(a, "alpha.png")).data, raw.data);
+  const gray = rawToTensor(randomRaw(5, 4, 10), 1);
+  const png = await encodePng(await tensorToRaw(gray));
+  gray.dispose();
+  assert.equal(png[25], 0, "gray colour type");
+  const opaque = await encodePng(randomRaw(5, 4, 11));
+  assert.equal(opaque[25], 2, "RGB colour type");
+});
+
 Deno.test("gray from RGB uses the 0.299/0.587/0.114 luminance", () => {
   const raw: RawImage = {
     width: 2,
