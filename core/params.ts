@@ -84,7 +84,8 @@ export type ParamSpec =
 /** A plugin's parameters by name. */
 export type ParamSchema = Record<string, ParamSpec>;
 
-type ValueOf<P extends ParamSpec> = P extends NumberParam ? number
+/** The value type of one parameter spec. */
+export type ValueOf<P extends ParamSpec> = P extends NumberParam ? number
   : P extends BooleanParam ? boolean
   : P extends EnumParam ? P["choices"][number]
   : P extends NumbersParam ? number[]

@@ -8,9 +8,9 @@ import { summary } from "./design/summary.ts";
 import { activations } from "./inspect/activations.ts";
 import { filters } from "./inspect/filters.ts";
 
-export { summary } from "./design/summary.ts";
-export { activations } from "./inspect/activations.ts";
-export { filters } from "./inspect/filters.ts";
+export * from "./design/summary.ts";
+export * from "./inspect/activations.ts";
+export * from "./inspect/filters.ts";
 
 /** Every built-in plugin, in report order. */
 export const builtinPlugins: AnyPlugin[] = [summary, activations, filters];

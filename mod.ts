@@ -1,0 +1,35 @@
+/**
+ * convlens: see inside ConvNets, and train and design them, on TensorFlow.js.
+ *
+ * Open a model (the built-in MNIST model, or your own LayersModel or GraphModel
+ * from a folder or URL), run techniques as plugins, write their images, figures
+ * and an HTML report; define your own plugins with {@linkcode definePlugin}.
+ *
+ * @example Run built-in plugins and write a report
+ * ```ts ignore
+ * import { Lens } from "@convlens/convlens";
+ * const lens = await Lens.open({ model: "mnist" });
+ * const summary = await lens.run("summary");
+ * const acts = await lens.run("activations", { layer: "conv2" });
+ * await lens.report("out/report.html", [summary, acts]);
+ * summary.dispose();
+ * acts.dispose();
+ * lens.dispose();
+ * ```
+ *
+ * @module
+ */
+export { BUILTIN_MODELS, Lens, type LensOptions } from "./lens.ts";
+export * from "./core/plugin.ts";
+export * from "./core/params.ts";
+export * from "./core/result.ts";
+export * from "./core/net.ts";
+export * from "./core/load.ts";
+export * from "./core/gradients.ts";
+export * from "./core/receptive_field.ts";
+export * from "./core/random.ts";
+export * from "./core/inputs.ts";
+export * from "./core/backend.ts";
+export { renderReport, type ReportOptions, writeReport } from "./core/report.ts";
+export * from "./plugins/mod.ts";
+// tf is exported from "./tf" (see deno.json) so that its own docs stay out of this module's lint.

@@ -1,0 +1,153 @@
+/**
+ * The main job: runs every plugin (each with its demo parameter sets) on the
+ * built-in model, or on `--model` with `--input`, and writes a self-contained
+ * `out/report.html` plus PNGs and JSON, with a progress bar on stderr.
+ *
+ * `deno task demo [--model <folder|url>] [--input <png|jpg>] [--out <dir>]
+ * [--backend <name>] [--only a,b] [--skip a,b] [--plugin <file.ts>]`
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Lens } from "../lens.ts";
+import { Result } from "../core/result.ts";
+import { ParamError } from "../core/params.ts";
+import { loadPluginModule } from "./cli.ts";
+
+/** Options of {@linkcode runDemo}. */
+export interface DemoOptions {
+  /** Model (folder, URL or built-in name). @default "mnist" */
+  model?: string;
+  /** Input images. @default held-out images */
+  inputs?: string[];
+  /** Output folder. @default "out" */
+  out?: string;
+  /** Backend. @default auto */
+  backend?: string;
+  /** Only these plugins. @default all */
+  only?: string[];
+  /** Not these plugins. @default none */
+  skip?: string[];
+  /** User plugin modules. @default [] */
+  plugins?: string[];
+  /** Seed. @default 0 */
+  seed?: number;
+  /** Progress bar on stderr. @default true */
+  progress?: boolean;
+}
+
+/** What the demo did. */
+export interface DemoSummary {
+  /** Report path. */
+  report: string;
+  /** Files written. */
+  files: string[];
+  /** Plugins that failed, with their messages. */
+  failures: { plugin: string; message: string }[];
+}
+
+/**
+ * Runs every plugin and writes the report.
+ * @param options Model, inputs, output folder, selection.
+ * @returns What was written and what failed.
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
+  const out = options.out ?? "out";
+  const lens = await Lens.open({
+    model: options.model,
+    inputs: options.inputs,
+    backend: options.backend,
+    seed: options.seed,
+    progress: options.progress ?? true,
+  });
+  const results: Result[] = [];
+  const files: string[] = [];
+  const failures: DemoSummary["failures"] = [];
+  try {
+    for (const path of options.plugins ?? []) {
+      for (const p of await loadPluginModule(path)) lens.use(p);
+    }
+    for (const plugin of lens.registry.list()) {
+      if (options.only && !options.only.includes(plugin.name)) continue;
+      if (options.skip?.includes(plugin.name)) continue;
+      const sets = plugin.demo?.length ? plugin.demo : [{}];
+      for (const [i, params] of sets.entries()) {
+        try {
+          const r = await lens.run(plugin, params);
+          if (sets.length > 1) {
+            const tag = Object.entries(params).map(([k, v]) => `${k}=${v}`).join(" ");
+            r.title = `${r.title} (${tag})`;
+          }
+          const saved = await saveAs(r, out, sets.length > 1 ? `${plugin.name}-${i + 1}` : "");
+          files.push(...saved);
+          results.push(r);
+        } catch (err) {
+          const message = (err as Error).message;
+          failures.push({ plugin: plugin.name, message });
+          const r = new Result(plugin.name, `${plugin.name}: failed`);
+          r.note(`Failed: ${message}`);
+          results.push(r);
+          console.error(`error in ${plugin.name}: ${message}`);
+        }
+      }
+    }
+    const report = `${out}/report.html`;
+    await lens.report(report, results, {
+      title: "convlens report",
+      intro: `<p>Every plugin on ${lens.net.sidecar.name ?? lens.net.source}, ` +
+        `${lens.images.names.length} input images: ${lens.images.names.join(", ")}.</p>`,
+    });
+    files.push(report);
+    return { report, files, failures };
+  } finally {
+    for (const r of results) r.dispose();
+    lens.dispose();
+  }
+}
+
+// Saves a result under another plugin name, so several runs of one plugin keep
+// their own files.
+async function saveAs(r: Result, out: string, name: string): Promise<string[]> {
+  if (!name) return await r.save(out);
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(r)), r, { plugin: name });
+  return await (copy as Result).save(out);
+}
+
+if (import.meta.main) {
+  try {
+    const { values } = parseArgs({
+      args: Deno.args,
+      options: {
+        model: { type: "string" },
+        input: { type: "string", multiple: true },
+        out: { type: "string" },
+        backend: { type: "string" },
+        only: { type: "string" },
+        skip: { type: "string" },
+        plugin: { type: "string", multiple: true },
+        seed: { type: "string" },
+      },
+      strict: true,
+    });
+    const list = (s?: string) => s?.split(",").map((x) => x.trim()).filter(Boolean);
+    const summary = await runDemo({
+      model: values.model,
+      inputs: values.input,
+      out: values.out,
+      backend: values.backend,
+      only: list(values.only),
+      skip: list(values.skip),
+      plugins: values.plugin,
+      seed: values.seed === undefined ? undefined : Number(values.seed),
+    });
+    console.log(`wrote ${summary.report} and ${summary.files.length - 1} other files`);
+    if (summary.failures.length) {
+      console.error(`${summary.failures.length} plugin run(s) failed`);
+      Deno.exit(1);
+    }
+  } catch (err) {
+    const e = err as Error;
+    console.error(`error: ${e.message}`);
+    Deno.exit(e instanceof ParamError || e instanceof RangeError || e instanceof TypeError ? 2 : 1);
+  }
+}
