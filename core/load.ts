@@ -9,6 +9,7 @@
  */
 import { tf } from "./tf.ts";
 import { Net, type Sidecar } from "./net.ts";
+import { writeFileAtomic } from "./files.ts";
 
 /** Options of {@linkcode loadNet}. */
 export interface LoadOptions {
@@ -270,4 +271,43 @@ export async function loadNet(source: string, options: LoadOptions = {}): Promis
     );
   }
   return Net.fromModel(model, sidecar, source);
+}
+
+/**
+ * Saves a LayersModel to a folder as `model.json` + `weights.bin` (the layout
+ * {@linkcode loadNet} and `tf.loadLayersModel` read), with an optional
+ * `convlens.json` sidecar. Files are written atomically.
+ *
+ * @param model The model.
+ * @param folder Destination folder (created if missing).
+ * @param sidecar Written as `convlens.json` when given.
+ * @returns When the files are in place.
+ */
+export async function saveLayersModel(
+  model: tf.LayersModel,
+  folder: string,
+  sidecar?: Sidecar,
+): Promise<void> {
+  const dir = folder.replace(/\/+$/, "");
+  let files: { weights: Uint8Array; json: string } | undefined;
+  await model.save(tf.io.withSaveHandler((artifacts) => {
+    const raw = artifacts.weightData ?? new ArrayBuffer(0);
+    const weights = Array.isArray(raw) ? tf.io.CompositeArrayBuffer.join(raw) : raw;
+    const json = {
+      format: "layers-model",
+      generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+      convertedBy: null,
+      modelTopology: artifacts.modelTopology,
+      weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs ?? [] }],
+    };
+    files = { weights: new Uint8Array(weights), json: JSON.stringify(json) };
+    return Promise.resolve({
+      modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
+    });
+  }));
+  await writeFileAtomic(`${dir}/weights.bin`, files!.weights);
+  await writeFileAtomic(`${dir}/model.json`, files!.json);
+  if (sidecar) {
+    await writeFileAtomic(`${dir}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
+  }
 }

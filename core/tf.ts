@@ -9,3 +9,8 @@ import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-webgpu";
 
 export { tf };
+
+// tfjs takes Deno for Node and has the CPU backend advertise tfjs-node on first use,
+// which cannot run here; mark that first use as done.
+const cpu = tf.engine().findBackend("cpu") as unknown as { firstUse?: boolean } | null;
+if (cpu) cpu.firstUse = false;
