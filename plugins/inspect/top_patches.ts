@@ -1,0 +1,539 @@
+/**
+ * `top-patches` (inspect): the image patches that most strongly activate each
+ * channel of a layer over a whole data set, as receptive-field crops (Girshick,
+ * Donahue, Darrell & Malik, "Rich feature hierarchies for accurate object
+ * detection and semantic segmentation", 2013: "each row displays the 16 strongest
+ * activations for a particular pool5 unit"), and beside them the DeconvNet
+ * projection of each of those activations back to pixel space (Zeiler & Fergus,
+ * "Visualizing and Understanding Convolutional Networks", 2013: "the top 9
+ * activations ... projected back to pixel space using the DeConvNet method, and
+ * the corresponding image patches").
+ *
+ * The data set is streamed through the net in batches; per channel only the `k`
+ * strongest images are kept (each image counts once per channel, at its strongest
+ * position), so memory grows with `k x channels`, not with the data set. Only the
+ * images of the final top-k are read again for the crops and the projections.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import type { Net } from "../../core/net.ts";
+import { Result } from "../../core/result.ts";
+import { grid, rawToTensor, readImage, resize, toDisplay } from "../../core/images.ts";
+import { type ReceptiveField, receptiveFields } from "../../core/receptive_field.ts";
+import { gradient } from "../../core/gradients.ts";
+import { HELD_OUT_COUNT, heldOutCanvases, heldOutDigits } from "../../core/datasets.ts";
+import { spatialLayer } from "./activations.ts";
+
+/** Options of the `top-patches` plugin. */
+export type TopPatchesOptions = {
+  /** Layer whose channels to rank (one with a spatial grid). Default: the last conv layer. */
+  layer: { type: "layer"; help: string };
+  /** A folder of PNG/JPEG images, or `held-out` (the built-in held-out digits or canvases). */
+  data: { type: "string"; default: "held-out"; help: string };
+  /** Most images streamed (held-out: the first N of 2,000; folder: the first N files by name). */
+  count: { type: "integer"; default: 1000; min: 1; help: string };
+  /** Strongest activations kept per channel. */
+  k: { type: "integer"; default: 9; min: 1; max: 256; help: string };
+  /** Which channels (empty: the first `maxChannels`). */
+  channels: { type: "numbers"; default: []; help: string };
+  /** How many channels when `channels` is empty. */
+  maxChannels: { type: "integer"; default: 8; min: 1; max: 4096; help: string };
+  /** Also show the DeconvNet projection of each top activation. */
+  project: { type: "boolean"; default: true; help: string };
+  /** Images per forward (and projection) pass. */
+  batchSize: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
+  /** Integer upscaling of each tile. */
+  scale: { type: "integer"; default: 4; min: 1; max: 32; help: string };
+};
+
+/** Colour of the parts of a receptive field that lie outside the image. */
+const OUTSIDE: readonly [number, number, number] = [0.35, 0.55, 0.85];
+
+/** One kept activation: its value, the image (index in the data set) and the unit. */
+interface Hit {
+  value: number;
+  image: number;
+  row: number;
+  col: number;
+}
+
+/** A data set streamed batch by batch, readable again by index. */
+interface ImageSource {
+  /** What it is, for messages and titles. */
+  describe: string;
+  /** Number of images (an upper bound for folders: unreadable files are skipped). */
+  total: number;
+  /** Images `[start, start + n)` that could be read, with their indices. */
+  batch(start: number, n: number): Promise<{ pixels?: tf.Tensor4D; indices: number[] }>;
+  /** The images of these indices, in this order. */
+  load(indices: readonly number[]): Promise<tf.Tensor4D>;
+  /** A short name of one image. */
+  name(index: number): string;
+}
+
+function heldOutSource(net: Net, count: number): ImageSource {
+  const { height, width, channels } = net.input;
+  const digits = channels === 1 && height === 28 && width === 28;
+  const canvases = channels === 1 && height === 64 && width === 64;
+  if (!digits && !canvases) {
+    throw new RangeError(
+      `top-patches: data "held-out" is for the built-in models (28x28 digits or 64x64 canvases, ` +
+        `grayscale); this model takes ${height}x${width}x${channels}: give data=<folder of images>`,
+    );
+  }
+  const total = Math.min(count, HELD_OUT_COUNT);
+  const get = async (offset: number, n: number): Promise<tf.Tensor4D> =>
+    digits
+      ? (await heldOutDigits({ offset, count: n })).images
+      : (await heldOutCanvases({ offset, count: n })).images;
+  return {
+    describe: `${total} held-out ${digits ? "digits" : "canvases"}`,
+    total,
+    async batch(start, n) {
+      return { pixels: await get(start, n), indices: range(start, start + n) };
+    },
+    async load(indices) {
+      const parts: tf.Tensor4D[] = [];
+      try {
+        for (const i of indices) parts.push(await get(i, 1));
+        return tf.concat(parts);
+      } finally {
+        tf.dispose(parts);
+      }
+    },
+    name: (i) => `held-out ${digits ? "digit" : "canvas"} ${i}`,
+  };
+}
+
+async function folderSource(
+  net: Net,
+  dir: string,
+  count: number,
+  warn: (m: string) => void,
+): Promise<ImageSource> {
+  let files: string[] = [];
+  try {
+    const stat = await Deno.stat(dir);
+    if (!stat.isDirectory) throw new Error("not a folder");
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && /\.(png|jpe?g)$/i.test(e.name)) files.push(e.name);
+    }
+  } catch (err) {
+    throw new RangeError(
+      `top-patches: cannot read the data folder "${dir}" (${(err as Error).message}); ` +
+        `give data=<folder of PNG/JPEG images> or data=held-out`,
+    );
+  }
+  if (files.length === 0) {
+    throw new RangeError(
+      `top-patches: the data folder "${dir}" has no PNG or JPEG images; add some or give data=held-out`,
+    );
+  }
+  files = files.sort().slice(0, count);
+  const { height, width, channels } = net.input;
+  const read = async (i: number): Promise<tf.Tensor3D> => {
+    const raw = await readImage(`${dir.replace(/\/+$/, "")}/${files[i]}`);
+    return tf.tidy(() => {
+      const px = rawToTensor(raw, channels === 1 ? 1 : 3);
+      return raw.height === height && raw.width === width
+        ? px
+        : resize(px, height, width, "bilinear").clipByValue(0, 1) as tf.Tensor3D;
+    });
+  };
+  return {
+    describe: `${files.length} images of ${dir}`,
+    total: files.length,
+    async batch(start, n) {
+      const tiles: tf.Tensor3D[] = [];
+      const indices: number[] = [];
+      try {
+        for (let i = start; i < start + n; i++) {
+          try {
+            tiles.push(await read(i));
+            indices.push(i);
+          } catch (err) {
+            warn(`skipped "${files[i]}": ${(err as Error).message}`);
+          }
+        }
+        return { pixels: tiles.length ? tf.stack(tiles) as tf.Tensor4D : undefined, indices };
+      } finally {
+        tf.dispose(tiles);
+      }
+    },
+    async load(indices) {
+      const tiles: tf.Tensor3D[] = [];
+      try {
+        for (const i of indices) tiles.push(await read(i));
+        return tf.stack(tiles) as tf.Tensor4D;
+      } finally {
+        tf.dispose(tiles);
+      }
+    },
+    name: (i) => files[i],
+  };
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a }, (_, i) => a + i);
+}
+
+/** The channels asked for, checked against the layer. */
+function chosenChannels(
+  list: readonly number[],
+  max: number,
+  available: number,
+  layer: string,
+): number[] {
+  if (list.length === 0) return range(0, Math.min(max, available));
+  for (const c of list) {
+    if (!Number.isInteger(c) || c < 0 || c >= available) {
+      throw new RangeError(
+        `top-patches: channel ${c} does not exist; layer "${layer}" has channels 0 to ${
+          available - 1
+        }`,
+      );
+    }
+  }
+  return [...list];
+}
+
+/**
+ * The top-left corner of a unit's receptive field in input pixels, not clipped
+ * to the image (the same window as `unitWindow`, before its clipping).
+ */
+function fieldOrigin(rf: ReceptiveField, row: number, col: number): [number, number] {
+  const cy = rf.start[0] + row * rf.jump[0];
+  const cx = rf.start[1] + col * rf.jump[1];
+  return [Math.round(cy - (rf.size[0] - 1) / 2), Math.round(cx - (rf.size[1] - 1) / 2)];
+}
+
+/**
+ * Crops `[fh, fw]` windows out of a batch, exactly (no resampling): window `i`
+ * comes from image `which[i]` at `origins[i]`; parts outside the image take
+ * `outside`. One padded copy and one `gatherND`.
+ */
+function cropWindows(
+  images: tf.Tensor4D,
+  which: readonly number[],
+  origins: readonly [number, number][],
+  size: [number, number],
+  outside: number,
+): tf.Tensor4D {
+  const [fh, fw] = size;
+  const [, h, w] = images.shape;
+  const padY = Math.max(0, ...origins.map(([y]) => -y), ...origins.map(([y]) => y + fh - h));
+  const padX = Math.max(0, ...origins.map(([, x]) => -x), ...origins.map(([, x]) => x + fw - w));
+  return tf.tidy(() => {
+    const padded = tf.pad(images, [[0, 0], [padY, padY], [padX, padX], [0, 0]], outside);
+    const m = which.length;
+    const n = tf.tensor1d([...which], "int32").reshape([m, 1, 1, 1]).tile([1, fh, fw, 1]);
+    const y0 = tf.tensor1d(origins.map(([y]) => y + padY), "int32").reshape([m, 1, 1, 1]);
+    const x0 = tf.tensor1d(origins.map(([, x]) => x + padX), "int32").reshape([m, 1, 1, 1]);
+    const ys = y0.add(tf.range(0, fh, 1, "int32").reshape([1, fh, 1, 1])).tile([1, 1, fw, 1]);
+    const xs = x0.add(tf.range(0, fw, 1, "int32").reshape([1, 1, fw, 1])).tile([1, fh, 1, 1]);
+    return tf.gatherND(padded, tf.concat([n, ys, xs], 3)) as tf.Tensor4D;
+  });
+}
+
+/** Merges a batch's candidates into the kept top-k of one channel (ties: lower image first). */
+function mergeTop(kept: Hit[], fresh: Hit[], k: number): Hit[] {
+  return [...kept, ...fresh]
+    .sort((a, b) => b.value - a.value || a.image - b.image)
+    .slice(0, k);
+}
+
+/** The `top-patches` plugin. */
+export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
+  name: "top-patches",
+  family: "inspect",
+  summary:
+    "Per channel, the data set's k strongest activations as receptive-field crops, with their DeconvNet projections",
+  params: {
+    layer: { type: "layer", help: "layer whose channels to rank (default: last conv layer)" },
+    data: {
+      type: "string",
+      default: "held-out",
+      help: "folder of PNG/JPEG images, or held-out (built-in held-out digits/canvases)",
+    },
+    count: {
+      type: "integer",
+      default: 1000,
+      min: 1,
+      help: "most images streamed (held-out: first N; folder: first N files by name)",
+    },
+    k: { type: "integer", default: 9, min: 1, max: 256, help: "activations kept per channel" },
+    channels: { type: "numbers", default: [], help: "channels to show (default: the first few)" },
+    maxChannels: {
+      type: "integer",
+      default: 8,
+      min: 1,
+      max: 4096,
+      help: "how many channels when --channels is not given",
+    },
+    project: {
+      type: "boolean",
+      default: true,
+      help: "also show each activation's DeconvNet projection to pixel space",
+    },
+    batchSize: {
+      type: "integer",
+      default: 64,
+      min: 1,
+      max: 4096,
+      help: "images per forward and projection pass",
+    },
+    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
+  },
+  resultShape(net, p) {
+    const layer = defaultLayer(net, p.layer);
+    const info = net.layer(layer);
+    const cs = chosenChannels(p.channels, p.maxChannels, info.outputShape[2], layer).length;
+    const rf = receptiveFields(net).get(layer)!;
+    const patch = [cs, p.k, rf.size[0], rf.size[1], net.input.channels];
+    return {
+      values: [cs, p.k],
+      positions: [cs, p.k, 3],
+      patches: patch,
+      ...(p.project ? { projections: patch } : {}),
+    };
+  },
+  demo: [{ count: 500, maxChannels: 8 }],
+  async run(ctx, p) {
+    const { net } = ctx;
+    const layer = defaultLayer(net, p.layer);
+    const info = net.layer(layer);
+    const [lh, lw, lc] = info.outputShape;
+    const channels = chosenChannels(p.channels, p.maxChannels, lc, layer);
+    const rf = receptiveFields(net).get(layer)!;
+    const source = p.data === "held-out"
+      ? heldOutSource(net, p.count)
+      : await folderSource(net, p.data, p.count, (m) => ctx.warn(m));
+    if (p.k > source.total) {
+      throw new RangeError(
+        `top-patches: k = ${p.k} is larger than the data set (${source.describe}); ` +
+          `lower k or give more images (count)`,
+      );
+    }
+    const projTotal = p.project ? channels.length * p.k : 0;
+    const work = source.total + projTotal;
+
+    // Stream: per batch, each image's strongest position per channel, then the
+    // batch's top-k images per channel, merged into the kept top-k.
+    let kept: Hit[][] = channels.map(() => []);
+    let seen = 0;
+    const chIndex = tf.tensor1d(channels, "int32");
+    try {
+      for (let start = 0; start < source.total; start += p.batchSize) {
+        const n = Math.min(p.batchSize, source.total - start);
+        const { pixels, indices } = await source.batch(start, n);
+        if (pixels) {
+          const b = indices.length;
+          const kk = Math.min(p.k, b);
+          const [values, picks, where] = tf.tidy(() => {
+            const x = net.fromPixels(pixels);
+            pixels.dispose();
+            const act = net.forward(x, { taps: [layer] }).taps[layer];
+            const flat = act.gather(chIndex, 3).reshape([b, lh * lw, channels.length]);
+            const best = flat.max(1).transpose() as tf.Tensor2D; // [channels, b]
+            const at = flat.argMax(1).transpose().toInt(); // [channels, b]
+            const top = tf.topk(best, kk);
+            return [top.values, top.indices, tf.gather(at, top.indices, 1, 1)];
+          });
+          const [v, i, w] = await Promise.all([values.data(), picks.data(), where.data()]);
+          tf.dispose([values, picks, where]);
+          kept = kept.map((old, c) => {
+            const fresh: Hit[] = [];
+            for (let j = 0; j < kk; j++) {
+              const o = c * kk + j;
+              const pos = w[o];
+              fresh.push({
+                value: v[o],
+                image: indices[i[o]],
+                row: Math.floor(pos / lw),
+                col: pos % lw,
+              });
+            }
+            return mergeTop(old, fresh, p.k);
+          });
+          seen += b;
+        }
+        ctx.progress(Math.min(start + n, source.total), work);
+      }
+    } finally {
+      chIndex.dispose();
+    }
+    if (seen < p.k) {
+      throw new RangeError(
+        `top-patches: k = ${p.k} is larger than the data set: only ${seen} of ` +
+          `${source.describe} could be read; lower k or give more images`,
+      );
+    }
+
+    // The images of the top-k, read again, each once.
+    const hits = kept.flat();
+    const unique = [...new Set(hits.map((h) => h.image))].sort((a, b) => a - b);
+    const slot = new Map(unique.map((img, s) => [img, s]));
+    const which = hits.map((h) => slot.get(h.image)!);
+    const origins = hits.map((h) => fieldOrigin(rf, h.row, h.col));
+    const [fh, fw] = rf.size;
+    const cs = channels.length;
+    const c = net.input.channels;
+    const images = await source.load(unique);
+    const result = new Result(
+      "top-patches",
+      `Top ${p.k} activations of ${layer} over ${source.describe}`,
+    );
+    try {
+      const raw = cropWindows(images, which, origins, [fh, fw], -1);
+      const patches = tf.tidy(() => raw.relu().reshape([cs, p.k, fh, fw, c]));
+      result.tensor("values", tf.tensor2d(hits.map((h) => h.value), [cs, p.k]));
+      result.tensor(
+        "positions",
+        tf.tensor3d(hits.flatMap((h) => [h.image, h.row, h.col]), [cs, p.k, 3], "int32"),
+      );
+      result.tensor("patches", patches);
+      let projections: tf.Tensor | undefined;
+      if (p.project) {
+        const parts: tf.Tensor4D[] = [];
+        try {
+          for (let s = 0; s < hits.length; s += p.batchSize) {
+            const part = hits.slice(s, s + p.batchSize);
+            parts.push(deconvProjection(
+              net,
+              layer,
+              images,
+              which.slice(s, s + p.batchSize),
+              part.map((h, j) => [h.row, h.col, channels[Math.floor((s + j) / p.k)]]),
+              origins.slice(s, s + p.batchSize),
+              [fh, fw],
+            ));
+            ctx.progress(source.total + Math.min(s + p.batchSize, hits.length), work);
+          }
+          projections = tf.tidy(() => tf.concat(parts).reshape([cs, p.k, fh, fw, c]));
+        } finally {
+          tf.dispose(parts);
+        }
+        result.tensor("projections", projections);
+      }
+      const picture = tf.tidy(() => figure(raw, projections, cs, p.k, [fh, fw], c));
+      try {
+        const labels: string[] = [];
+        kept.forEach((row, ci) => {
+          const valueLabels = row.map((h, j) =>
+            `${j === 0 ? `c${channels[ci]} ` : ""}${formatValue(h.value)}`
+          );
+          labels.push(...valueLabels);
+          if (p.project) labels.push(...row.map(() => "deconv"));
+        });
+        const tiles = tf.tidy(() =>
+          grid(picture, {
+            cols: p.project ? 2 * p.k : p.k,
+            scale: p.scale,
+            labels,
+            title: `${layer}: top ${p.k} of ${seen} images, ${fh}x${fw} fields`,
+          })
+        );
+        await result.addImage(
+          `${layer}`,
+          tiles,
+          `One row per channel of ${layer}: the ${p.k} strongest activations over ${source.describe} ` +
+            `as ${fh}x${fw} receptive-field crops (blue: outside the image)` +
+            (p.project ? ", then their DeconvNet projections to pixel space" : ""),
+        );
+        tiles.dispose();
+      } finally {
+        picture.dispose();
+      }
+      raw.dispose();
+    } catch (err) {
+      result.dispose();
+      throw err;
+    } finally {
+      images.dispose();
+    }
+    result.figure("layer", layer).figure("channels", cs).figure("k", p.k)
+      .figure("images", seen).figure("fieldHeight", fh).figure("fieldWidth", fw);
+    result.table(
+      "Images of each channel's top activations (strongest first)",
+      ["channel", "strongest", "images"],
+      kept.map((row, ci) => [
+        channels[ci],
+        row[0].value,
+        row.map((h) => source.name(h.image)).join(", "),
+      ]),
+    );
+    return result;
+  },
+});
+
+function defaultLayer(net: Net, name: string | undefined): string {
+  if (name !== undefined) return spatialLayer(net, name, "top-patches");
+  const convs = net.convLayers().filter((l) => l.outputShape.length === 3);
+  return convs.length ? convs[convs.length - 1].name : spatialLayer(net, undefined, "top-patches");
+}
+
+function formatValue(v: number): string {
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+/**
+ * DeconvNet projections of single activations: for entry `i`, the gradient under
+ * the `deconv` rule of unit `units[i]` (row, col, channel) of `layer` for image
+ * `which[i]`, with every other activation of the layer zeroed, w.r.t. the input,
+ * cropped to the unit's field. One batched gradient pass.
+ */
+function deconvProjection(
+  net: Net,
+  layer: string,
+  images: tf.Tensor4D,
+  which: readonly number[],
+  units: readonly [number, number, number][],
+  origins: readonly [number, number][],
+  size: [number, number],
+): tf.Tensor4D {
+  const [lh, lw, lc] = net.layer(layer).outputShape;
+  const b = which.length;
+  return tf.tidy(() => {
+    const x = net.fromPixels(tf.gather(images, tf.tensor1d([...which], "int32")));
+    const flat = units.map(([r, c, ch]) => (r * lw + c) * lc + ch);
+    const keep = tf.oneHot(tf.tensor1d(flat, "int32"), lh * lw * lc).toFloat()
+      .reshape([b, lh, lw, lc]);
+    const { grad, value } = gradient(
+      net,
+      x,
+      { taps: [layer], value: (r) => r.taps[layer].sum() as tf.Scalar },
+      { rule: "deconv", edits: { [layer]: (a) => a.mul(keep) } },
+    );
+    value.dispose();
+    return cropWindows(grad as tf.Tensor4D, range(0, b), origins, size, 0);
+  });
+}
+
+/**
+ * The figure's tiles, channel after channel: the k crops (outside the image in
+ * the OUTSIDE colour), then the k projections (symmetric, each on its own scale).
+ */
+function figure(
+  raw: tf.Tensor4D,
+  projections: tf.Tensor | undefined,
+  cs: number,
+  k: number,
+  [fh, fw]: [number, number],
+  c: number,
+): tf.Tensor4D {
+  const outside = raw.slice([0, 0, 0, 0], [-1, -1, -1, 1]).less(0).toFloat();
+  const rgb = (t: tf.Tensor4D) => (c === 1 ? t.tile([1, 1, 1, 3]) : t);
+  const paint = (t: tf.Tensor4D) =>
+    rgb(t).mul(tf.sub(1, outside)).add(outside.mul(tf.tensor1d([...OUTSIDE])));
+  const crops = paint(raw.relu()).reshape([cs, k, fh, fw, 3]);
+  if (!projections) return crops.reshape([cs * k, fh, fw, 3]);
+  const shown = toDisplay(projections.reshape([cs * k, fh, fw, c]) as tf.Tensor4D, {
+    mode: "symmetric",
+    perItem: true,
+  });
+  const proj = paint(shown).reshape([cs, k, fh, fw, 3]);
+  return tf.concat([crops, proj], 1).reshape([cs * 2 * k, fh, fw, 3]);
+}
