@@ -1,0 +1,90 @@
+/**
+ * Cross-backend agreement: forward passes and gradients (plain and guided) of a
+ * small conv net on WASM (with the core's gradient kernels) and WebGPU (the
+ * software adapter here) agree with the pure-JS CPU backend.
+ */
+import assert from "node:assert/strict";
+import { tf } from "../core/tf.ts";
+import { initBackend, probeGpu, resolveBackendName } from "../core/backend.ts";
+import { Net } from "../core/net.ts";
+import { gradient, type Objective } from "../core/gradients.ts";
+import { sequentialNet } from "./_nets.ts";
+
+// Tolerances: float32 kernels in a different order of summation.
+const FORWARD_TOL = 1e-5;
+const GRAD_TOL = 1e-4;
+
+const objective: Objective = {
+  logits: true,
+  value: (r) => r.logits!.slice([0, 1], [-1, 1]).sum() as tf.Scalar,
+};
+
+async function compute(backend: string) {
+  await initBackend(backend, { quiet: true });
+  assert.equal(tf.getBackend(), backend);
+  const net = Net.fromModel(sequentialNet(7));
+  const x = tf.randomUniform([3, 12, 12, 1], 0, 1, "float32", 11);
+  const before = tf.memory().numTensors;
+  const out = net.forward(x, { taps: ["conv2"] });
+  const plain = gradient(net, x, objective, { rule: "plain" });
+  const guided = gradient(net, x, objective, { rule: "guided" });
+  // conv2, not conv1: below conv1 a max-pool over tied zeros routes the gradient to
+  // whichever tied position a backend picks first, a legitimate difference.
+  const wrtLayer = gradient(net, x, objective, { wrt: "conv2" });
+  const values = {
+    output: await out.output.data(),
+    conv2: await out.taps.conv2.data(),
+    plain: await plain.grad.data(),
+    guided: await guided.grad.data(),
+    wrtLayer: await wrtLayer.grad.data(),
+  };
+  tf.dispose([out.output, out.taps.conv2, plain.grad, plain.value, guided.grad, guided.value]);
+  tf.dispose([wrtLayer.grad, wrtLayer.value]);
+  const leaked = tf.memory().numTensors - before;
+  x.dispose();
+  net.dispose();
+  return { values, leaked };
+}
+
+function maxRel(a: Float32Array | Int32Array | Uint8Array, b: typeof a): number {
+  let scale = 1e-6, diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  return diff / scale;
+}
+
+const reference = await compute("cpu");
+
+for (const backend of ["wasm", "webgpu"]) {
+  Deno.test({
+    name: `${backend} agrees with cpu on forward passes and plain, guided and layer gradients`,
+    ignore: backend === "webgpu" && !(await probeGpu()).present,
+    async fn() {
+      const got = await compute(backend);
+      assert.equal(got.leaked, 0);
+      for (const key of Object.keys(reference.values) as (keyof typeof reference.values)[]) {
+        const tol = key === "output" || key === "conv2" ? FORWARD_TOL : GRAD_TOL;
+        const rel = maxRel(got.values[key], reference.values[key]);
+        assert.ok(rel < tol, `${backend} ${key}: relative difference ${rel} >= ${tol}`);
+      }
+      await tf.setBackend("cpu");
+    },
+  });
+}
+
+Deno.test("initBackend() honours CONVLENS_BACKEND and names bad choices", async () => {
+  assert.equal(resolveBackendName("cpu"), "cpu");
+  assert.throws(() => resolveBackendName("tpu"), /Unknown backend "tpu": use one of auto, webgpu, wasm, cpu/);
+  Deno.env.set("CONVLENS_BACKEND", "cpu");
+  try {
+    assert.equal(resolveBackendName(), "cpu");
+    assert.equal(await initBackend(undefined, { quiet: true }), "cpu");
+  } finally {
+    Deno.env.delete("CONVLENS_BACKEND");
+  }
+  // Without a hardware GPU, auto takes WASM.
+  if (!(await probeGpu()).hardware) assert.equal(await initBackend("auto", { quiet: true }), "wasm");
+  await tf.setBackend("cpu");
+});
