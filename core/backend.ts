@@ -59,7 +59,9 @@ export function resolveBackendName(name?: string): BackendName {
   const asked = name ?? Deno.env.get("CONVLENS_BACKEND") ?? "auto";
   if (!(BACKENDS as readonly string[]).includes(asked)) {
     throw new RangeError(
-      `Unknown backend "${asked}": use one of ${BACKENDS.join(", ")} (flag --backend or CONVLENS_BACKEND)`,
+      `Unknown backend "${asked}": use one of ${
+        BACKENDS.join(", ")
+      } (flag --backend or CONVLENS_BACKEND)`,
     );
   }
   return asked as BackendName;
@@ -107,7 +109,9 @@ export async function initBackend(
     } catch (err) {
       if (asked !== "auto") {
         throw new Error(
-          `Backend "${b}" could not start (${(err as Error).message}); try --backend wasm or --backend cpu`,
+          `Backend "${b}" could not start (${
+            (err as Error).message
+          }); try --backend wasm or --backend cpu`,
         );
       }
     }
