@@ -1,0 +1,141 @@
+/**
+ * The benchmark workloads, shared by `convnet_bench.ts` (Deno.bench) and
+ * `tfjs_side.ts` (the tfjs half of `compare.ts`); `compare_torch.py` builds the
+ * same nets in PyTorch.
+ *
+ * @module
+ */
+import { tf } from "../core/tf.ts";
+
+/** VGG-style net at 64x64x3: conv3x3 32-32, pool, 64-64, pool, 128, pool, dense 256, 10. */
+export function vggNet(): tf.LayersModel {
+  const conv = (filters: number, first = false) =>
+    tf.layers.conv2d({
+      ...(first ? { inputShape: [64, 64, 3] } : {}),
+      filters,
+      kernelSize: 3,
+      padding: "same",
+      activation: "relu",
+    });
+  const pool = () => tf.layers.maxPooling2d({ poolSize: 2 });
+  return tf.sequential({
+    layers: [
+      conv(32, true),
+      conv(32),
+      pool(),
+      conv(64),
+      conv(64),
+      pool(),
+      conv(128),
+      pool(),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 256, activation: "relu" }),
+      tf.layers.dense({ units: 10 }),
+    ],
+  });
+}
+
+/** MNIST-size net at 28x28x1: conv 16, 16, pool, 32, 32, pool, dense 64, 10 (logits). */
+export function mnistNet(): tf.LayersModel {
+  const conv = (filters: number, first = false) =>
+    tf.layers.conv2d({
+      ...(first ? { inputShape: [28, 28, 1] } : {}),
+      filters,
+      kernelSize: 3,
+      padding: "same",
+      activation: "relu",
+    });
+  return tf.sequential({
+    layers: [
+      conv(16, true),
+      conv(16),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      conv(32),
+      conv(32),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 64, activation: "relu" }),
+      tf.layers.dense({ units: 10 }),
+    ],
+  });
+}
+
+/** One timed unit of work: runs once and waits for its result. */
+export type Workload = () => void;
+
+/** The workloads, by the row names the tables use. */
+export const WORKLOAD_NAMES = [
+  "forward b1",
+  "forward b64",
+  "input grad b1",
+  "input grad b16",
+  "train step b64",
+] as const;
+
+/** A workload name. */
+export type WorkloadName = typeof WORKLOAD_NAMES[number];
+
+/** Builds every workload on the current backend; `dispose` frees their tensors. */
+export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose: () => void } {
+  const vgg = vggNet();
+  const mnist = mnistNet();
+  const x1 = tf.randomUniform([1, 64, 64, 3], 0, 1, "float32", 1);
+  const x16 = tf.randomUniform([16, 64, 64, 3], 0, 1, "float32", 2);
+  const x64 = tf.randomUniform([64, 64, 64, 3], 0, 1, "float32", 3);
+  const m64 = tf.randomUniform([64, 28, 28, 1], 0, 1, "float32", 4);
+  const labels = tf.tidy(() =>
+    tf.oneHot(tf.randomUniform([64], 0, 10, "int32", 5) as tf.Tensor1D, 10)
+  );
+  const optimizer = tf.train.sgd(0.01);
+  const forward = (x: tf.Tensor) => () => {
+    const y = vgg.predict(x) as tf.Tensor;
+    y.dataSync();
+    y.dispose();
+  };
+  // The gradient of logit 0 summed over the batch: each image's own d logit/d input.
+  const inputGrad = (x: tf.Tensor) => () => {
+    const g = tf.tidy(() =>
+      tf.grad((v: tf.Tensor) => (vgg.apply(v) as tf.Tensor).slice([0, 0], [-1, 1]).sum())(x)
+    );
+    g.dataSync();
+    g.dispose();
+  };
+  const train = () => {
+    const loss = optimizer.minimize(
+      () =>
+        tf.losses.softmaxCrossEntropy(labels, mnist.apply(m64, { training: true }) as tf.Tensor),
+      true,
+    );
+    loss!.dataSync();
+    loss!.dispose();
+  };
+  return {
+    run: {
+      "forward b1": forward(x1),
+      "forward b64": forward(x64),
+      "input grad b1": inputGrad(x1),
+      "input grad b16": inputGrad(x16),
+      "train step b64": train,
+    },
+    dispose: () => {
+      tf.dispose([x1, x16, x64, m64, labels]);
+      optimizer.dispose();
+      vgg.dispose();
+      mnist.dispose();
+    },
+  };
+}
+
+/** Median milliseconds of `repeats` runs after `warmup` runs. */
+export function medianMs(work: Workload, warmup: number, repeats: number): number {
+  for (let i = 0; i < warmup; i++) work();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    work();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const mid = times.length >> 1;
+  return times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+}
