@@ -7,10 +7,14 @@ import type { AnyPlugin } from "../core/plugin.ts";
 import { summary } from "./design/summary.ts";
 import { activations } from "./inspect/activations.ts";
 import { filters } from "./inspect/filters.ts";
+import { topPatches } from "./inspect/top_patches.ts";
+import { occlusion } from "./attribute/occlusion.ts";
 
 export * from "./design/summary.ts";
 export * from "./inspect/activations.ts";
 export * from "./inspect/filters.ts";
+export * from "./inspect/top_patches.ts";
+export * from "./attribute/occlusion.ts";
 
 /** Every built-in plugin, in report order. */
-export const builtinPlugins: AnyPlugin[] = [summary, activations, filters];
+export const builtinPlugins: AnyPlugin[] = [summary, activations, filters, topPatches, occlusion];
