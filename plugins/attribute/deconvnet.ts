@@ -1,0 +1,126 @@
+/**
+ * `deconvnet` (attribute): the DeconvNet projection of Zeiler & Fergus,
+ * "Visualizing and Understanding Convolutional Networks" (ECCV 2014). One
+ * activation of a layer (a neuron, a whole channel, or by default the strongest
+ * neuron of a channel) is kept, every other activation of that layer zeroed, and
+ * the result is mapped back to pixel space by the net's operations in reverse:
+ * unpooling through the max-pool switches, rectification of the reconstruction
+ * (`relu(dy)` at every ReLU, whatever the forward pass did) and filtering with the
+ * transposed filters: the backward pass under the `deconv` ReLU rule.
+ *
+ * @module
+ */
+import type { Net } from "../../core/net.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import {
+  type Attribution,
+  ATTRIBUTION_PARAMS,
+  attributionResult,
+  projectBack,
+  type ProjectionOptions,
+  resolveClasses,
+  type UnitChoice,
+} from "./attribution.ts";
+
+/** Options of {@linkcode deconvnetAttribution}: the unit (default: the target class score). */
+export type DeconvnetOptions = ProjectionOptions;
+
+/**
+ * The DeconvNet projection of a layer unit (or, without a unit, of the target
+ * class score) for each image.
+ */
+export const deconvnetAttribution: Attribution<DeconvnetOptions> = {
+  name: "deconvnet",
+  attribute(net, x, target, options = {}) {
+    return Promise.resolve(projectBack(net, x, target, "deconv", options, "deconvnet").attribution);
+  },
+};
+
+/**
+ * The layer a projection works on: the one asked for, or the last layer with a
+ * spatial grid.
+ *
+ * @param net The model.
+ * @param name The layer asked for.
+ * @param what The caller, for messages.
+ * @returns The layer's name.
+ */
+export function lastSpatialLayer(net: Net, name: string | undefined, what: string): string {
+  if (name !== undefined) return net.layer(name).name;
+  const spatial = net.spatialLayers();
+  if (spatial.length === 0) {
+    throw new RangeError(`${what}: this model has no layer with a spatial grid`);
+  }
+  return spatial[spatial.length - 1].name;
+}
+
+/** A caption of the units found. */
+export function describeUnits(choices: readonly UnitChoice[]): string[] {
+  return choices.map((c) => c.row < 0 ? `ch ${c.channel}` : `ch ${c.channel} (${c.row},${c.col})`);
+}
+
+/** Parameters that choose a unit of a layer (shared by the projection plugins). */
+export const UNIT_PARAMS = {
+  mode: {
+    type: "enum",
+    choices: ["strongest", "neuron", "channel"],
+    default: "strongest",
+    help: "keep the strongest neuron of the channel, one neuron (row, col), or the whole channel",
+  },
+  channel: {
+    type: "integer",
+    default: -1,
+    min: -1,
+    help: "channel (unit of a dense layer); -1: the most active one in each image",
+  },
+  row: { type: "integer", default: 0, min: 0, help: "row of the neuron (mode neuron)" },
+  col: { type: "integer", default: 0, min: 0, help: "column of the neuron (mode neuron)" },
+} as const;
+
+/** Options of the `deconvnet` plugin. */
+export type DeconvnetParams = typeof ATTRIBUTION_PARAMS & typeof UNIT_PARAMS & {
+  /** Layer whose unit to project. Default: the last layer with a spatial grid. */
+  layer: { type: "layer"; help: string };
+};
+
+/** The `deconvnet` plugin. */
+export const deconvnet: Plugin<DeconvnetParams> = definePlugin({
+  name: "deconvnet",
+  family: "attribute",
+  summary: "Project one activation of a layer back to pixels with a DeconvNet (Zeiler & Fergus)",
+  params: {
+    ...ATTRIBUTION_PARAMS,
+    ...UNIT_PARAMS,
+    layer: { type: "layer", help: "layer of the unit (default: the last layer with a grid)" },
+  },
+  resultShape(_net, _p, images) {
+    const [n, h, w, c] = images.x.shape;
+    return { attribution: [n, h, w, c], map: [n, h, w] };
+  },
+  demo: [{}, { mode: "channel" }],
+  async run(ctx, p) {
+    const { net, images } = ctx;
+    const layer = lastSpatialLayer(net, p.layer, "deconvnet");
+    // The class is only reported: a DeconvNet projects a unit, not a class score.
+    const classes = resolveClasses(net, images.x, p.class, "deconvnet");
+    const unit = { layer, mode: p.mode, channel: p.channel, row: p.row, col: p.col };
+    const { attribution, choices } = projectBack(
+      net,
+      images.x,
+      classes,
+      "deconv",
+      { unit },
+      "deconvnet",
+    );
+    const units = describeUnits(choices!);
+    const r = await attributionResult(images, {
+      plugin: "deconvnet",
+      title: `DeconvNet projection of ${layer} (${p.mode})`,
+      attribution,
+      render: p.render,
+      columns: { unit: units, activation: choices!.map((c) => c.value) },
+    });
+    r.figure("layer", layer).figure("mode", p.mode).figure("units", units.join("; "));
+    return r;
+  },
+});

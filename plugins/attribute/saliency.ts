@@ -1,0 +1,94 @@
+/**
+ * `saliency` (attribute): the image-specific class saliency map of Simonyan,
+ * Vedaldi & Zisserman, "Deep Inside Convolutional Networks: Visualising Image
+ * Classification Models and Saliency Maps" (ICLR workshop 2014): the gradient of
+ * the unnormalized class score `s_y` with respect to the input (the lecture's
+ * "data gradient"), one backward pass, shown as `G_ij = max_k |d s_y / d X_ijk|`.
+ * The probability or log-probability can be explained instead.
+ *
+ * @module
+ */
+import type { tf } from "../../core/tf.ts";
+import { gradient } from "../../core/gradients.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import {
+  type Attribution,
+  ATTRIBUTION_PARAMS,
+  attributionResult,
+  checkTarget,
+  classObjective,
+  resolveClasses,
+  type ScoreKind,
+} from "./attribution.ts";
+
+/** Options of {@linkcode saliencyAttribution}. */
+export interface SaliencyOptions {
+  /** Which score to differentiate. @default "logit" */
+  target?: ScoreKind;
+}
+
+/**
+ * The data gradient `d score_y / d x` of each image, signed, shaped like `x`.
+ *
+ * @example Saliency of class 3 for a batch
+ * ```ts ignore
+ * const g = await saliencyAttribution.attribute(net, x, [3, 3]);
+ * g.dispose();
+ * ```
+ */
+export const saliencyAttribution: Attribution<SaliencyOptions> = {
+  name: "saliency",
+  attribute(net, x, target, options = {}) {
+    checkTarget(net, x, target, "saliency");
+    const objective = classObjective(target, options.target ?? "logit");
+    const { grad, value } = gradient(net, x, objective, { rule: "plain" });
+    value.dispose();
+    return Promise.resolve(grad as tf.Tensor4D);
+  },
+};
+
+/** Options of the `saliency` plugin. */
+export type SaliencyParams = typeof ATTRIBUTION_PARAMS & {
+  /** Which score to differentiate: the logit `s_y` (Simonyan), the probability or its log. */
+  target: {
+    type: "enum";
+    choices: readonly ["logit", "prob", "logprob"];
+    default: "logit";
+    help: string;
+  };
+};
+
+/** The `saliency` plugin. */
+export const saliency: Plugin<SaliencyParams> = definePlugin({
+  name: "saliency",
+  family: "attribute",
+  summary: "Class saliency map max_k |d s_y / d X_ijk| (Simonyan et al. 2014)",
+  params: {
+    ...ATTRIBUTION_PARAMS,
+    target: {
+      type: "enum",
+      choices: ["logit", "prob", "logprob"] as const,
+      default: "logit",
+      help: "score to differentiate: logit (s_y), prob or logprob",
+    },
+  },
+  resultShape(_net, _p, images) {
+    const [n, h, w, c] = images.x.shape;
+    return { attribution: [n, h, w, c], map: [n, h, w] };
+  },
+  demo: [{}, { target: "prob" }],
+  async run(ctx, p) {
+    const { net, images } = ctx;
+    const classes = resolveClasses(net, images.x, p.class, "saliency");
+    const attribution = await saliencyAttribution.attribute(net, images.x, classes, {
+      target: p.target,
+    });
+    return attributionResult(images, {
+      plugin: "saliency",
+      title: `Saliency (d ${p.target}_y / d x, max over channels)`,
+      attribution,
+      classes,
+      render: p.render,
+    });
+  },
+});
