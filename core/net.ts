@@ -680,7 +680,8 @@ export class Net {
       const src = byName.get(clean(n.input?.[k] ?? ""));
       // deno-lint-ignore no-explicit-any
       const w = src && (g as any).weights?.[src.name]?.[0];
-      return w?.shape;
+      // Only float tensors are weights: int32 consts are shapes and axes (Reshape, Mean, ConcatV2).
+      return w?.dtype === "float32" ? w.shape : undefined;
     };
     const out: LayerInfo[] = [{
       name: "input",
@@ -735,7 +736,7 @@ export class Net {
         const ws = weightShape(n, 1);
         if (ws) info.units = ws[1];
       }
-      if (/^Relu|Softmax|Sigmoid|Tanh|Elu|LeakyRelu$/.test(n.op)) {
+      if (/^(Relu|Relu6|Softmax|Sigmoid|Tanh|Elu|Selu|LeakyRelu|Softplus)$/.test(n.op)) {
         info.activation = n.op.toLowerCase();
       }
       const fused = (n.attr?.fused_ops?.list as { s?: string[] } | undefined)?.s ?? [];
@@ -784,10 +785,18 @@ export class Net {
     const result: ForwardResult = { output: list[0], taps: {} };
     taps.forEach((t, i) => (result.taps[t] = list[i + 1]));
     if (wantLogits) result.logits = logitsName ? list[list.length - 1] : list[0].clone();
-    // Fed values returned as taps are the same tensor objects: clone them apart.
-    for (const [k, v] of Object.entries(result.taps)) {
-      if (owned.includes(v)) result.taps[k] = v.clone();
-    }
+    // The executor hands back fed tensors (the input, edited values) themselves, and one
+    // tensor for a node asked for twice: give the caller its own copy of each, so that
+    // disposing a result never frees the caller's input, a freed feed or another result.
+    const seen = new Set<tf.Tensor>();
+    const own = (t: tf.Tensor) => {
+      const mine = t === x || owned.includes(t) || seen.has(t) ? t.clone() : t;
+      seen.add(mine);
+      return mine;
+    };
+    result.output = own(result.output);
+    for (const [k, v] of Object.entries(result.taps)) result.taps[k] = own(v);
+    if (result.logits) result.logits = own(result.logits);
     tf.dispose(owned.filter((t) => t !== x));
     return result;
   }

@@ -51,8 +51,11 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
+import { initBackend } from "../core/backend.ts";
 import { loadNet } from "../core/load.ts";
-import type { Sidecar } from "../core/net.ts";
+import type { InputContract, Sidecar } from "../core/net.ts";
+
+export type { InputContract, Sidecar };
 
 /** Options of {@linkcode exportGraphModel} and {@linkcode graphArtifacts}. */
 export interface GraphExportOptions {
@@ -244,7 +247,8 @@ export function graphArtifacts(
   }
   const g = new GraphBuilder();
   const inputShape = model.inputs[0].shape.map((v) => v ?? -1);
-  const inputName = model.inputLayers[0]?.name ?? "input";
+  // Named as the converter names it: after the input layer (`<first layer>_input` in a Sequential).
+  const inputName = model.inputLayers[0]?.name ?? model.inputs[0].name;
   g.op(inputName, "Placeholder", [], { dtype: FLOAT, shape: { shape: dims(inputShape) } });
   const tensorNode = new Map<number, string>([[model.inputs[0].id, inputName]]);
   const layerNodes: Record<string, string> = { [inputName]: inputName };
@@ -288,6 +292,15 @@ export function graphArtifacts(
         const depthwise = type === "DepthwiseConv2D";
         const [sh, sw] = pair(cfg.strides ?? 1);
         const [dh, dw] = pair(cfg.dilationRate ?? 1);
+        if (depthwise && (dh !== 1 || dw !== 1)) {
+          // tfjs-layers 4.22 DepthwiseConv2D.call passes no dilation to the op, so the
+          // LayersModel and a faithful graph would compute different things.
+          throw unsupported(
+            layer,
+            `dilationRate [${dh}, ${dw}]: TF.js's DepthwiseConv2D layer ignores dilationRate, ` +
+              "so no graph can match this LayersModel; rebuild it with dilationRate 1",
+          );
+        }
         const pad = String(cfg.padding ?? "valid");
         if (pad !== "same" && pad !== "valid") throw unsupported(layer, `padding "${pad}"`);
         const act = String(cfg.activation ?? "linear");
@@ -517,7 +530,7 @@ export function graphArtifacts(
   if (!last) throw new Error("The model's output is not reachable from its input");
   g.op("Identity", "Identity", [last], { T: FLOAT });
   const outShape = model.outputs[0].shape.map((v) => v ?? -1);
-  const outputLayer = model.outputLayers[0]?.name ?? "output_0";
+  const outputLayer = model.outputLayers[0]?.name ?? model.outputs[0].sourceLayer.name;
 
   let size = 0;
   for (const w of g.weights) size += w.data.byteLength;
@@ -592,7 +605,8 @@ async function writeAtomic(path: string, data: Uint8Array | string): Promise<voi
  * @example Export a small model and load it back
  * ```ts ignore
  * import { tf } from "../core/tf.ts";
- * import { loadNet } from "../core/load.ts";
+ * import { initBackend } from "../core/backend.ts";
+import { loadNet } from "../core/load.ts";
  * import { exportGraphModel } from "./graph_export.ts";
  * const model = tf.sequential({ layers: [
  *   tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, activation: "relu", name: "c1" }),
@@ -624,7 +638,8 @@ const USAGE =
 Writes the LayersModel in <layers-model-folder> (model.json + weights) as a TensorFlow.js
 GraphModel in <out-folder>, with its convlens.json (logits/probs renamed to graph nodes).
   --fuse       fuse conv/dense + bias + relu into one node, as tensorflowjs_converter does
-  --prefix P   prefix of node names, e.g. StatefulPartitionedCall/sequential/`;
+  --prefix P   prefix of node names, e.g. StatefulPartitionedCall/sequential/
+  --backend B  TensorFlow.js backend to read the weights with (default cpu)`;
 
 async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -632,6 +647,7 @@ async function main(args: string[]): Promise<number> {
     options: {
       fuse: { type: "boolean", default: false },
       prefix: { type: "string", default: "" },
+      backend: { type: "string", default: "cpu" },
       help: { type: "boolean", short: "h", default: false },
     },
     allowPositionals: true,
@@ -645,6 +661,7 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const [from, to] = positionals;
+  await initBackend(values.backend, { quiet: true });
   const net = await loadNet(from);
   if (net.kind !== "layers") {
     console.error(`${from} holds a GraphModel already; give a LayersModel folder`);
