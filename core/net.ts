@@ -640,7 +640,10 @@ export class Net {
     const inputName = clean(this.#graphInput!);
     // The output shapes of a graph are known only by running it once.
     const kept = nodes.filter((n) => !GRAPH_SKIP.has(n.op) && n.name !== inputName);
-    const zeros = tf.zeros([1, ...this.#inputShape().map((v) => (isNaN(v) ? 1 : v))]);
+    // The input contract, not the placeholder: a graph with free height/width (-1) gets
+    // its size from convlens.json.
+    const { height, width, channels } = this.input;
+    const zeros = tf.zeros([1, height, width, channels]);
     const shapes = new Map<string, number[]>();
     try {
       const outs = g.execute({ [this.#graphInput!]: zeros }, kept.map((n) => n.name)) as
@@ -672,7 +675,10 @@ export class Net {
           }
           name = clean(next);
         }
-        if (name) res.push(name === inputName ? "input" : name);
+        // A shape computed from an input (Shape -> StridedSlice -> Pack) leads back to a
+        // tensor the node already reads: list each feeding layer once.
+        const seen = name === inputName ? "input" : name;
+        if (name && !res.includes(seen)) res.push(seen);
       }
       return res;
     };
@@ -687,7 +693,7 @@ export class Net {
       name: "input",
       type: "Placeholder",
       inputs: [],
-      outputShape: this.#inputShape(),
+      outputShape: [height, width, channels],
       params: 0,
       role: "input",
     }];

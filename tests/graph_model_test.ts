@@ -417,6 +417,43 @@ Deno.test("graph export: depthwise convs (plain and fused) and a batch norm afte
   model.dispose();
 });
 
+Deno.test("graph with a free-size input takes its size from convlens.json", async () => {
+  const model = sequentialNet(1);
+  const { modelJson, weightData } = graphArtifacts(model);
+  const free = { dim: [-1, -1, -1, 3].map((d) => ({ size: String(d) })) };
+  const placeholder = modelJson.modelTopology.node.find((n) => n.op === "Placeholder")!;
+  placeholder.attr = { ...placeholder.attr, shape: { shape: free } };
+  for (const v of Object.values(modelJson.signature.inputs)) v.tensorShape = free;
+  const dir = await Deno.makeTempDir({ prefix: "convlens_graph_free_" });
+  try {
+    await Deno.writeTextFile(`${dir}/model.json`, JSON.stringify(modelJson));
+    await Deno.writeFile(`${dir}/weights.bin`, weightData);
+    await assert.rejects(loadNet(dir), /input height is unknown.*convlens\.json/);
+    await Deno.writeTextFile(
+      `${dir}/convlens.json`,
+      JSON.stringify({ input: { height: 16, width: 16, channels: 3 } }),
+    );
+    const graph = await loadNet(dir);
+    const layers = Net.fromModel(model);
+    assert.deepEqual(graph.layers[0].outputShape, [16, 16, 3]);
+    assert.deepEqual(graph.layer("out/Softmax").outputShape, [5]);
+    assert.deepEqual(graph.layer("c3/Relu").outputShape, layers.layer("c3").outputShape);
+    assert.deepEqual(
+      receptiveFields(graph).get("c3/Relu"),
+      receptiveFields(layers).get("c3"),
+    );
+    const x = seededInput([2, 16, 16, 3], 11);
+    const a = graph.forward(x).output;
+    const b = layers.forward(x).output;
+    assertClose(a, b, "free-size graph output");
+    tf.dispose([x, a, b]);
+    graph.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    model.dispose();
+  }
+});
+
 Deno.test("graph export: unsupported layers are refused by name, with no files written", async () => {
   const model = tf.sequential({
     layers: [
