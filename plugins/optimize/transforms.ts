@@ -131,16 +131,38 @@ export function resample(
       wt[3][p] = fy * fx;
     }
   }
-  return tf.tidy(() => {
-    const flat = x.reshape([n, h * w, c]);
-    let out: tf.Tensor | undefined;
-    for (let k = 0; k < 4; k++) {
-      const term = tf.gather(flat, tf.tensor1d(idx[k], "int32"), 1)
-        .mul(tf.tensor3d(wt[k], [1, h * w, 1]));
-      out = out ? out.add(term) : term;
-    }
-    return out!.reshape([n, h, w, c]) as tf.Tensor4D;
-  });
+  // The transpose (for the gradient), padded to the most entries of any input pixel:
+  // a gather again, since the stock gradient of gather (a segment sum) is very slow
+  // on the CPU backend.
+  const lists: [number, number][][] = Array.from({ length: h * w }, () => []);
+  for (let k = 0; k < 4; k++) {
+    for (let p = 0; p < h * w; p++) if (wt[k][p] !== 0) lists[idx[k][p]].push([p, wt[k][p]]);
+  }
+  const most = Math.max(1, ...lists.map((l) => l.length));
+  const idxT = Array.from({ length: most }, () => new Int32Array(h * w));
+  const wtT = Array.from({ length: most }, () => new Float32Array(h * w));
+  lists.forEach((l, q) =>
+    l.forEach(([p, v], k) => {
+      idxT[k][q] = p;
+      wtT[k][q] = v;
+    })
+  );
+  const apply = (t: tf.Tensor, ids: Int32Array[], ws: Float32Array[]) =>
+    tf.tidy(() => {
+      const flat = t.reshape([n, h * w, c]);
+      let out: tf.Tensor | undefined;
+      for (let k = 0; k < ids.length; k++) {
+        const term = tf.gather(flat, tf.tensor1d(ids[k], "int32"), 1)
+          .mul(tf.tensor3d(ws[k], [1, h * w, 1]));
+        out = out ? out.add(term) : term;
+      }
+      return out!.reshape([n, h, w, c]) as tf.Tensor4D;
+    });
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: apply(args[0] as tf.Tensor, idx, wt),
+    gradFunc: (dy: tf.Tensor) => apply(dy, idxT, wtT),
+  }));
+  return f(x) as tf.Tensor4D;
 }
 
 /**
@@ -155,7 +177,7 @@ export function rotateBy(x: tf.Tensor4D, degrees: number): tf.Tensor4D {
   const t = (degrees * Math.PI) / 180;
   const cos = Math.cos(t), sin = Math.sin(t);
   // Inverse rotation: output offsets to input offsets.
-  return resample(x, [cos, -sin, sin, cos]);
+  return resample(x, [cos, sin, -sin, cos]);
 }
 
 /**
