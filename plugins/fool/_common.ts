@@ -17,7 +17,11 @@ import type { Random } from "../../core/random.ts";
  * `w_i = +1` pulls image i toward class `y_i` (targeted), with `w_i = -1` pushes it
  * away (untargeted: the cross-entropy of the true class goes up).
  */
-export function logProbObjective(classes: readonly number[], weights: readonly number[], k: number) {
+export function logProbObjective(
+  classes: readonly number[],
+  weights: readonly number[],
+  k: number,
+) {
   const n = classes.length;
   const buf = new Float32Array(n * k);
   for (let i = 0; i < n; i++) buf[i * k + classes[i]] = weights[i];
@@ -101,7 +105,9 @@ export async function pngRoundTrip(pixels: tf.Tensor4D): Promise<tf.Tensor4D> {
   const back: tf.Tensor3D[] = [];
   try {
     for (let i = 0; i < n; i++) {
-      const one = tf.tidy(() => pixels.slice([i, 0, 0, 0], [1, -1, -1, -1]).squeeze([0])) as tf.Tensor3D;
+      const one = tf.tidy(() =>
+        pixels.slice([i, 0, 0, 0], [1, -1, -1, -1]).squeeze([0])
+      ) as tf.Tensor3D;
       const raw = await tensorToRaw(one);
       one.dispose();
       const png = await encodePng(raw);

@@ -96,9 +96,11 @@ export function maxEpsilon(net: Net, norm: AttackNorm): number {
   return norm === "linf" ? 1 : Math.sqrt(height * width * channels);
 }
 
-function checkOptions(net: Net, n: number, o: AttackOptions): Required<
-  Omit<AttackOptions, "onProgress" | "rng" | "targets">
-> & { targets: number[] } {
+function checkOptions(net: Net, n: number, o: AttackOptions):
+  & Required<
+    Omit<AttackOptions, "onProgress" | "rng" | "targets">
+  >
+  & { targets: number[] } {
   const method = o.method ?? "pgd";
   const norm = o.norm ?? "linf";
   if (!["fgsm", "pgd", "szegedy"].includes(method)) {
@@ -203,7 +205,9 @@ function ballAttack(
     let adv: tf.Tensor4D;
     if (o.randomStart && o.epsilon > 0) {
       adv = tf.tidy(() => {
-        if (o.norm === "linf") return x.add(uniformNoise(rng, x.shape, o.epsilon)).clipByValue(0, 1);
+        if (o.norm === "linf") {
+          return x.add(uniformNoise(rng, x.shape, o.epsilon)).clipByValue(0, 1);
+        }
         // Uniform in the L2 ball: a normal direction, radius eps * u^(1/d).
         const d = x.size / x.shape[0];
         const dir = normalNoise(rng, x.shape);
@@ -577,14 +581,24 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
       min: 0,
       help: "pgd step size, pixel units (0: 2.5 * epsilon / steps)",
     },
-    randomStart: { type: "boolean", default: true, help: "pgd starts at a random point of the ball" },
+    randomStart: {
+      type: "boolean",
+      default: true,
+      help: "pgd starts at a random point of the ball",
+    },
     target: {
       type: "integer",
       default: -1,
       min: -2,
       help: "-1 untargeted (szegedy: next class), -2 next class (label + 1), k: class k",
     },
-    searchSteps: { type: "integer", default: 6, min: 1, max: 30, help: "szegedy: values of c tried" },
+    searchSteps: {
+      type: "integer",
+      default: 6,
+      min: 1,
+      max: 30,
+      help: "szegedy: values of c tried",
+    },
     initialC: { type: "number", default: 0.1, min: 0, help: "szegedy: first c of the search" },
     learningRate: { type: "number", default: 0.01, min: 0, help: "szegedy: Adam learning rate" },
     evaluate: {
@@ -651,7 +665,20 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
         .figure("steps", p.method === "fgsm" ? 1 : p.steps);
       result.table(
         "Each image: class and confidence before, after, and after saving as 8-bit PNG",
-        ["image", "label", "target", "before", "conf before", "after", "conf after", "L0", "L2", "Linf", "fooled", "PNG"],
+        [
+          "image",
+          "label",
+          "target",
+          "before",
+          "conf before",
+          "after",
+          "conf after",
+          "L0",
+          "L2",
+          "Linf",
+          "fooled",
+          "PNG",
+        ],
         records.map((r, i) => [
           images.names[i],
           r.label,
@@ -677,7 +704,10 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
         const maxAbs = rGray.abs().max([1, 2]).maximum(1e-12).reshape([-1, 1, 1]);
         const rShown = colormap(rGray.div(maxAbs) as tf.Tensor3D, "coolwarm", { min: -1, max: 1 });
         const rgb = (t: tf.Tensor) => (t.shape[3] === 1 ? t.tile([1, 1, 1, 3]) : t);
-        const tiles = tf.stack([rgb(x), rShown, rgb(a)], 1).reshape([shown * 3, ...rShown.shape.slice(1)]);
+        const tiles = tf.stack([rgb(x), rShown, rgb(a)], 1).reshape([
+          shown * 3,
+          ...rShown.shape.slice(1),
+        ]);
         const labelsShown: string[] = [];
         const amps = maxAbs.dataSync();
         for (let i = 0; i < shown; i++) {
@@ -720,7 +750,10 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
           const rec = await evaluateAttack(net, d.images, advEval, d.labels, tgt);
           advEval.dispose();
           summaryFigures(result, "heldOut", summarizeAttack(rec));
-          result.figure("heldOut.cleanAccuracy", pred.filter((q, i) => q === d.labels[i]).length / pred.length);
+          result.figure(
+            "heldOut.cleanAccuracy",
+            pred.filter((q, i) => q === d.labels[i]).length / pred.length,
+          );
         } finally {
           d.images.dispose();
         }
