@@ -1,0 +1,280 @@
+/**
+ * `deletion` (attribute, evaluation): the deletion metric of Petsiuk, Das &
+ * Saenko, "RISE: Randomized Input Sampling for Explanation of Black-box Models"
+ * (BMVC 2018), after the pixel-perturbation test of Samek et al. (2017). Pixels
+ * are deleted (set to black) in the order of a method's map, most important
+ * first, and the probability of the explained class is measured after each
+ * `1/steps` of the image; the area under that curve is small when the map puts
+ * what the net needs first. The same is done in a random order as the baseline.
+ * Reported: each method's AUC averaged over held-out images, and the random one.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import type { Net } from "../../core/net.ts";
+import type { Random } from "../../core/random.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { Result } from "../../core/result.ts";
+import { imagesFromPixels } from "../../core/inputs.ts";
+import {
+  attributionMap,
+  chunks,
+  disposeEvaluationImages,
+  evaluationImages,
+  methodList,
+  predictedClasses,
+  takeAttribution,
+} from "./attribution.ts";
+
+/** Options of the `deletion` plugin. */
+export type DeletionParams = {
+  /** Attribution plugins to score, comma-separated. */
+  methods: { type: "string"; default: string; help: string };
+  /** Held-out images (digits for a 28x28 model, canvases for a 64x64 one). */
+  count: { type: "integer"; default: 200; min: 1; max: 2000; help: string };
+  /** Deletion steps (the curve has `steps + 1` points). */
+  steps: { type: "integer"; default: 20; min: 1; max: 1000; help: string };
+  /** Images per forward pass and per attribution call. */
+  batchSize: { type: "integer"; default: 100; min: 1; max: 4096; help: string };
+};
+
+/** The methods scored by default. */
+export const DELETION_METHODS = "saliency,guided-backprop,grad-cam,integrated-gradients,smoothgrad";
+
+/**
+ * The deletion order of each image's pixels: rank 0 is deleted first. Higher
+ * map values come first; ties are broken at random so that flat regions are not
+ * deleted in scan order.
+ *
+ * @param map `[n, h, w]` (omit for a random order).
+ * @param n Images.
+ * @param pixels Pixels per image.
+ * @param rng Tie-breaking (and the random order).
+ * @returns `n * pixels` ranks, image after image.
+ */
+export function deletionRanks(
+  map: Float32Array | undefined,
+  n: number,
+  pixels: number,
+  rng: Random,
+): Int32Array {
+  const out = new Int32Array(n * pixels);
+  const tie = new Float64Array(pixels);
+  const order = new Int32Array(pixels);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < pixels; j++) {
+      tie[j] = rng.next();
+      order[j] = j;
+    }
+    const v = map?.subarray(i * pixels, (i + 1) * pixels);
+    order.sort((a, b) => (v ? v[b] - v[a] : 0) || tie[a] - tie[b]);
+    for (let r = 0; r < pixels; r++) out[i * pixels + order[r]] = r;
+  }
+  return out;
+}
+
+/**
+ * The deletion curve of each image: the probability of its class after deleting
+ * (setting to black) the pixels of rank below `round(t / steps * pixels)`, for
+ * `t = 0..steps`.
+ *
+ * @param net The model.
+ * @param pixels Display pixels `[n, h, w, c]`.
+ * @param classes The class of each image.
+ * @param ranks Deletion order from {@linkcode deletionRanks}.
+ * @param steps Steps of the curve.
+ * @param batchSize Images per forward pass.
+ * @returns `n` curves of `steps + 1` probabilities.
+ */
+export function deletionCurves(
+  net: Net,
+  pixels: tf.Tensor4D,
+  classes: readonly number[],
+  ranks: Int32Array,
+  steps: number,
+  batchSize: number,
+): number[][] {
+  const [n, h, w] = pixels.shape;
+  const area = h * w;
+  const curves = Array.from({ length: n }, () => new Array<number>(steps + 1).fill(0));
+  const all = tf.tensor2d(ranks, [n, area], "int32");
+  try {
+    // Rows are (image, step) pairs, image-major.
+    for (const [start, count] of chunks(n * (steps + 1), batchSize)) {
+      const rows = Array.from({ length: count }, (_, r) => start + r);
+      const image = rows.map((r) => Math.floor(r / (steps + 1)));
+      const step = rows.map((r) => r % (steps + 1));
+      const probs = tf.tidy(() => {
+        const idx = tf.tensor1d(image, "int32");
+        const rank = tf.gather(all, idx);
+        const cut = tf.tensor2d(
+          step.map((t) => Math.round((t / steps) * area)),
+          [count, 1],
+          "int32",
+        );
+        const keep = tf.cast(tf.greaterEqual(rank, cut), "float32").reshape([count, h, w, 1]);
+        const x = net.fromPixels(tf.mul(tf.gather(pixels, idx), keep));
+        const p = net.probabilities(x);
+        const pick = tf.oneHot(tf.tensor1d(image.map((i) => classes[i]), "int32"), p.shape[1]);
+        return tf.sum(tf.mul(p, pick), 1);
+      });
+      const v = probs.dataSync();
+      probs.dispose();
+      rows.forEach((_, k) => (curves[image[k]][step[k]] = v[k]));
+    }
+  } finally {
+    all.dispose();
+  }
+  return curves;
+}
+
+/** Area under a curve sampled at `0, 1/steps, ..., 1` (trapezoid rule). */
+export function curveArea(curve: readonly number[]): number {
+  const steps = curve.length - 1;
+  let s = 0;
+  for (let t = 0; t < steps; t++) s += (curve[t] + curve[t + 1]) / 2;
+  return s / steps;
+}
+
+/** The `deletion` plugin. */
+export const deletion: Plugin<DeletionParams> = definePlugin({
+  name: "deletion",
+  family: "attribute",
+  summary: "Deletion metric: class probability as pixels go in map order vs random (AUC)",
+  params: {
+    methods: {
+      type: "string",
+      default: DELETION_METHODS,
+      help: "attribution plugins, comma-separated",
+    },
+    count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out images" },
+    steps: { type: "integer", default: 20, min: 1, max: 1000, help: "deletion steps" },
+    batchSize: { type: "integer", default: 100, min: 1, max: 4096, help: "images per pass" },
+  },
+  resultShape(net, p, images): Record<string, number[]> {
+    const { height, width, channels } = net.input;
+    const builtIn = channels === 1 &&
+      ((height === 28 && width === 28) || (height === 64 && width === 64));
+    const n = builtIn ? p.count : Math.min(p.count, images.x.shape[0]);
+    const m = methodList(p.methods, "deletion").length + 1;
+    return { auc: [m], curves: [m, n, p.steps + 1] };
+  },
+  demo: [{}],
+  async run(ctx, p) {
+    const { net } = ctx;
+    const methods = methodList(p.methods, "deletion");
+    const data = await evaluationImages(ctx, p.count, "deletion");
+    try {
+      const { images } = data;
+      const [n, h, w] = images.x.shape;
+      const classes = predictedClasses(net, images.x);
+      const names = [...methods, "random"];
+      const curves: number[][][] = [];
+      let done = 0;
+      const total = methods.length * Math.ceil(n / p.batchSize) + names.length;
+      for (const method of methods) {
+        const maps: Float32Array = new Float32Array(n * h * w);
+        for (const [start, count] of chunks(n, p.batchSize)) {
+          const pixels = images.pixels.slice([start, 0, 0, 0], [count, -1, -1, -1]);
+          const part = imagesFromPixels(net, pixels, classes.slice(start, start + count));
+          let a: tf.Tensor4D;
+          try {
+            a = takeAttribution(
+              await ctx.runOn(part, method, { class: part.labels, render: false }),
+              method,
+            );
+          } finally {
+            tf.dispose([part.pixels, part.x]);
+          }
+          const m = attributionMap(a);
+          a.dispose();
+          maps.set(m.dataSync(), start * h * w);
+          m.dispose();
+          ctx.progress(++done, total);
+        }
+        const ranks = deletionRanks(maps, n, h * w, ctx.rng);
+        curves.push(deletionCurves(net, images.pixels, classes, ranks, p.steps, p.batchSize));
+        ctx.progress(++done, total);
+      }
+      const random = deletionRanks(undefined, n, h * w, ctx.rng);
+      curves.push(deletionCurves(net, images.pixels, classes, random, p.steps, p.batchSize));
+      ctx.progress(++done, total);
+      const aucs = curves.map((cs) => cs.reduce((s, c) => s + curveArea(c), 0) / n);
+      const mean = curves.map((cs) =>
+        Array.from({ length: p.steps + 1 }, (_, t) => cs.reduce((s, c) => s + c[t], 0) / n)
+      );
+      const r = new Result("deletion", `Deletion metric on ${data.source}`);
+      names.forEach((m, i) => r.figure(m, aucs[i]));
+      r.figure("images", n).figure("steps", p.steps);
+      r.table(
+        "AUC of the explained (predicted) class's probability as pixels are deleted " +
+          "(set to black) in the map's order; lower is better",
+        ["method", "AUC", "AUC / random"],
+        names.map((m, i) => [m, aucs[i], aucs[i] / aucs[aucs.length - 1]]),
+      );
+      const shownSteps = Array.from({ length: p.steps + 1 }, (_, t) => t)
+        .filter((t) => t % Math.max(1, Math.round(p.steps / 10)) === 0 || t === p.steps);
+      r.table(
+        "Mean probability of the class after deleting a fraction of the pixels",
+        ["method", ...shownSteps.map((t) => `${Math.round((100 * t) / p.steps)}%`)],
+        names.map((m, i) => [m, ...shownSteps.map((t) => mean[i][t])]),
+      );
+      r.tensor("auc", tf.tensor1d(aucs));
+      r.tensor("curves", tf.tensor3d(curves.flat(2), [names.length, n, p.steps + 1]));
+      const chart = deletionChart(mean);
+      try {
+        await r.addImage(
+          "curves",
+          chart,
+          `Mean deletion curves: ${names.join(", ")} (last: random, gray)`,
+        );
+      } finally {
+        chart.dispose();
+      }
+      return r;
+    } finally {
+      disposeEvaluationImages(data);
+    }
+  },
+});
+
+const COLORS: [number, number, number][] = [
+  [0.12, 0.47, 0.71],
+  [1, 0.5, 0.05],
+  [0.17, 0.63, 0.17],
+  [0.84, 0.15, 0.16],
+  [0.58, 0.4, 0.74],
+  [0.55, 0.34, 0.29],
+  [0.89, 0.47, 0.76],
+  [0.74, 0.74, 0.13],
+];
+
+/**
+ * A plain line chart of mean curves in [0, 1] (the last drawn gray), 200 x 120.
+ *
+ * @param curves Curves of equal length with values in [0, 1].
+ * @returns A new `[120, 200, 3]` image.
+ */
+export function deletionChart(curves: readonly (readonly number[])[]): tf.Tensor3D {
+  const H = 120, W = 200, pad = 8;
+  const buf = new Float32Array(H * W * 3).fill(1);
+  const put = (y: number, x: number, c: readonly number[]) => {
+    if (y < 0 || y >= H || x < 0 || x >= W) return;
+    for (let k = 0; k < 3; k++) buf[(y * W + x) * 3 + k] = c[k];
+  };
+  for (let x = pad; x < W - pad; x++) put(H - pad, x, [0, 0, 0]);
+  for (let y = pad; y <= H - pad; y++) put(y, pad, [0, 0, 0]);
+  curves.forEach((curve, i) => {
+    const color = i === curves.length - 1 ? [0.5, 0.5, 0.5] : COLORS[i % COLORS.length];
+    const steps = curve.length - 1;
+    for (let x = pad; x < W - pad; x++) {
+      const u = ((x - pad) / (W - 2 * pad - 1)) * steps;
+      const t = Math.min(steps - 1, Math.floor(u));
+      const v = steps === 0 ? curve[0] : curve[t] + (curve[t + 1] - curve[t]) * (u - t);
+      const y = Math.round(H - pad - Math.max(0, Math.min(1, v)) * (H - 2 * pad));
+      put(y, x, color);
+      put(y + 1, x, color);
+    }
+  });
+  return tf.tensor3d(buf, [H, W, 3]);
+}

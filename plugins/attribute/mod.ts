@@ -1,0 +1,54 @@
+/**
+ * The attribution methods of the `attribute` family and their evaluations, on
+ * one contract ({@linkcode Attribution}): saliency (Simonyan et al.), DeconvNet
+ * (Zeiler & Fergus), guided backprop (Springenberg et al.), SmoothGrad (Smilkov et
+ * al.), Grad-CAM and guided Grad-CAM (Selvaraju et al.), integrated gradients
+ * (Sundararajan et al.); the pointing game, the deletion metric and the
+ * model-randomization sanity check (Adebayo et al.).
+ *
+ * @example Saliency through the contract
+ * ```ts ignore
+ * import { attributionMap, predictedClasses, saliencyAttribution } from "./mod.ts";
+ * const attr = await saliencyAttribution.attribute(net, x, predictedClasses(net, x));
+ * const map = attributionMap(attr); // [n, h, w]
+ * ```
+ *
+ * @module
+ */
+export * from "./attribution.ts";
+export * from "./saliency.ts";
+export * from "./deconvnet.ts";
+export * from "./guided_backprop.ts";
+export * from "./grad_cam.ts";
+export * from "./guided_grad_cam.ts";
+export * from "./smoothgrad.ts";
+export * from "./integrated_gradients.ts";
+export * from "./pointing_game.ts";
+export * from "./deletion.ts";
+export * from "./sanity_check.ts";
+
+import type { AnyPlugin } from "../../core/plugin.ts";
+import { saliency } from "./saliency.ts";
+import { deconvnet } from "./deconvnet.ts";
+import { guidedBackprop } from "./guided_backprop.ts";
+import { gradCam } from "./grad_cam.ts";
+import { guidedGradCam } from "./guided_grad_cam.ts";
+import { smoothgrad } from "./smoothgrad.ts";
+import { integratedGradients } from "./integrated_gradients.ts";
+import { pointingGame } from "./pointing_game.ts";
+import { deletion } from "./deletion.ts";
+import { sanityCheck } from "./sanity_check.ts";
+
+/** The attribution plugins, in report order. */
+export const attributionPlugins: AnyPlugin[] = [
+  saliency,
+  deconvnet,
+  guidedBackprop,
+  smoothgrad,
+  gradCam,
+  guidedGradCam,
+  integratedGradients,
+];
+
+/** The evaluation plugins of the attribution methods. */
+export const attributionEvaluations: AnyPlugin[] = [pointingGame, deletion, sanityCheck];

@@ -1,0 +1,202 @@
+/**
+ * `pointing-game` (attribute, evaluation): the pointing game of Zhang, Bargal,
+ * Lin, Brandt, Shen & Sclaroff, "Top-down Neural Attention by Excitation
+ * Backprop" (ECCV 2016), on the built-in held-out canvases: each canvas holds one
+ * digit among faint fragments of others, with the digit's box known. A method
+ * scores a hit when the maximum of its map (for the digit's true class) falls
+ * inside the box (grown by `tolerance` pixels). The baseline points at a random
+ * pixel: its hit rate is the box's share of the canvas on average, reported both
+ * as drawn with the run's seed and as expected.
+ *
+ * Attribution methods are attribution plugins named in `methods` and run through
+ * `ctx.runOn`, so user plugins take part like built-in ones. The model must take
+ * 64x64x1 canvases (the built-in canvas model); for other models the result only
+ * says so.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { Result } from "../../core/result.ts";
+import { imagesFromPixels } from "../../core/inputs.ts";
+import { CANVAS_SIZE } from "../../core/datasets.ts";
+import type { Box } from "../../core/images.ts";
+import {
+  attributionMap,
+  chunks,
+  disposeEvaluationImages,
+  evaluationImages,
+  methodList,
+  renderAttribution,
+  takeAttribution,
+} from "./attribution.ts";
+
+/** Options of the `pointing-game` plugin. */
+export type PointingGameParams = {
+  /** Attribution plugins to score, comma-separated. */
+  methods: { type: "string"; default: string; help: string };
+  /** Held-out canvases to play on. */
+  count: { type: "integer"; default: 500; min: 1; max: 2000; help: string };
+  /** Pixels by which a box is grown before testing a hit. */
+  tolerance: { type: "integer"; default: 0; min: 0; max: 64; help: string };
+  /** Canvases per attribution call. */
+  batchSize: { type: "integer"; default: 50; min: 1; max: 2000; help: string };
+  /** Canvases drawn in the figure of each method. */
+  show: { type: "integer"; default: 6; min: 0; max: 32; help: string };
+};
+
+/** The methods scored by default. */
+export const POINTING_METHODS =
+  "saliency,guided-backprop,grad-cam,guided-grad-cam,integrated-gradients,smoothgrad,deconvnet";
+
+/**
+ * Whether each point falls in its box grown by `tolerance`.
+ *
+ * @param points `[row, col]` per image.
+ * @param boxes One box per image.
+ * @param tolerance Pixels added on every side.
+ * @returns One boolean per image.
+ */
+export function pointHits(
+  points: readonly (readonly [number, number])[],
+  boxes: readonly Box[],
+  tolerance = 0,
+): boolean[] {
+  return points.map(([r, c], i) => {
+    const b = boxes[i];
+    return r >= b.y0 - tolerance && r < b.y1 + tolerance && c >= b.x0 - tolerance &&
+      c < b.x1 + tolerance;
+  });
+}
+
+/** The `pointing-game` plugin. */
+export const pointingGame: Plugin<PointingGameParams> = definePlugin({
+  name: "pointing-game",
+  family: "attribute",
+  summary: "Pointing game: does each method's map peak inside the digit's box? (Zhang et al.)",
+  params: {
+    methods: {
+      type: "string",
+      default: POINTING_METHODS,
+      help: "attribution plugins, comma-separated",
+    },
+    count: { type: "integer", default: 500, min: 1, max: 2000, help: "held-out canvases" },
+    tolerance: { type: "integer", default: 0, min: 0, max: 64, help: "pixels a box is grown by" },
+    batchSize: { type: "integer", default: 50, min: 1, max: 2000, help: "canvases per call" },
+    show: { type: "integer", default: 6, min: 0, max: 32, help: "canvases drawn per method" },
+  },
+  resultShape(net, p): Record<string, number[]> {
+    const { height, width, channels } = net.input;
+    const fits = channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE;
+    return fits ? { hits: [methodList(p.methods, "pointing-game").length + 1] } : {};
+  },
+  demo: [{}],
+  async run(ctx, p) {
+    const { net } = ctx;
+    const methods = methodList(p.methods, "pointing-game");
+    const { height, width, channels } = net.input;
+    const r = new Result("pointing-game", "Pointing game on held-out canvases");
+    if (!(channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE)) {
+      const why = `pointing-game plays on the built-in ${CANVAS_SIZE}x${CANVAS_SIZE} canvases, ` +
+        `whose digit boxes are known; this model takes ${height}x${width}x${channels} images. ` +
+        "Run it with the built-in canvas model (--model canvas).";
+      ctx.warn(why);
+      return r.figure("skipped", true).note(why);
+    }
+    const data = await evaluationImages(ctx, p.count, "pointing-game", true);
+    try {
+      const { images } = data;
+      const boxes = data.boxes!;
+      const n = images.x.shape[0];
+      const classes = images.labels;
+      const rates: number[] = [];
+      const rows: (string | number)[][] = [];
+      const figures: { method: string; picture: tf.Tensor3D }[] = [];
+      // The random baseline: the argmax of a map of i.i.d. noise is a uniform pixel.
+      const randomPoints = Array.from(
+        { length: n },
+        () => [ctx.rng.int(height), ctx.rng.int(width)] as [number, number],
+      );
+      const randomHits = pointHits(randomPoints, boxes, p.tolerance);
+      const randomRate = randomHits.filter(Boolean).length / n;
+      const expected = boxes.reduce((s, b) => {
+        const t = p.tolerance;
+        const h = Math.min(height, b.y1 + t) - Math.max(0, b.y0 - t);
+        const w = Math.min(width, b.x1 + t) - Math.max(0, b.x0 - t);
+        return s + (h * w) / (height * width);
+      }, 0) / n;
+      let done = 0;
+      for (const method of methods) {
+        const points: [number, number][] = [];
+        let shown: tf.Tensor4D | undefined;
+        for (const [start, count] of chunks(n, p.batchSize)) {
+          const pixels = images.pixels.slice([start, 0, 0, 0], [count, -1, -1, -1]);
+          const part = imagesFromPixels(net, pixels, classes.slice(start, start + count));
+          let a: tf.Tensor4D;
+          try {
+            a = takeAttribution(
+              await ctx.runOn(part, method, { class: part.labels, render: false }),
+              method,
+            );
+          } finally {
+            tf.dispose([part.pixels, part.x]);
+          }
+          const best = tf.tidy(() => attributionMap(a).reshape([count, -1]).argMax(1));
+          for (const v of best.dataSync()) points.push([Math.floor(v / width), v % width]);
+          best.dispose();
+          if (start === 0 && p.show > 0) {
+            shown = a.slice([0, 0, 0, 0], [Math.min(p.show, count), -1, -1, -1]);
+          }
+          a.dispose();
+          ctx.progress(++done, methods.length * Math.ceil(n / p.batchSize));
+        }
+        const hits = pointHits(points, boxes, p.tolerance);
+        const rate = hits.filter(Boolean).length / n;
+        rates.push(rate);
+        rows.push([
+          method,
+          hits.filter(Boolean).length,
+          n,
+          rate,
+          rate / Math.max(randomRate, 1e-9),
+        ]);
+        r.figure(method, rate);
+        if (shown) {
+          const k = shown.shape[0];
+          const picture = tf.tidy(() => {
+            const map = attributionMap(shown!);
+            return renderAttribution(
+              images.pixels.slice([0, 0, 0, 0], [k, -1, -1, -1]),
+              shown!,
+              map,
+              images.names.slice(0, k).map((s, i) => `${hits[i] ? "hit" : "miss"} ${s}`),
+              { title: `${method}: map maximum (cyan) and digit box (green)`, boxes, points },
+            );
+          });
+          shown.dispose();
+          figures.push({ method, picture });
+        }
+      }
+      rows.push(["random pixel", randomHits.filter(Boolean).length, n, randomRate, 1]);
+      r.figure("random", randomRate).figure("randomExpected", expected).figure("canvases", n)
+        .figure("tolerance", p.tolerance);
+      r.table(
+        `Pointing game on ${data.source} (true class; hit: map maximum inside the digit's box` +
+          `${p.tolerance ? ` grown by ${p.tolerance}px` : ""})`,
+        ["method", "hits", "canvases", "hit rate", "x random"],
+        rows,
+      );
+      r.tensor("hits", tf.tensor1d([...rates, randomRate]));
+      for (const { method, picture } of figures) {
+        try {
+          await r.addImage(method, picture, `Pointing game, ${method}`);
+        } finally {
+          picture.dispose();
+        }
+      }
+      return r;
+    } finally {
+      disposeEvaluationImages(data);
+    }
+  },
+});
