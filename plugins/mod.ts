@@ -9,12 +9,22 @@ import { activations } from "./inspect/activations.ts";
 import { filters } from "./inspect/filters.ts";
 import { topPatches } from "./inspect/top_patches.ts";
 import { occlusion } from "./attribute/occlusion.ts";
+import { attributionEvaluations, attributionPlugins } from "./attribute/mod.ts";
 
 export * from "./design/summary.ts";
 export * from "./inspect/activations.ts";
 export * from "./inspect/filters.ts";
 export * from "./inspect/top_patches.ts";
 export * from "./attribute/occlusion.ts";
+export * from "./attribute/mod.ts";
 
 /** Every built-in plugin, in report order. */
-export const builtinPlugins: AnyPlugin[] = [summary, activations, filters, topPatches, occlusion];
+export const builtinPlugins: AnyPlugin[] = [
+  summary,
+  activations,
+  filters,
+  topPatches,
+  occlusion,
+  ...attributionPlugins,
+  ...attributionEvaluations,
+];
