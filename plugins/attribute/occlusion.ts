@@ -130,9 +130,12 @@ export function occlusionMaps(
     });
   const inRows = band(gh, h);
   const inCols = band(gw, w);
-  const fill = tf.tensor1d(
-    options.fill.length === 1 ? Array(c).fill(options.fill[0]) : options.fill,
-  );
+  const fill = options.fill.length === 1 ? Array(c).fill(options.fill[0]) : options.fill;
+  // In model input space: occluded = x + mask * (fill - x), two ops on the batch.
+  const [x, toFill] = tf.tidy(() => {
+    const x = net.fromPixels(pixels);
+    return [x, net.fromPixels(tf.tensor4d(fill, [1, 1, 1, c])).sub(x)];
+  });
   const parts: tf.Tensor[][] = [];
   try {
     for (let start = 0; start < total; start += batchSize) {
@@ -143,8 +146,7 @@ export function occlusionMaps(
         const my = tf.gather(inRows, tf.floorDiv(at, cols)).reshape([b, h, 1, 1]);
         const mx = tf.gather(inCols, tf.mod(at, cols)).reshape([b, 1, w, 1]);
         const mask = my.mul(mx); // [b, h, w, 1]
-        const occluded = pixels.mul(tf.sub(1, mask)).add(mask.mul(fill));
-        const r = net.forward(net.fromPixels(occluded), { taps: [layer], logits: true });
+        const r = net.forward(x.add(mask.mul(toFill)), { taps: [layer], logits: true });
         const probs = tf.softmax(r.logits as tf.Tensor2D);
         const act = r.taps[layer];
         const [, lh, lw] = act.shape;
@@ -161,7 +163,7 @@ export function occlusionMaps(
       classes: tf.concat(parts.map((p) => p[2])).reshape([gh, gw]) as tf.Tensor2D,
     }));
   } finally {
-    tf.dispose([inRows, inCols, fill, ...parts.flat()]);
+    tf.dispose([inRows, inCols, x, toFill, ...parts.flat()]);
   }
 }
 
