@@ -10,6 +10,7 @@ import { filters } from "./inspect/filters.ts";
 import { topPatches } from "./inspect/top_patches.ts";
 import { occlusion } from "./attribute/occlusion.ts";
 import { attributionEvaluations, attributionPlugins } from "./attribute/mod.ts";
+import { optimizePlugins } from "./optimize/mod.ts";
 
 export * from "./design/summary.ts";
 export * from "./inspect/activations.ts";
@@ -17,6 +18,7 @@ export * from "./inspect/filters.ts";
 export * from "./inspect/top_patches.ts";
 export * from "./attribute/occlusion.ts";
 export * from "./attribute/mod.ts";
+export { classModel, deepDream, invert, optimizePlugins, visualize } from "./optimize/mod.ts";
 
 /** Every built-in plugin, in report order. */
 export const builtinPlugins: AnyPlugin[] = [
@@ -27,4 +29,5 @@ export const builtinPlugins: AnyPlugin[] = [
   occlusion,
   ...attributionPlugins,
   ...attributionEvaluations,
+  ...optimizePlugins,
 ];

@@ -34,6 +34,7 @@ export interface Transform {
  * ```ts
  * import { tf } from "../../core/tf.ts";
  * import { roll } from "./transforms.ts";
+ * await tf.setBackend("cpu");
  * const x = tf.range(0, 12).reshape([1, 3, 4, 1]) as tf.Tensor4D;
  * const back = roll(roll(x, 1, -3), -1, 3);
  * if (back.sub(x).abs().max().dataSync()[0] !== 0) throw new Error("not undone");

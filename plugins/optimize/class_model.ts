@@ -1,0 +1,127 @@
+/**
+ * `class-model` (optimize): class model visualization (Simonyan, Vedaldi &
+ * Zisserman, "Deep Inside Convolutional Networks: Visualising Image
+ * Classification Models and Saliency Maps", 2014): the image that maximizes a
+ * class score, argmax_X s_y(X) - lambda ||X||^2, found by gradient ascent from
+ * the zero image. All classes asked for run as one batch; each image is reported
+ * with the probability the net gives its class.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import type { Net } from "../../core/net.ts";
+import { Result } from "../../core/result.ts";
+import { grid, toDisplay } from "../../core/images.ts";
+import { classScore, l2, sum } from "./objectives.ts";
+import { render } from "./loop.ts";
+import { clampRange } from "./priors.ts";
+import { optimizerByName, OPTIMIZERS } from "./_common.ts";
+
+/** Options of the `class-model` plugin. */
+export type ClassModelOptions = {
+  /** Classes to visualize; empty: every class. */
+  classes: { type: "numbers"; default: number[]; help: string };
+  /** Steps of gradient ascent. */
+  steps: { type: "integer"; default: number; min: 1; max: 100000; help: string };
+  /** Step size. */
+  lr: { type: "number"; default: number; min: 0; help: string };
+  /** lambda of the L2 regularizer. */
+  lambda: { type: "number"; default: number; min: 0; help: string };
+  /** Optimizer. */
+  optimizer: { type: "enum"; choices: typeof OPTIMIZERS; default: "momentum"; help: string };
+  /** Keep pixels in the model's valid input range after each step. */
+  clamp: { type: "boolean"; default: false; help: string };
+  /** Integer upscaling of each tile. */
+  scale: { type: "integer"; default: number; min: 1; max: 32; help: string };
+};
+
+function classesOf(net: Net, given: number[]): number[] {
+  const list = given.length ? given : Array.from({ length: net.numClasses }, (_, i) => i);
+  for (const c of list) net.checkClass(c);
+  return list;
+}
+
+/** The `class-model` plugin. */
+export const classModel: Plugin<ClassModelOptions> = definePlugin({
+  name: "class-model",
+  family: "optimize",
+  summary: "Image maximizing each class score, s_y(X) - lambda ||X||^2, from zeros (Simonyan)",
+  params: {
+    classes: { type: "numbers", default: [], help: "classes to visualize (default: all)" },
+    steps: { type: "integer", default: 200, min: 1, max: 100000, help: "steps of ascent" },
+    lr: { type: "number", default: 0.05, min: 0, help: "step size" },
+    lambda: { type: "number", default: 0.01, min: 0, help: "weight of the L2 regularizer" },
+    optimizer: {
+      type: "enum",
+      choices: OPTIMIZERS,
+      default: "momentum",
+      help: "ascent (normalized steps), momentum or adam",
+    },
+    clamp: { type: "boolean", default: false, help: "clamp pixels to the valid input range" },
+    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
+  },
+  resultShape(net, p) {
+    const { height, width, channels } = net.input;
+    return { images: [classesOf(net, p.classes).length, height, width, channels] };
+  },
+  demo: [{}],
+  async run(ctx, p) {
+    const { net } = ctx;
+    const classes = classesOf(net, p.classes);
+    const { height, width, channels } = net.input;
+    const init = tf.zeros([classes.length, height, width, channels]) as tf.Tensor4D;
+    let images: tf.Tensor4D;
+    try {
+      images = render(net, {
+        objective: sum(classScore(classes), l2(p.lambda)),
+        init,
+        steps: p.steps,
+        optimizer: optimizerByName(p.optimizer, p.lr),
+        priors: p.clamp ? [clampRange(net.inputBounds())] : [],
+        rng: ctx.rng,
+        progress: (d, t) => ctx.progress(d, t),
+      }).images;
+    } finally {
+      init.dispose();
+    }
+    const { probs, scores } = tf.tidy(() => {
+      const logits = net.logits(images);
+      const idx = tf.tensor1d(classes, "int32");
+      const mask = tf.oneHot(idx, net.numClasses).toFloat();
+      return {
+        probs: Array.from(tf.softmax(logits).mul(mask).sum(1).dataSync()),
+        scores: Array.from(logits.mul(mask).sum(1).dataSync()),
+      };
+    });
+    // Unclamped images have no fixed range: each tile is stretched to [0, 1].
+    const shown = tf.tidy(() =>
+      toDisplay(p.clamp ? net.toPixels(images) : images, { mode: "minmax", perItem: true })
+    ) as tf.Tensor4D;
+    const picture = tf.tidy(() =>
+      grid(shown, {
+        scale: p.scale,
+        labels: classes.map((c, i) => `${net.labels[c]} ${(probs[i] * 100).toFixed(1)}%`),
+        title: "class models",
+      })
+    );
+    const r = new Result("class-model", "Class model visualization (Simonyan et al. 2014)");
+    r.tensor("images", shown);
+    images.dispose();
+    r.figure("classes", classes.length).figure("steps", p.steps).figure("lambda", p.lambda);
+    r.figure("minProbability", Math.min(...probs));
+    r.figure("meanProbability", probs.reduce((a, b) => a + b, 0) / probs.length);
+    r.table(
+      "Each class model and the net's verdict on it",
+      ["class", "label", "score s_y", "probability p_y"],
+      classes.map((c, i) => [c, net.labels[c], scores[i], probs[i]]),
+    );
+    await r.addImage(
+      "class-models",
+      picture,
+      `argmax_X s_y(X) - ${p.lambda} ||X||^2 from zeros, ${p.steps} steps; labels: class, p_y`,
+    );
+    picture.dispose();
+    return r;
+  },
+});

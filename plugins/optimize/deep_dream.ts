@@ -1,0 +1,199 @@
+/**
+ * `deep-dream` (optimize): DeepDream (Mordvintsev, Olah & Tyka, "Inceptionism:
+ * Going Deeper into Neural Networks", 2015): feed the net an image, pick a
+ * layer, and raise its activations (the mean of their squares) by gradient
+ * ascent with normalized steps and random shifts, over octaves from coarse to
+ * fine. A lower layer adds strokes and textures, a higher one parts and shapes;
+ * the result shows both side by side.
+ *
+ * The net takes one input size, so an octave does not resize the image: it
+ * optimizes detail at a lower resolution (1 / scale^k of the input), upsampled
+ * bilinearly onto the image so far, the finest octave at full resolution.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import type { Net } from "../../core/net.ts";
+import { Result } from "../../core/result.ts";
+import { grid } from "../../core/images.ts";
+import { evaluate, layerEnergy } from "./objectives.ts";
+import { ascent, render } from "./loop.ts";
+import { clampRange } from "./priors.ts";
+import { jitter } from "./transforms.ts";
+import { lowres } from "./param.ts";
+import type { Random } from "../../core/random.ts";
+import { checkImage, displayPixels, layerList } from "./_common.ts";
+
+/** Options of the `deep-dream` plugin. */
+export type DeepDreamOptions = {
+  /** Comma-separated layers to dream on; default: the first and the last conv layer. */
+  layers: { type: "string"; help: string };
+  /** Which input image. */
+  image: { type: "integer"; default: 0; min: 0; help: string };
+  /** Number of octaves. */
+  octaves: { type: "integer"; default: number; min: 1; max: 10; help: string };
+  /** Size ratio between octaves. */
+  octaveScale: { type: "number"; default: number; min: 1; max: 4; help: string };
+  /** Steps per octave. */
+  steps: { type: "integer"; default: number; min: 1; max: 10000; help: string };
+  /** Step size (normalized steps, in model input units). */
+  lr: { type: "number"; default: number; min: 0; help: string };
+  /** Largest random shift in pixels. */
+  jitter: { type: "integer"; default: number; min: 0; max: 64; help: string };
+  /** Integer upscaling of each tile. */
+  scale: { type: "integer"; default: number; min: 1; max: 32; help: string };
+};
+
+/** Octave sizes from coarse to fine. */
+function octaveSizes(h: number, w: number, count: number, ratio: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let k = count - 1; k >= 0; k--) {
+    out.push([Math.max(1, Math.round(h / ratio ** k)), Math.max(1, Math.round(w / ratio ** k))]);
+  }
+  return out;
+}
+
+/**
+ * DeepDream of a batch on one layer.
+ *
+ * @param net The model.
+ * @param x Images in model input space.
+ * @param layer The layer whose energy is raised.
+ * @param options Octaves, steps, step size, jitter, the generator.
+ * @returns The dreamed images (model input space).
+ */
+export function dream(
+  net: Net,
+  x: tf.Tensor4D,
+  layer: string,
+  options: {
+    octaves: number;
+    octaveScale: number;
+    steps: number;
+    lr: number;
+    jitter: number;
+    rng: Random;
+    progress?: (done: number, total: number) => void;
+  },
+): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  const sizes = octaveSizes(h, w, options.octaves, options.octaveScale);
+  let current = x.clone();
+  sizes.forEach(([oh, ow], i) => {
+    const param = lowres(oh, ow, h, w, current);
+    try {
+      const r = render(net, {
+        objective: layerEnergy(layer),
+        init: current,
+        steps: options.steps,
+        param,
+        optimizer: ascent(options.lr, "mean-abs"),
+        transforms: options.jitter > 0 ? [jitter(options.jitter)] : [],
+        priors: [clampRange(net.inputBounds())],
+        rng: options.rng,
+        progress: (d) => options.progress?.(i * options.steps + d, sizes.length * options.steps),
+      });
+      current.dispose();
+      current = r.images;
+    } finally {
+      param.dispose();
+    }
+  });
+  return current;
+}
+
+/** The `deep-dream` plugin. */
+export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
+  name: "deep-dream",
+  family: "optimize",
+  summary: "Raise a layer's activations in an input image, over octaves (DeepDream)",
+  params: {
+    layers: { type: "string", help: "comma-separated layers (default: first and last conv)" },
+    image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
+    octaves: { type: "integer", default: 3, min: 1, max: 10, help: "number of octaves" },
+    octaveScale: { type: "number", default: 1.4, min: 1, max: 4, help: "size ratio of octaves" },
+    steps: { type: "integer", default: 20, min: 1, max: 10000, help: "steps per octave" },
+    lr: { type: "number", default: 0.02, min: 0, help: "normalized step size" },
+    jitter: { type: "integer", default: 2, min: 0, max: 64, help: "largest random shift" },
+    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
+  },
+  resultShape(net, p) {
+    const convs = net.convLayers().map((l) => l.name);
+    const layers = layerList(
+      net,
+      p.layers,
+      [...new Set([convs[0], convs[convs.length - 1]])],
+      "deep-dream",
+    );
+    const { height, width, channels } = net.input;
+    return { dreams: [layers.length, height, width, channels] };
+  },
+  demo: [{}],
+  async run(ctx, p) {
+    const { net, images } = ctx;
+    checkImage(p.image, images.x.shape[0], "deep-dream");
+    const convs = net.convLayers().map((l) => l.name);
+    const fallback = convs.length ? [...new Set([convs[0], convs[convs.length - 1]])] : [];
+    const layers = layerList(net, p.layers, fallback, "deep-dream");
+    for (const l of layers) {
+      if (l === "input") {
+        throw new RangeError("deep-dream: dream on a layer of the net, not its input");
+      }
+    }
+    const x = images.x.slice([p.image, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+    const dreams: tf.Tensor4D[] = [];
+    const rows: (string | number)[][] = [];
+    try {
+      for (const [i, layer] of layers.entries()) {
+        const before = evaluate(net, layerEnergy(layer), x)[0];
+        const d = dream(net, x, layer, {
+          octaves: p.octaves,
+          octaveScale: p.octaveScale,
+          steps: p.steps,
+          lr: p.lr,
+          jitter: p.jitter,
+          rng: ctx.rng,
+          progress: (done, total) => ctx.progress(i * total + done, layers.length * total),
+        });
+        dreams.push(d);
+        const after = evaluate(net, layerEnergy(layer), d)[0];
+        const change = tf.tidy(() =>
+          net.toPixels(d).sub(net.toPixels(x)).abs().mean().dataSync()[0]
+        );
+        rows.push([layer, before, after, after / Math.max(before, 1e-12), change]);
+      }
+    } catch (err) {
+      tf.dispose([x, ...dreams]);
+      throw err;
+    }
+    const shown = tf.tidy(() => displayPixels(net, tf.concat(dreams) as tf.Tensor4D));
+    const picture = tf.tidy(() =>
+      grid(tf.concat([displayPixels(net, x), shown]) as tf.Tensor4D, {
+        scale: p.scale,
+        cols: layers.length + 1,
+        labels: ["input", ...layers],
+        title: `DeepDream, ${p.octaves} octaves x ${p.steps} steps`,
+      })
+    );
+    tf.dispose([x, ...dreams]);
+    const r = new Result("deep-dream", `DeepDream of ${images.names[p.image]}`);
+    r.tensor("dreams", shown);
+    r.figure("layers", layers.join(",")).figure("octaves", p.octaves).figure("steps", p.steps);
+    for (const row of rows) r.figure(`energyGain_${row[0]}`, row[3] as number);
+    r.table(
+      "Energy (mean of squares) of each layer before and after dreaming",
+      ["layer", "energy before", "energy after", "ratio", "mean |pixel change|"],
+      rows,
+    );
+    await r.addImage(
+      "dreams",
+      picture,
+      `${images.names[p.image]} and its dreams on ${
+        layers.join(" (lower), ")
+      } (higher), side by side`,
+    );
+    picture.dispose();
+    return r;
+  },
+});
