@@ -11,6 +11,9 @@ import { topPatches } from "./inspect/top_patches.ts";
 import { occlusion } from "./attribute/occlusion.ts";
 import { attributionEvaluations, attributionPlugins } from "./attribute/mod.ts";
 import { optimizePlugins } from "./optimize/mod.ts";
+import { adversarial } from "./fool/adversarial.ts";
+import { foolingImages } from "./fool/fooling_images.ts";
+import { shallowFooling } from "./fool/shallow_fooling.ts";
 
 export * from "./design/summary.ts";
 export * from "./inspect/activations.ts";
@@ -19,6 +22,9 @@ export * from "./inspect/top_patches.ts";
 export * from "./attribute/occlusion.ts";
 export * from "./attribute/mod.ts";
 export { classModel, deepDream, invert, optimizePlugins, visualize } from "./optimize/mod.ts";
+export * from "./fool/adversarial.ts";
+export * from "./fool/fooling_images.ts";
+export * from "./fool/shallow_fooling.ts";
 
 /** Every built-in plugin, in report order. */
 export const builtinPlugins: AnyPlugin[] = [
@@ -30,4 +36,7 @@ export const builtinPlugins: AnyPlugin[] = [
   ...attributionPlugins,
   ...attributionEvaluations,
   ...optimizePlugins,
+  adversarial,
+  foolingImages,
+  shallowFooling,
 ];

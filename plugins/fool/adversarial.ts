@@ -369,6 +369,54 @@ export function attack(
   }
 }
 
+/**
+ * The untargeted FGSM direction, `sign(d loss / dx)` (L-inf) or `g / |g|` (L2), in
+ * batches: FGSM at any epsilon is `clip(x + eps * direction, 0, 1)`, so one gradient
+ * serves a whole sweep over epsilon.
+ *
+ * @param net The model.
+ * @param pixels Images `[n, h, w, c]` in [0, 1].
+ * @param labels The class each image is taken to be.
+ * @param norm `linf` or `l2`. @default "linf"
+ * @param batchSize Images per pass. @default 100
+ * @returns The direction, shaped like `pixels`; the caller owns it.
+ */
+export function fgsmDirection(
+  net: Net,
+  pixels: tf.Tensor4D,
+  labels: readonly number[],
+  norm: AttackNorm = "linf",
+  batchSize = 100,
+): tf.Tensor4D {
+  checkClassifier(net, "fgsmDirection");
+  const n = pixels.shape[0];
+  if (labels.length !== n) {
+    throw new RangeError(`Got ${labels.length} labels for ${n} images: give one per image`);
+  }
+  for (const l of labels) net.checkClass(l);
+  checkOptions(net, n, { norm, batchSize });
+  const parts: tf.Tensor4D[] = [];
+  try {
+    for (let i = 0; i < n; i += batchSize) {
+      const m = Math.min(batchSize, n - i);
+      const lab = labels.slice(i, i + m);
+      const { objective, dispose } = logProbObjective(lab, lab.map(() => -1), net.numClasses);
+      const x = pixels.slice([i, 0, 0, 0], [m, -1, -1, -1]);
+      try {
+        const g = pixelGradient(net, x, objective);
+        parts.push(direction(g, norm) as tf.Tensor4D);
+        g.dispose();
+      } finally {
+        x.dispose();
+        dispose();
+      }
+    }
+    return parts.length === 1 ? parts[0].clone() : tf.concat(parts);
+  } finally {
+    tf.dispose(parts);
+  }
+}
+
 /** How one image fared under an attack. */
 export interface AttackRecord {
   /** The class the image was taken to be (label, or prediction where unknown). */
@@ -546,7 +594,7 @@ function targetsFor(net: Net, p: { method: string; target: number }, labels: num
 }
 
 function describe(p: { method: string; norm: string; epsilon: number; steps: number }): string {
-  if (p.method === "szegedy") return `Szegedy smallest targeted r (${p.steps} Adam steps per c)`;
+  if (p.method === "szegedy") return `Szegedy smallest targeted r`;
   const ball = `${p.norm === "linf" ? "L-inf" : "L2"} eps ${p.epsilon}`;
   return p.method === "fgsm" ? `FGSM ${ball}` : `PGD ${ball}, ${p.steps} steps`;
 }
@@ -724,7 +772,7 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
           cols: 3,
           scale,
           labels: h * scale >= 20 ? labelsShown : undefined,
-          title: `x | r | x + r: ${describe(p)}`,
+          title: describe(p),
         });
       });
       await result.addImage(

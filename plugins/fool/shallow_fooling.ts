@@ -1,0 +1,377 @@
+/**
+ * `shallow-fooling` (fool): adversarial examples are not a ConvNet oddity. After
+ * Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples"
+ * (ICLR 2015): a softmax linear classifier (multinomial logistic regression), trained
+ * here in a few seconds on the same training digits, is fooled by the fast gradient
+ * sign method just as the ConvNet is: for `w . x`, the step `eps * sign(w)` moves
+ * the score by `eps * |w|_1`, which grows with the dimension, so many tiny changes
+ * add up. The result is a table and a plot of the attack's success against
+ * epsilon for both nets, the linear model's weight templates, and examples.
+ *
+ * @module
+ */
+import { tf } from "../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { Net } from "../../core/net.ts";
+import { Result } from "../../core/result.ts";
+import { colormap, grid } from "../../core/images.ts";
+import { seededRandom } from "../../core/random.ts";
+import { heldOutDigits, trainDigits } from "../../core/datasets.ts";
+import { attack, fgsmDirection } from "./adversarial.ts";
+import { argmax, pct, pixelProbabilities, rows } from "./_common.ts";
+
+/** Options of {@linkcode trainLinearClassifier}. */
+export interface LinearClassifierOptions {
+  /** Passes over the training digits. @default 4 */
+  epochs?: number;
+  /** Training digits used (of the 8,000). @default 8000 */
+  count?: number;
+  /** Digits per Adam step. @default 100 */
+  batchSize?: number;
+  /** Adam learning rate. @default 0.01 */
+  learningRate?: number;
+  /** Seed of the shuffling (the weights start at zero). @default 0 */
+  seed?: number;
+  /** Class labels of the wrapped Net. @default "0".."9" */
+  labels?: string[];
+}
+
+/** A trained linear classifier. */
+export interface LinearClassifier {
+  /** The model as a Net on 28x28x1 pixels in [0, 1] (free it with `net.dispose()`). */
+  net: Net;
+  /** Accuracy on the training digits used. */
+  trainAccuracy: number;
+}
+
+/**
+ * Trains a softmax linear classifier `softmax(W x + b)` on the training digits of
+ * the built-in split, deterministically under a seed.
+ *
+ * @param options Epochs, digits, batch size, learning rate, seed.
+ * @returns The classifier as a Net (Flatten then Dense with softmax) and its
+ *   training accuracy.
+ */
+export async function trainLinearClassifier(
+  options: LinearClassifierOptions = {},
+): Promise<LinearClassifier> {
+  const epochs = options.epochs ?? 4;
+  const batchSize = options.batchSize ?? 100;
+  const lr = options.learningRate ?? 0.01;
+  for (const [k, v] of [["epochs", epochs], ["batchSize", batchSize]] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`${k} must be a positive integer, got ${v}`);
+    }
+  }
+  const d = await trainDigits({ count: options.count ?? 8000 });
+  const n = d.labels.length;
+  const x = tf.tidy(() => d.images.reshape([n, 784]));
+  d.images.dispose();
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(d.labels, "int32"), 10).toFloat());
+  // Made inside tidy so that the zeros they start from are freed.
+  const w = tf.tidy(() => tf.variable(tf.zeros([784, 10])));
+  const b = tf.tidy(() => tf.variable(tf.zeros([10])));
+  const opt = tf.train.adam(lr);
+  const rng = seededRandom(options.seed ?? 0);
+  try {
+    for (let e = 0; e < epochs; e++) {
+      const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+      for (let i = 0; i + batchSize <= n; i += batchSize) {
+        const idx = tf.tensor1d(order.slice(i, i + batchSize), "int32");
+        const xb = tf.gather(x, idx);
+        const yb = tf.gather(y, idx);
+        const loss = opt.minimize(
+          () => tf.losses.softmaxCrossEntropy(yb, xb.matMul(w).add(b)) as tf.Scalar,
+          true,
+          [w, b],
+        );
+        tf.dispose([idx, xb, yb, loss!]);
+      }
+    }
+    const trainAccuracy = tf.tidy(() =>
+      x.matMul(w).add(b).argMax(1).equal(y.argMax(1)).mean().dataSync()[0]
+    );
+    const model = tf.sequential({
+      name: "linear",
+      layers: [
+        tf.layers.flatten({ name: "flatten", inputShape: [28, 28, 1] }),
+        tf.layers.dense({ name: "dense", units: 10, activation: "softmax" }),
+      ],
+    });
+    model.layers[1].setWeights([w, b]);
+    const net = Net.fromModel(model, {
+      name: "linear softmax classifier",
+      input: { height: 28, width: 28, channels: 1, range: [0, 1], mean: [0], std: [1] },
+      labels: options.labels ?? Array.from({ length: 10 }, (_, i) => String(i)),
+    }, "memory (trained by shallow-fooling)");
+    return { net, trainAccuracy };
+  } finally {
+    opt.dispose();
+    tf.dispose([x, y, w, b]);
+  }
+}
+
+/** Draws a line plot of series in [0, 1] against x in [0, xMax] as an RGB canvas tensor. */
+function linePlot(
+  xs: readonly number[],
+  series: { values: readonly number[]; color: [number, number, number] }[],
+  height = 160,
+  width = 240,
+): tf.Tensor3D {
+  const m = 8; // margin
+  const buf = new Float32Array(height * width * 3).fill(1);
+  const set = (px: number, py: number, c: readonly number[]) => {
+    if (px < 0 || py < 0 || px >= width || py >= height) return;
+    const o = (py * width + px) * 3;
+    buf[o] = c[0];
+    buf[o + 1] = c[1];
+    buf[o + 2] = c[2];
+  };
+  const line = (
+    x0: number,
+    y0: number,
+    x1: number,
+    y1: number,
+    c: readonly number[],
+    thick = 1,
+  ) => {
+    const n = Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0), 1);
+    for (let i = 0; i <= n; i++) {
+      const px = Math.round(x0 + (x1 - x0) * i / n), py = Math.round(y0 + (y1 - y0) * i / n);
+      for (let a = 0; a < thick; a++) for (let b = 0; b < thick; b++) set(px + a, py + b, c);
+    }
+  };
+  const xMax = Math.max(...xs) || 1;
+  const X = (v: number) => m + (v / xMax) * (width - 2 * m);
+  const Y = (v: number) => height - m - v * (height - 2 * m);
+  for (const q of [0.25, 0.5, 0.75, 1]) line(X(0), Y(q), X(xMax), Y(q), [0.85, 0.85, 0.85]);
+  line(X(0), Y(0), X(xMax), Y(0), [0, 0, 0]);
+  line(X(0), Y(0), X(0), Y(1), [0, 0, 0]);
+  for (const s of series) {
+    for (let i = 1; i < xs.length; i++) {
+      line(X(xs[i - 1]), Y(s.values[i - 1]), X(xs[i]), Y(s.values[i]), s.color, 2);
+    }
+    for (let i = 0; i < xs.length; i++) {
+      for (let a = -2; a <= 2; a++) {
+        for (let b = -2; b <= 2; b++) {
+          set(Math.round(X(xs[i])) + a, Math.round(Y(s.values[i])) + b, s.color);
+        }
+      }
+    }
+  }
+  return tf.tensor3d(buf, [height, width, 3]);
+}
+
+/** Options of the `shallow-fooling` plugin. */
+export type ShallowFoolingOptions = {
+  /** Epsilons (pixel units) to attack at. */
+  epsilons: { type: "numbers"; default: [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]; help: string };
+  /** Held-out digits attacked. */
+  count: { type: "integer"; default: 500; min: 1; max: 2000; help: string };
+  /** `fgsm` (Goodfellow's) or `pgd`. */
+  method: { type: "enum"; choices: readonly ["fgsm", "pgd"]; default: "fgsm"; help: string };
+  /** PGD steps. */
+  steps: { type: "integer"; default: 10; min: 1; help: string };
+  /** Epochs of the linear classifier. */
+  epochs: { type: "integer"; default: 4; min: 1; max: 50; help: string };
+  /** Examples shown. */
+  show: { type: "integer"; default: 5; min: 1; max: 20; help: string };
+};
+
+/** The `shallow-fooling` plugin. */
+export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
+  name: "shallow-fooling",
+  family: "fool",
+  summary: "A softmax linear classifier is fooled too: success against epsilon for both nets",
+  params: {
+    epsilons: {
+      type: "numbers",
+      default: [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+      help: "epsilons to attack at, pixel units",
+    },
+    count: { type: "integer", default: 500, min: 1, max: 2000, help: "held-out digits attacked" },
+    method: {
+      type: "enum",
+      choices: ["fgsm", "pgd"] as const,
+      default: "fgsm",
+      help: "fgsm (Goodfellow's fast gradient sign) or pgd",
+    },
+    steps: { type: "integer", default: 10, min: 1, help: "pgd steps" },
+    epochs: {
+      type: "integer",
+      default: 4,
+      min: 1,
+      max: 50,
+      help: "epochs of the linear classifier",
+    },
+    show: { type: "integer", default: 5, min: 1, max: 20, help: "examples shown" },
+  },
+  resultShape(_net, p) {
+    return { success: [2, p.epsilons.length], linearWeights: [10, 28, 28, 1] };
+  },
+  demo: [{}],
+  async run(ctx, p) {
+    const { net } = ctx;
+    const { height, width, channels } = net.input;
+    if (height !== 28 || width !== 28 || channels !== 1 || net.numClasses !== 10) {
+      throw new RangeError(
+        `shallow-fooling trains its linear classifier on the 28x28 MNIST digits, so it needs a ` +
+          `28x28x1 model with 10 classes; this one takes ${height}x${width}x${channels} ` +
+          `with ${net.numClasses} classes`,
+      );
+    }
+    if (p.epsilons.length === 0) throw new RangeError("Give at least one epsilon, e.g. 0,0.1,0.25");
+    for (const e of p.epsilons) {
+      if (!(e >= 0 && e <= 1)) {
+        throw new RangeError(
+          `Epsilon ${e} is outside [0, 1]: epsilons are in pixel units, where images span [0, 1]`,
+        );
+      }
+    }
+    const eps = [...p.epsilons].sort((a, b) => a - b);
+    const linear = await trainLinearClassifier({
+      epochs: p.epochs,
+      seed: ctx.seed,
+      labels: net.labels,
+    });
+    const d = await heldOutDigits({ count: p.count });
+    const result = new Result("shallow-fooling", "Shallow nets are fooled too (Goodfellow et al.)");
+    const showEps = eps.includes(0.25) ? 0.25 : eps[eps.length - 1];
+    const shown: Record<string, tf.Tensor4D> = {};
+    try {
+      const nets = [{ key: "convnet", net }, { key: "linear", net: linear.net }];
+      const success: number[][] = [[], []];
+      const errors: number[][] = [[], []];
+      const accuracy: number[] = [];
+      let done = 0;
+      for (const [k, { key, net: m }] of nets.entries()) {
+        const p0 = pixelProbabilities(m, d.images);
+        const pred = (await rows(p0)).map(argmax);
+        p0.dispose();
+        const correct = pred.map((q, i) => q === d.labels[i]);
+        accuracy.push(correct.filter(Boolean).length / pred.length);
+        // FGSM takes one gradient for the whole sweep.
+        const dir = p.method === "fgsm" ? fgsmDirection(m, d.images, d.labels) : undefined;
+        for (const e of eps) {
+          const adv = dir
+            ? tf.tidy(() => d.images.add(dir.mul(e)).clipByValue(0, 1) as tf.Tensor4D)
+            : attack(m, d.images, d.labels, {
+              method: p.method,
+              epsilon: e,
+              steps: p.steps,
+              rng: ctx.rng.fork(),
+            });
+          const pa = pixelProbabilities(m, adv);
+          const after = (await rows(pa)).map(argmax);
+          pa.dispose();
+          const attacked = correct.filter(Boolean).length;
+          const fooled = after.filter((q, i) => correct[i] && q !== d.labels[i]).length;
+          success[k].push(attacked ? fooled / attacked : 0);
+          errors[k].push(after.filter((q, i) => q !== d.labels[i]).length / after.length);
+          if (e === showEps) {
+            shown[key] = tf.tidy(() =>
+              adv.slice([0, 0, 0, 0], [Math.min(p.show, p.count), -1, -1, -1])
+            );
+          }
+          adv.dispose();
+          ctx.progress(++done, 2 * eps.length);
+        }
+        dir?.dispose();
+      }
+      result.figure("method", p.method).figure("digits", d.labels.length)
+        .figure("convnet.accuracy", accuracy[0]).figure("linear.accuracy", accuracy[1])
+        .figure("linear.trainAccuracy", linear.trainAccuracy);
+      eps.forEach((e, i) => {
+        result.figure(`convnet.successAt${e}`, success[0][i]);
+        result.figure(`linear.successAt${e}`, success[1][i]);
+      });
+      result.table(
+        `${p.method.toUpperCase()} on ${d.labels.length} held-out digits: success on the correctly ` +
+          "classified ones, and error rate on all",
+        ["epsilon", "convnet success", "linear success", "convnet error", "linear error"],
+        eps.map((e, i) => [e, success[0][i], success[1][i], errors[0][i], errors[1][i]]),
+      );
+      const plot = tf.tidy(() => {
+        const canvas = linePlot(eps, [
+          { values: success[0], color: [0.85, 0.1, 0.1] },
+          { values: success[1], color: [0.1, 0.2, 0.85] },
+        ]);
+        return grid([canvas], {
+          title: "success vs eps: red convnet, blue linear",
+          labels: [`eps 0 to ${eps[eps.length - 1]}; 0 to 100%`],
+          pad: 4,
+        });
+      });
+      await result.addImage(
+        "success",
+        plot,
+        `Attack success (0 to 100%) against epsilon (0 to ${eps[eps.length - 1]}): ` +
+          "red the ConvNet, blue the linear classifier",
+      );
+      plot.dispose();
+      const weights = tf.tidy(() => {
+        const w = linear.net.kernel("dense"); // [784, 10]
+        return w.transpose().reshape([10, 28, 28, 1]);
+      });
+      const wPicture = tf.tidy(() =>
+        grid(colormap(weights.squeeze([3]) as tf.Tensor3D, "coolwarm"), {
+          scale: 3,
+          cols: 5,
+          labels: net.labels.slice(0, 10),
+          title: "linear classifier weights (blue < 0 < red)",
+        })
+      );
+      await result.addImage(
+        "weights",
+        wPicture,
+        "The linear classifier's weight template per class",
+      );
+      wPicture.dispose();
+      result.tensor("linearWeights", weights);
+      const s = shown.convnet.shape[0];
+      const examples = tf.tidy(() => d.images.slice([0, 0, 0, 0], [s, -1, -1, -1]));
+      const [pConv, pLin] = [
+        pixelProbabilities(net, shown.convnet),
+        pixelProbabilities(linear.net, shown.linear),
+      ];
+      const rc = await rows(pConv), rl = await rows(pLin);
+      tf.dispose([pConv, pLin]);
+      const labels: string[] = [];
+      for (let i = 0; i < examples.shape[0]; i++) {
+        const c = argmax(rc[i]), l = argmax(rl[i]);
+        labels.push(
+          `digit ${d.labels[i]}`,
+          `conv ${net.labels[c]} ${pct(rc[i][c])}`,
+          `lin ${net.labels[l]} ${pct(rl[i][l])}`,
+        );
+      }
+      const exPicture = tf.tidy(() =>
+        grid(
+          tf.stack([examples, shown.convnet, shown.linear], 1).reshape([
+            -1,
+            28,
+            28,
+            1,
+          ]) as tf.Tensor4D,
+          { cols: 3, scale: 4, labels, title: `x | convnet x + r | linear x + r, eps ${showEps}` },
+        )
+      );
+      examples.dispose();
+      await result.addImage(
+        "examples",
+        exPicture,
+        `Digits, and their ${p.method.toUpperCase()} versions at eps ${showEps} for each net`,
+      );
+      exPicture.dispose();
+      result.tensor("success", tf.tensor2d(success));
+      return result;
+    } catch (err) {
+      result.dispose();
+      throw err;
+    } finally {
+      tf.dispose(Object.values(shown));
+      d.images.dispose();
+      linear.net.dispose();
+    }
+  },
+});
