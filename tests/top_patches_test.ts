@@ -385,3 +385,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test("top-patches on WASM agrees with CPU, projections included", async () => {
+  const net = digitNet();
+  const params = { count: 40, k: 4, batchSize: 16, layer: "conv2", maxChannels: 6 };
+  try {
+    const cpu = await run(net, params);
+    await initBackend("wasm", { quiet: true });
+    try {
+      assert.equal(tf.getBackend(), "wasm");
+      const before = tf.memory().numTensors;
+      const wasm = await run(net, params);
+      assert.deepEqual(await wasm.tensors.positions.array(), await cpu.tensors.positions.array());
+      for (const name of ["values", "patches", "projections"]) {
+        const a = await cpu.tensors[name].data(), b = await wasm.tensors[name].data();
+        a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4, `${name} [${i}]`));
+      }
+      wasm.dispose();
+      assert.equal(tf.memory().numTensors, before);
+    } finally {
+      await initBackend("cpu", { quiet: true });
+      cpu.dispose();
+    }
+  } finally {
+    net.dispose();
+  }
+});

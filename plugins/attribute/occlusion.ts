@@ -89,8 +89,10 @@ export interface OcclusionMaps {
  * @example Occlusion maps of a zero image
  * ```ts
  * import { tf } from "../../core/tf.ts";
+ * import { initBackend } from "../../core/backend.ts";
  * import { Net } from "../../core/net.ts";
  * import { occlusionMaps } from "./occlusion.ts";
+ * await initBackend("cpu", { quiet: true });
  * const net = Net.fromModel(tf.sequential({ layers: [
  *   tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, name: "c" }),
  *   tf.layers.flatten({}),

@@ -339,7 +339,10 @@ export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
             const best = flat.max(1).transpose() as tf.Tensor2D; // [channels, b]
             const at = flat.argMax(1).transpose().toInt(); // [channels, b]
             const top = tf.topk(best, kk);
-            return [top.values, top.indices, tf.gather(at, top.indices, 1, 1)];
+            // at[c, top.indices[c, j]], as a flat gather (WASM's batched gather breaks here).
+            const rows = tf.range(0, channels.length * b, b, "int32").reshape([channels.length, 1]);
+            const where = tf.gather(at.reshape([-1]), top.indices.add(rows).reshape([-1]));
+            return [top.values, top.indices, where];
           });
           const [v, i, w] = await Promise.all([values.data(), picks.data(), where.data()]);
           tf.dispose([values, picks, where]);
