@@ -114,7 +114,7 @@ export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
     octaves: { type: "integer", default: 3, min: 1, max: 10, help: "number of octaves" },
     octaveScale: { type: "number", default: 1.4, min: 1, max: 4, help: "size ratio of octaves" },
     steps: { type: "integer", default: 20, min: 1, max: 10000, help: "steps per octave" },
-    lr: { type: "number", default: 0.02, min: 0, help: "normalized step size" },
+    lr: { type: "number", default: 0.01, min: 0, help: "normalized step size" },
     jitter: { type: "integer", default: 2, min: 0, max: 64, help: "largest random shift" },
     scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
   },
