@@ -21,7 +21,17 @@ export * from "./inspect/filters.ts";
 export * from "./inspect/top_patches.ts";
 export * from "./attribute/occlusion.ts";
 export * from "./attribute/mod.ts";
-export { classModel, deepDream, invert, optimizePlugins, visualize } from "./optimize/mod.ts";
+export {
+  classModel,
+  type ClassModelOptions,
+  deepDream,
+  type DeepDreamOptions,
+  invert,
+  type InvertOptions,
+  optimizePlugins,
+  visualize,
+  type VisualizeOptions,
+} from "./optimize/mod.ts";
 export * from "./fool/adversarial.ts";
 export * from "./fool/fooling_images.ts";
 export * from "./fool/shallow_fooling.ts";
