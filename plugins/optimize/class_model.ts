@@ -29,7 +29,12 @@ export type ClassModelOptions = {
   /** lambda of the L2 regularizer. */
   lambda: { type: "number"; default: number; min: 0; help: string };
   /** Optimizer. */
-  optimizer: { type: "enum"; choices: typeof OPTIMIZERS; default: "momentum"; help: string };
+  optimizer: {
+    type: "enum";
+    choices: readonly ["ascent", "momentum", "adam"];
+    default: "momentum";
+    help: string;
+  };
   /** Keep pixels in the model's valid input range after each step. */
   clamp: { type: "boolean"; default: false; help: string };
   /** Integer upscaling of each tile. */

@@ -40,7 +40,12 @@ export type VisualizeOptions = {
   /** Step size. */
   lr: { type: "number"; default: number; min: 0; help: string };
   /** Optimizer. */
-  optimizer: { type: "enum"; choices: typeof OPTIMIZERS; default: "ascent"; help: string };
+  optimizer: {
+    type: "enum";
+    choices: readonly ["ascent", "momentum", "adam"];
+    default: "ascent";
+    help: string;
+  };
   /** Largest jitter shift in pixels. */
   jitter: { type: "integer"; default: number; min: 0; max: 64; help: string };
   /** L2 decay per step. */
