@@ -53,6 +53,15 @@ export function pixelGradient(net: Net, pixels: tf.Tensor4D, objective: Objectiv
   }
 }
 
+/**
+ * The sign of each entry, from exact comparisons: tfjs-backend-wasm 4.22's `Sign`
+ * returns 0 for tiny values (4e-9 gives 0), which silently zeroes FGSM and PGD
+ * steps on images the net is very sure of.
+ */
+export function signOf(t: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.sub(tf.greater(t, 0).toFloat(), tf.less(t, 0).toFloat()));
+}
+
 /** Class probabilities of display pixels, in chunks. */
 export function pixelProbabilities(net: Net, pixels: tf.Tensor4D, batchSize = 256): tf.Tensor2D {
   const x = net.fromPixels(pixels) as tf.Tensor4D;

@@ -51,6 +51,7 @@ import {
   pixelProbabilities,
   pngRoundTrip,
   rows,
+  signOf,
   uniformNoise,
 } from "./_common.ts";
 
@@ -178,7 +179,7 @@ function project(adv: tf.Tensor, x: tf.Tensor, norm: AttackNorm, eps: number): t
 
 /** The step direction: sign of g (L-inf) or g / |g| (L2). */
 function direction(g: tf.Tensor, norm: AttackNorm): tf.Tensor {
-  return tf.tidy(() => (norm === "linf" ? g.sign() : g.div(l2PerImage(g))));
+  return tf.tidy(() => (norm === "linf" ? signOf(g) : g.div(l2PerImage(g))));
 }
 
 function ballAttack(
