@@ -164,7 +164,7 @@ export const invert: Plugin<InvertOptions> = definePlugin({
     layers: { type: "string", help: "comma-separated layers (default: every layer with weights)" },
     image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
     starts: { type: "integer", default: 3, min: 1, max: 64, help: "random starts per layer" },
-    steps: { type: "integer", default: 300, min: 1, max: 100000, help: "steps of Adam" },
+    steps: { type: "integer", default: 200, min: 1, max: 100000, help: "steps of Adam" },
     lr: { type: "number", default: 0.05, min: 0, help: "Adam's step size" },
     alphaWeight: { type: "number", default: 0.01, min: 0, help: "alpha-norm weight per pixel" },
     alpha: { type: "number", default: 6, min: 1, max: 20, help: "alpha of the alpha-norm" },
