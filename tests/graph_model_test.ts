@@ -556,6 +556,11 @@ Deno.test("graph export: the built-in MNIST model gives the same predictions as 
     const pl = layers.predictInBatches(x as tf.Tensor4D, 25);
     const pg = graph.predictInBatches(x as tf.Tensor4D, 25);
     assertClose(pg, pl, "MNIST probabilities");
+    if (sidecar.logits) assert.equal(graph.sidecar.logits, `${sidecar.logits}/BiasAdd`);
+    const ll = layers.logits(x);
+    const lg = graph.logits(x);
+    assertClose(lg, ll, "MNIST logits");
+    tf.dispose([ll, lg]);
     const al = Array.from(tf.tidy(() => tf.argMax(pl, 1).dataSync()));
     const ag = Array.from(tf.tidy(() => tf.argMax(pg, 1).dataSync()));
     assert.deepEqual(ag, al);
