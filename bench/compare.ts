@@ -37,15 +37,13 @@ async function runJson(cmd: string, args: string[], env: Record<string, string>)
 }
 
 const repeats = values.repeats;
-const tfjs = (backend: string, threads = 1, stock = false) =>
+const tfjs = (backend: string, stock = false) =>
   runJson(Deno.execPath(), [
     "run",
     "-A",
     new URL("./tfjs_side.ts", import.meta.url).pathname,
     "--backend",
     backend,
-    "--threads",
-    String(threads),
     "--repeats",
     repeats,
   ], stock ? { CONVLENS_STOCK_WASM: "1" } : {});
@@ -54,8 +52,7 @@ const configs: [string, () => ReturnType<typeof tfjs>][] = values.backend
   ? [[`tfjs ${values.backend}`, () => tfjs(values.backend!)]]
   : [
     ["tfjs wasm (convlens kernels)", () => tfjs("wasm")],
-    ["tfjs wasm, 2 threads (convlens kernels)", () => tfjs("wasm", 2)],
-    ["tfjs wasm (stock 4.22)", () => tfjs("wasm", 1, true)],
+    ["tfjs wasm (stock 4.22)", () => tfjs("wasm", true)],
   ];
 if (values["with-cpu"]) configs.push(["tfjs cpu (pure JS)", () => tfjs("cpu")]);
 

@@ -3,7 +3,6 @@
  *
  *   deno bench -A bench/convnet_bench.ts                      wasm (convlens kernels), cpu
  *   CONVLENS_STOCK_WASM=1 deno bench -A bench/convnet_bench.ts  wasm with stock tfjs kernels
- *   CONVLENS_WASM_THREADS=2 deno bench -A bench/convnet_bench.ts  threaded wasm
  *   CONVLENS_BENCH_WEBGPU=1 deno bench -A bench/convnet_bench.ts  adds webgpu (slow on llvmpipe)
  *
  * The pure-JS cpu backend takes seconds per row; it runs few iterations.
@@ -12,24 +11,19 @@
  */
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../core/backend.ts";
-import { enableWasmThreads } from "../core/wasm_threads.ts";
 import { buildWorkloads, WORKLOAD_NAMES } from "./workloads.ts";
 
 const stock = Deno.env.get("CONVLENS_STOCK_WASM") === "1";
-const threads = Number(Deno.env.get("CONVLENS_WASM_THREADS") ?? "1");
 const backends = ["wasm", "cpu"];
 if (Deno.env.get("CONVLENS_BENCH_WEBGPU") === "1") {
   Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp");
   backends.push("webgpu");
 }
-if (threads > 1) await enableWasmThreads(threads);
 
 for (const backend of backends) {
   await initBackend(backend, { quiet: true });
   const { run } = buildWorkloads();
-  const label = backend === "wasm"
-    ? `wasm${stock ? " (stock tfjs)" : ""}${threads > 1 ? `, ${threads} threads` : ""}`
-    : backend;
+  const label = backend === "wasm" ? `wasm${stock ? " (stock tfjs)" : ""}` : backend;
   for (const name of WORKLOAD_NAMES) {
     const heavy = backend !== "wasm" && name !== "forward b1" && name !== "input grad b1";
     Deno.bench({

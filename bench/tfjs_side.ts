@@ -2,7 +2,7 @@
  * The tfjs half of `compare.ts`: times every workload on one backend in this
  * process and prints one JSON object (milliseconds, or an error per workload).
  *
- * Usage: deno run -A bench/tfjs_side.ts --backend wasm [--threads 2] [--repeats 5]
+ * Usage: deno run -A bench/tfjs_side.ts --backend wasm [--repeats 5] [--only "forward b1"]
  * With CONVLENS_STOCK_WASM=1 the wasm backend keeps stock tfjs kernels.
  *
  * @module
@@ -10,20 +10,16 @@
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../core/backend.ts";
-import { enableWasmThreads } from "../core/wasm_threads.ts";
 import { buildWorkloads, medianMs, WORKLOAD_NAMES } from "./workloads.ts";
 
 const { values } = parseArgs({
   options: {
     backend: { type: "string", default: "wasm" },
-    threads: { type: "string", default: "1" },
     repeats: { type: "string", default: "5" },
     warmup: { type: "string", default: "1" },
     only: { type: "string" },
   },
 });
-const threads = Number(values.threads);
-if (values.backend === "wasm" && threads > 1) await enableWasmThreads(threads);
 const backend = await initBackend(values.backend, { quiet: true });
 const { run, dispose } = buildWorkloads();
 const result: Record<string, number | string> = {};
@@ -36,4 +32,4 @@ for (const name of WORKLOAD_NAMES) {
   }
 }
 dispose();
-console.log(JSON.stringify({ backend, threads, tensorsLeft: tf.memory().numTensors, result }));
+console.log(JSON.stringify({ backend, tensorsLeft: tf.memory().numTensors, result }));
