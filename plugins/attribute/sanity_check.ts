@@ -36,7 +36,7 @@ export type SanityCheckParams = {
   /** Attribution plugins to check, comma-separated. */
   methods: { type: "string"; default: string; help: string };
   /** Held-out images compared. */
-  count: { type: "integer"; default: 16; min: 1; max: 500; help: string };
+  count: { type: "integer"; default: 8; min: 1; max: 500; help: string };
 };
 
 /** The methods checked by default. */
@@ -53,7 +53,7 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
       default: SANITY_METHODS,
       help: "attribution plugins, comma-separated",
     },
-    count: { type: "integer", default: 16, min: 1, max: 500, help: "held-out images compared" },
+    count: { type: "integer", default: 8, min: 1, max: 500, help: "held-out images compared" },
   },
   resultShape(net, p) {
     const steps = net.layers.filter((l) => l.params > 0).length;

@@ -1,0 +1,148 @@
+/**
+ * The attribution checks on the built-in models: integrated gradients' completeness
+ * on the MNIST model, the deletion metric (saliency order beats random order) on
+ * held-out digits, the pointing game (maps peak inside the digit's box at least
+ * twice as often as a random pixel) on held-out canvases with the canvas model,
+ * and the model-randomization sanity check (which must leave the model as it
+ * was). Run on fewer images than the plugins' defaults to stay quick; the
+ * plugins' own results hold the full figures:
+ *
+ * ```sh
+ * deno task lens pointing-game --model canvas
+ * deno task lens deletion
+ * deno task lens sanity-check
+ * deno task lens integrated-gradients --steps 256
+ * ```
+ *
+ * A check whose model is not trained yet (no `model.json`) is skipped, and says so.
+ * `CONVLENS_MODELS` points at another folder of built-in models.
+ */
+import assert from "node:assert/strict";
+import { tf } from "../core/tf.ts";
+import { Lens } from "../lens.ts";
+import { heldOutDigits } from "../core/datasets.ts";
+import { integrateGradients, predictedClasses } from "../plugins/attribute/mod.ts";
+
+const MODELS = Deno.env.get("CONVLENS_MODELS") ?? new URL("../models", import.meta.url).pathname;
+const BACKEND = Deno.env.get("CONVLENS_BACKEND") ?? "wasm";
+
+async function trained(name: string): Promise<string | undefined> {
+  const dir = `${MODELS}/${name}`;
+  try {
+    await Deno.stat(`${dir}/model.json`);
+    return dir;
+  } catch {
+    console.warn(
+      `attribute_checks: skipping the ${name} checks: ${dir}/model.json does not exist yet ` +
+        `(train it with scripts/train_${name}.ts)`,
+    );
+    return undefined;
+  }
+}
+
+const mnistDir = await trained("mnist");
+const canvasDir = await trained("canvas");
+
+Deno.test({
+  name: "integrated gradients: completeness error under 1% with 256 steps on the MNIST model",
+  ignore: !mnistDir,
+  async fn() {
+    const lens = await Lens.open({ model: mnistDir, backend: BACKEND, quiet: true, count: 1 });
+    try {
+      const { images } = await heldOutDigits({ count: 4 });
+      const before = tf.memory().numTensors;
+      const target = predictedClasses(lens.net, images);
+      for (const rule of ["trapezoid"] as const) {
+        const ig = integrateGradients(lens.net, images, target, {
+          steps: 256,
+          rule,
+          batchSize: 128,
+        });
+        tf.dispose([ig.attribution, ig.baseline]);
+        const worst = Math.max(...ig.completenessError);
+        console.log(`IG ${rule} 256 steps: worst completeness error ${worst.toExponential(2)}`);
+        assert.ok(worst < 0.01, `${rule}: completeness errors ${ig.completenessError}`);
+      }
+      assert.equal(tf.memory().numTensors, before, "tensors leaked");
+      images.dispose();
+    } finally {
+      lens.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "deletion: pixels in saliency order lower the class probability faster than random",
+  ignore: !mnistDir,
+  async fn() {
+    const lens = await Lens.open({ model: mnistDir, backend: BACKEND, quiet: true, count: 1 });
+    try {
+      const before = tf.memory().numTensors;
+      const r = await lens.run("deletion", {
+        methods: "saliency,grad-cam",
+        count: 50,
+        steps: 10,
+      });
+      console.log(r.tables[0].rows.map((row) => row.join(" ")).join("\n"));
+      const { saliency, random } = r.figures as Record<string, number>;
+      assert.ok(saliency < random, `saliency AUC ${saliency} vs random ${random}`);
+      r.dispose();
+      assert.equal(tf.memory().numTensors, before, "tensors leaked");
+    } finally {
+      lens.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "pointing game: maps peak in the digit's box at least twice as often as a random pixel",
+  ignore: !canvasDir,
+  async fn() {
+    const lens = await Lens.open({ model: canvasDir, backend: BACKEND, quiet: true, count: 1 });
+    try {
+      const before = tf.memory().numTensors;
+      const methods = ["saliency", "guided-backprop", "grad-cam", "guided-grad-cam"];
+      const r = await lens.run("pointing-game", {
+        methods: methods.join(","),
+        count: 100,
+        show: 0,
+      });
+      console.log(r.tables[0].rows.map((row) => row.join(" ")).join("\n"));
+      const f = r.figures as Record<string, number>;
+      for (const m of methods) {
+        assert.ok(f[m] >= 2 * f.random, `${m}: hit rate ${f[m]} vs random ${f.random}`);
+      }
+      r.dispose();
+      assert.equal(tf.memory().numTensors, before, "tensors leaked");
+    } finally {
+      lens.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "sanity check: cascading randomization changes saliency maps and restores the model",
+  ignore: !mnistDir,
+  async fn() {
+    const lens = await Lens.open({ model: mnistDir, backend: BACKEND, quiet: true, count: 1 });
+    try {
+      const model = lens.net.model as tf.LayersModel;
+      const weightsBefore = model.getWeights().map((w) => Array.from(w.dataSync()));
+      const before = tf.memory().numTensors;
+      const r = await lens.run("sanity-check", {
+        methods: "saliency,guided-backprop,grad-cam",
+        count: 6,
+      });
+      console.log(r.tables[0].rows.map((row) => row.join(" ")).join("\n"));
+      const f = r.figures as Record<string, number>;
+      // Randomizing every layer must decorrelate the gradient from the trained one.
+      assert.ok(f["saliency.all"] < 0.5, `saliency after randomization: ${f["saliency.all"]}`);
+      r.dispose();
+      assert.equal(tf.memory().numTensors, before, "tensors leaked");
+      const weightsAfter = model.getWeights().map((w) => Array.from(w.dataSync()));
+      assert.deepEqual(weightsAfter, weightsBefore, "the model's weights were not restored");
+    } finally {
+      lens.dispose();
+    }
+  },
+});
