@@ -265,6 +265,25 @@ Deno.test("unsortedSegmentSum on wasm drops out-of-range ids like the cpu backen
   assertAllClose(r, "unsortedSegmentSum");
 });
 
+Deno.test("max-pool gradients on wasm match the cpu backend, negative windows included", async () => {
+  for (const [size, stride] of [[2, 2], [3, 1], [3, 2]]) {
+    for (const pad of ["same", "valid"] as const) {
+      const r = await onBoth(() => {
+        const x = tf.tensor4d(values(2 * 7 * 9 * 3, 50), [2, 7, 9, 3]).sub(0.3);
+        const w = tf.tensor(values(2 * 7 * 9 * 3, 51));
+        return [
+          tf.grad((v: tf.Tensor) =>
+            tf.maxPool(v as tf.Tensor4D, size, stride, pad).reshape([-1]).mul(
+              w.slice(0, tf.maxPool(v as tf.Tensor4D, size, stride, pad).size),
+            ).sum()
+          )(x),
+        ];
+      });
+      assertAllClose(r, `maxPool ${size}/${stride} ${pad}`);
+    }
+  }
+});
+
 function smallNet(): tf.Sequential {
   return tf.sequential({
     layers: [
