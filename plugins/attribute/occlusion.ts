@@ -181,8 +181,7 @@ function nearestCell(extent: number, cells: number, size: number, stride: number
 export const occlusion: Plugin<OcclusionOptions> = definePlugin({
   name: "occlusion",
   family: "attribute",
-  summary:
-    "Slide a grey square over the image: maps of the class probability, a feature map's activation and the top class",
+  summary: "Occlusion maps: class probability, feature-map activation and top class (Zeiler & Fergus)",
   params: {
     image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
     size: { type: "integer", default: 8, min: 1, help: "side of the square in pixels" },

@@ -248,8 +248,7 @@ function mergeTop(kept: Hit[], fresh: Hit[], k: number): Hit[] {
 export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
   name: "top-patches",
   family: "inspect",
-  summary:
-    "Per channel, the data set's k strongest activations as receptive-field crops, with their DeconvNet projections",
+  summary: "Per channel, the k strongest patches of a data set with DeconvNet projections",
   params: {
     layer: { type: "layer", help: "layer whose channels to rank (default: last conv layer)" },
     data: {
