@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { tf } from "./core/tf.ts";
+import type { tf } from "./core/tf.ts";
 import { initBackend } from "./core/backend.ts";
 import { loadNet } from "./core/load.ts";
 import type { Net, Sidecar } from "./core/net.ts";

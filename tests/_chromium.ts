@@ -73,7 +73,9 @@ export async function checkPage(url: string): Promise<PageCheck> {
   })();
   try {
     if (!wsUrl) throw new Error(`Chromium did not start: ${buffered.slice(0, 500)}`);
-    const browser = await fetch(wsUrl.replace("ws://", "http://").replace(/\/devtools\/.*/, "/json/list"));
+    const browser = await fetch(
+      wsUrl.replace("ws://", "http://").replace(/\/devtools\/.*/, "/json/list"),
+    );
     const targets = await browser.json() as { type: string; webSocketDebuggerUrl: string }[];
     const page = targets.find((t) => t.type === "page")!;
     const ws = new WebSocket(page.webSocketDebuggerUrl);
@@ -92,7 +94,11 @@ export async function checkPage(url: string): Promise<PageCheck> {
         pending.get(msg.id)!(msg.result ?? { error: msg.error });
         pending.delete(msg.id);
       } else if (msg.method === "Runtime.consoleAPICalled" && msg.params.type === "error") {
-        errors.push(`console.error: ${JSON.stringify(msg.params.args.map((a: { value?: unknown }) => a.value))}`);
+        errors.push(
+          `console.error: ${
+            JSON.stringify(msg.params.args.map((a: { value?: unknown }) => a.value))
+          }`,
+        );
       } else if (msg.method === "Runtime.exceptionThrown") {
         errors.push(`exception: ${msg.params.exceptionDetails.text}`);
       } else if (msg.method === "Log.entryAdded" && msg.params.entry.level === "error") {

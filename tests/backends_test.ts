@@ -76,7 +76,10 @@ for (const backend of ["wasm", "webgpu"]) {
 
 Deno.test("initBackend() honours CONVLENS_BACKEND and names bad choices", async () => {
   assert.equal(resolveBackendName("cpu"), "cpu");
-  assert.throws(() => resolveBackendName("tpu"), /Unknown backend "tpu": use one of auto, webgpu, wasm, cpu/);
+  assert.throws(
+    () => resolveBackendName("tpu"),
+    /Unknown backend "tpu": use one of auto, webgpu, wasm, cpu/,
+  );
   Deno.env.set("CONVLENS_BACKEND", "cpu");
   try {
     assert.equal(resolveBackendName(), "cpu");
@@ -85,6 +88,8 @@ Deno.test("initBackend() honours CONVLENS_BACKEND and names bad choices", async 
     Deno.env.delete("CONVLENS_BACKEND");
   }
   // Without a hardware GPU, auto takes WASM.
-  if (!(await probeGpu()).hardware) assert.equal(await initBackend("auto", { quiet: true }), "wasm");
+  if (!(await probeGpu()).hardware) {
+    assert.equal(await initBackend("auto", { quiet: true }), "wasm");
+  }
   await tf.setBackend("cpu");
 });

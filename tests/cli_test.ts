@@ -96,14 +96,49 @@ Deno.test("lens exits 2 on bad usage and 1 on a failed run, leaving no partial o
   const base = ["--model", modelDir, "--out", out, "--quiet"];
   const cases: [string[], number, RegExp][] = [
     [["nosuch", ...base], 2, /Unknown plugin "nosuch"/],
-    [["activations", "--scale", "0", ...base, "--input", `${work}/gray.png`], 2, /--scale of activations must be an integer from 1 to 32, got "0"/],
-    [["activations", "--bogus", "1", ...base, "--input", `${work}/gray.png`], 2, /Unknown option '--bogus'/],
-    [["activations", "--layer", "conv9", ...base, "--input", `${work}/gray.png`], 2, /no layer "conv9"/],
-    [["activations", "--layer", "logits", ...base, "--input", `${work}/gray.png`], 2, /no spatial extent/],
-    [["activations", ...base, "--input", `${work}/colour.png`], 2, /has 3 colour channels but the model takes 1.*--convert/],
-    [["activations", ...base, "--input", `${work}/corrupt.png`], 1, /Cannot decode image .*corrupt\.png/],
+    [
+      ["activations", "--scale", "0", ...base, "--input", `${work}/gray.png`],
+      2,
+      /--scale of activations must be an integer from 1 to 32, got "0"/,
+    ],
+    [
+      ["activations", "--bogus", "1", ...base, "--input", `${work}/gray.png`],
+      2,
+      /Unknown option '--bogus'/,
+    ],
+    [
+      ["activations", "--layer", "conv9", ...base, "--input", `${work}/gray.png`],
+      2,
+      /no layer "conv9"/,
+    ],
+    [
+      ["activations", "--layer", "logits", ...base, "--input", `${work}/gray.png`],
+      2,
+      /no spatial extent/,
+    ],
+    [
+      ["activations", ...base, "--input", `${work}/colour.png`],
+      2,
+      /has 3 colour channels but the model takes 1.*--convert/,
+    ],
+    [
+      ["activations", ...base, "--input", `${work}/corrupt.png`],
+      1,
+      /Cannot decode image .*corrupt\.png/,
+    ],
     [["activations", ...base, "--input", `${work}/missing.png`], 1, /missing\.png/],
-    [["activations", ...base.slice(2), "--model", `${work}/nomodel`, "--input", `${work}/gray.png`], 1, /Model not found/],
+    [
+      [
+        "activations",
+        ...base.slice(2),
+        "--model",
+        `${work}/nomodel`,
+        "--input",
+        `${work}/gray.png`,
+      ],
+      1,
+      /Model not found/,
+    ],
   ];
   for (const [args, code, message] of cases) {
     const r = await cli(args);

@@ -181,7 +181,8 @@ function nearestCell(extent: number, cells: number, size: number, stride: number
 export const occlusion: Plugin<OcclusionOptions> = definePlugin({
   name: "occlusion",
   family: "attribute",
-  summary: "Occlusion maps: class probability, feature-map activation and top class (Zeiler & Fergus)",
+  summary:
+    "Occlusion maps: class probability, feature-map activation and top class (Zeiler & Fergus)",
   params: {
     image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
     size: { type: "integer", default: 8, min: 1, help: "side of the square in pixels" },
