@@ -26,15 +26,15 @@ const backend = await initBackend(undefined, { quiet: true });
 const net = await loadNet(new URL("../models/mnist", import.meta.url).pathname);
 const { images, labels } = await heldOutDigits({ count: 64 });
 
-function pgd(batch: number, steps: number, method: "pgd" | "fgsm" = "pgd"): void {
+async function pgd(batch: number, steps: number, method: "pgd" | "fgsm" = "pgd"): Promise<void> {
   const x = tf.tidy(() => images.slice([0, 0, 0, 0], [batch, -1, -1, -1])) as tf.Tensor4D;
-  const adv = attack(net, x, labels.slice(0, batch), {
+  const adv = await attack(net, x, labels.slice(0, batch), {
     method,
     epsilon: 0.3,
     steps,
     batchSize: batch,
   });
-  adv.dataSync();
+  await adv.data();
   tf.dispose([x, adv]);
 }
 
@@ -62,8 +62,8 @@ Deno.bench({
   group: "evolution",
   n: 3,
   warmup: 1,
-  fn: () => {
-    const out = foolByEvolution(net, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], {
+  fn: async () => {
+    const out = await foolByEvolution(net, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], {
       generations: 1,
       population: 16,
     });

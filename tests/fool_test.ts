@@ -193,11 +193,20 @@ Deno.test("adversarial: bad epsilon, steps and target classes give clear errors"
   await assert.rejects(() => runPlugin(adversarial, net, images, { steps: 0 }), /--steps.*>= 1/);
   await assert.rejects(() => runPlugin(adversarial, net, images, { target: 10 }), /Class index 10/);
   await assert.rejects(() => runPlugin(adversarial, net, images, { target: -3 }), ParamError);
-  assert.throws(() => attack(net, images.pixels, [0, 1], { steps: 0 }), /Steps must be a positive/);
-  assert.throws(() => attack(net, images.pixels, [0, 1], { epsilon: -1 }), /Epsilon -1/);
-  assert.throws(() => attack(net, images.pixels, [0, 1], { targets: [3, 12] }), /Class index 12/);
-  assert.throws(() => attack(net, images.pixels, [0], {}), /1 labels for 2 images/);
-  assert.throws(() => attack(net, images.pixels, [0, 1], { method: "szegedy" }), /targeted/);
+  await assert.rejects(
+    () => attack(net, images.pixels, [0, 1], { steps: 0 }),
+    /Steps must be a positive/,
+  );
+  await assert.rejects(() => attack(net, images.pixels, [0, 1], { epsilon: -1 }), /Epsilon -1/);
+  await assert.rejects(
+    () => attack(net, images.pixels, [0, 1], { targets: [3, 12] }),
+    /Class index 12/,
+  );
+  await assert.rejects(() => attack(net, images.pixels, [0], {}), /1 labels for 2 images/);
+  await assert.rejects(
+    () => attack(net, images.pixels, [0, 1], { method: "szegedy" }),
+    /targeted/,
+  );
   await assert.rejects(
     () => runPlugin(foolingImages, net, images, { classes: [12] }),
     /Class index 12/,
@@ -255,11 +264,11 @@ Deno.test("fool plugins: deterministic under a seed, no leaks, documented shapes
   net.dispose();
 });
 
-Deno.test("foolByEvolution() scores each generation as one batch and counts evaluations", () => {
+Deno.test("foolByEvolution() scores each generation as one batch and counts evaluations", async () => {
   const net = tinyNet();
   const before = tf.memory().numTensors;
   let generations = 0;
-  const out = foolByEvolution(net, [0, 1, 2], {
+  const out = await foolByEvolution(net, [0, 1, 2], {
     generations: 5,
     population: 4,
     confidence: 0.999999,

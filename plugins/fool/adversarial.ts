@@ -23,7 +23,7 @@
  * @example Attack two images with PGD
  * ```ts ignore
  * import { attack, evaluateAttack } from "./adversarial.ts";
- * const adv = attack(net, pixels, labels, { method: "pgd", epsilon: 0.3, steps: 40 });
+ * const adv = await attack(net, pixels, labels, { method: "pgd", epsilon: 0.3, steps: 40 });
  * const records = await evaluateAttack(net, pixels, adv, labels);
  * console.log(records.map((r) => r.success));
  * adv.dispose();
@@ -233,12 +233,12 @@ function ballAttack(
   }
 }
 
-function szegedyAttack(
+async function szegedyAttack(
   net: Net,
   x: tf.Tensor4D,
   targets: number[],
   o: ReturnType<typeof checkOptions>,
-): tf.Tensor4D {
+): Promise<tf.Tensor4D> {
   const n = x.shape[0];
   const { objective, dispose } = logProbObjective(targets, targets.map(() => 1), net.numClasses);
   const c = Array(n).fill(o.initialC);
@@ -279,9 +279,9 @@ function szegedyAttack(
           const adv2 = tf.tidy(() => x.add(r)) as tf.Tensor4D;
           const probs = pixelProbabilities(net, adv2);
           const p = probs.argMax(1);
-          const pred = Array.from(p.dataSync());
+          const pred = Array.from(await p.data(), Number);
           const l2T = l2PerImage(r, 0);
-          const l2 = Array.from(l2T.dataSync());
+          const l2 = Array.from(await l2T.data(), Number);
           tf.dispose([probs, p, l2T]);
           const better = pred.map((q, i) => q === targets[i] && l2[i] < bestL2[i]);
           if (better.some(Boolean)) {
@@ -332,12 +332,12 @@ function szegedyAttack(
  * @throws {RangeError} on an epsilon outside [0, the box's diameter], non-positive
  *   steps, a bad target class or a Szegedy attack without targets.
  */
-export function attack(
+export async function attack(
   net: Net,
   pixels: tf.Tensor4D,
   labels: readonly number[],
   options: AttackOptions = {},
-): tf.Tensor4D {
+): Promise<tf.Tensor4D> {
   checkClassifier(net, "attack");
   const n = pixels.shape[0];
   if (labels.length !== n) {
@@ -356,13 +356,15 @@ export function attack(
       try {
         parts.push(
           o.method === "szegedy"
-            ? szegedyAttack(net, x, tgt, o)
+            ? await szegedyAttack(net, x, tgt, o)
             : ballAttack(net, x, [...lab], tgt, o, rng),
         );
       } finally {
         x.dispose();
       }
       options.onProgress?.(i + m, n);
+      // Lets other work (and a progress bar) run between batches.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
     return parts.length === 1 ? parts[0].clone() : tf.concat(parts);
   } finally {
@@ -700,7 +702,7 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
     const mnist = net.input.height === 28 && net.input.width === 28 && net.input.channels === 1 &&
       net.numClasses === 10;
     const total = n + (mnist ? evalCount : 0);
-    const adv = attack(net, images.pixels, labels, {
+    const adv = await attack(net, images.pixels, labels, {
       ...options,
       targets,
       onProgress: (d) => ctx.progress(d, total),
@@ -744,6 +746,13 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
         ]),
       );
       const shown = Math.min(p.show, n);
+      const ampT = tf.tidy(() =>
+        adv.slice([0, 0, 0, 0], [shown, -1, -1, -1]).sub(
+          images.pixels.slice([0, 0, 0, 0], [shown, -1, -1, -1]),
+        ).mean(3).abs().max([1, 2]).maximum(1e-12)
+      );
+      const amps = Array.from(await ampT.data(), Number);
+      ampT.dispose();
       const picture = tf.tidy(() => {
         const x = images.pixels.slice([0, 0, 0, 0], [shown, -1, -1, -1]);
         const a = adv.slice([0, 0, 0, 0], [shown, -1, -1, -1]);
@@ -758,7 +767,6 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
           ...rShown.shape.slice(1),
         ]);
         const labelsShown: string[] = [];
-        const amps = maxAbs.dataSync();
         for (let i = 0; i < shown; i++) {
           const rec = records[i];
           labelsShown.push(
@@ -790,7 +798,7 @@ export const adversarial: Plugin<AdversarialOptions> = definePlugin({
           const pred = (await rows(p0)).map(argmax);
           p0.dispose();
           const tgt = targetsFor(net, p, d.labels);
-          const advEval = attack(net, d.images, d.labels, {
+          const advEval = await attack(net, d.images, d.labels, {
             ...options,
             targets: tgt,
             rng: ctx.rng.fork(),

@@ -90,11 +90,11 @@ function checkPositiveInteger(name: string, v: number): void {
  * @param options Threshold, steps, step size, start.
  * @returns The images, their confidences and the steps each class needed.
  */
-export function foolByGradient(
+export async function foolByGradient(
   net: Net,
   classes: readonly number[],
   options: GradientFoolingOptions = {},
-): FoolingOutcome {
+): Promise<FoolingOutcome> {
   checkClassifier(net, "fooling-images");
   checkClasses(net, classes);
   const confidence = options.confidence ?? 0.9999;
@@ -121,7 +121,7 @@ export function foolByGradient(
   try {
     for (let s = 0; s <= steps; s++) {
       const probs = pixelProbabilities(net, x);
-      const pr = probs.arraySync() as number[][];
+      const pr = (await probs.array()) as number[][];
       probs.dispose();
       classes.forEach((c, i) => {
         conf[i] = pr[i][c];
@@ -189,11 +189,11 @@ export interface EvolutionFoolingOptions {
  * @returns The best image per class, its confidence, and the generations and
  *   evaluations each class needed.
  */
-export function foolByEvolution(
+export async function foolByEvolution(
   net: Net,
   classes: readonly number[],
   options: EvolutionFoolingOptions = {},
-): FoolingOutcome {
+): Promise<FoolingOutcome> {
   checkClassifier(net, "fooling-images");
   checkClasses(net, classes);
   const confidence = options.confidence ?? 0.995;
@@ -222,10 +222,10 @@ export function foolByEvolution(
   const evaluations = Array(k).fill(0);
   let total = 0;
 
-  const score = (batch: Float32Array, count: number): number[][] => {
+  const score = async (batch: Float32Array, count: number): Promise<number[][]> => {
     const t = tf.tensor4d(batch.subarray(0, count * d), [count, height, width, channels]);
     const probs = pixelProbabilities(net, t, batchSize);
-    const out = probs.arraySync() as number[][];
+    const out = (await probs.array()) as number[][];
     tf.dispose([t, probs]);
     total += count;
     return out;
@@ -250,7 +250,7 @@ export function foolByEvolution(
   // Generation 0: uniform random images.
   const first = new Float32Array(k * pop * d);
   for (let i = 0; i < first.length; i++) first[i] = rng.next();
-  select(first, score(first, k * pop));
+  select(first, await score(first, k * pop));
   for (let i = 0; i < k; i++) evaluations[i] += pop;
   const children = new Float32Array(k * pop * d);
   for (let g = 0; g <= generations; g++) {
@@ -274,7 +274,7 @@ export function foolByEvolution(
       }
       evaluations[i] += pop;
     });
-    select(children.subarray(0, count * d), score(children, count));
+    select(children.subarray(0, count * d), await score(children, count));
     options.onGeneration?.(g + 1, generations);
   }
   const best = new Float32Array(k * d);
@@ -395,7 +395,7 @@ export const foolingImages: Plugin<FoolingImagesOptions> = definePlugin({
       const meanT = images.pixels.mean([0, 1, 2]);
       const channelMean = Array.from(await meanT.data(), Number);
       meanT.dispose();
-      out = foolByGradient(net, classes, {
+      out = await foolByGradient(net, classes, {
         confidence,
         steps: p.steps,
         stepSize: p.stepSize,
@@ -404,7 +404,7 @@ export const foolingImages: Plugin<FoolingImagesOptions> = definePlugin({
         rng: ctx.rng,
       });
     } else {
-      out = foolByEvolution(net, classes, {
+      out = await foolByEvolution(net, classes, {
         confidence,
         generations: p.generations,
         population: p.population,

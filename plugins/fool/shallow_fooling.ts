@@ -88,9 +88,9 @@ export async function trainLinearClassifier(
         tf.dispose([idx, xb, yb, loss!]);
       }
     }
-    const trainAccuracy = tf.tidy(() =>
-      x.matMul(w).add(b).argMax(1).equal(y.argMax(1)).mean().dataSync()[0]
-    );
+    const accT = tf.tidy(() => x.matMul(w).add(b).argMax(1).equal(y.argMax(1)).toFloat().mean());
+    const trainAccuracy = (await accT.data())[0];
+    accT.dispose();
     const model = tf.sequential({
       name: "linear",
       layers: [
@@ -255,7 +255,7 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
         for (const e of eps) {
           const adv = dir
             ? tf.tidy(() => d.images.add(dir.mul(e)).clipByValue(0, 1) as tf.Tensor4D)
-            : attack(m, d.images, d.labels, {
+            : await attack(m, d.images, d.labels, {
               method: p.method,
               epsilon: e,
               steps: p.steps,
