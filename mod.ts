@@ -30,6 +30,7 @@ export * from "./core/receptive_field.ts";
 export * from "./core/random.ts";
 export * from "./core/inputs.ts";
 export * from "./core/backend.ts";
+export * from "./core/images.ts";
 export { renderReport, type ReportOptions, writeReport } from "./core/report.ts";
 export * from "./plugins/mod.ts";
 // tf is exported from "./tf" (see deno.json) so that its own docs stay out of this module's lint.

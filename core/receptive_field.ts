@@ -11,6 +11,7 @@
  * @module
  */
 import type { LayerInfo, Net } from "./net.ts";
+import type { Box } from "./images.ts";
 
 /** Receptive field of one layer's units, per axis `[height, width]`. */
 export interface ReceptiveField {
@@ -22,18 +23,6 @@ export interface ReceptiveField {
   start: [number, number];
   /** The unit sees the whole input (dense layers and global pooling). */
   global: boolean;
-}
-
-/** A window in input pixels, clipped to the image: rows y0..y1-1, columns x0..x1-1. */
-export interface Box {
-  /** First row. */
-  y0: number;
-  /** First column. */
-  x0: number;
-  /** One past the last row. */
-  y1: number;
-  /** One past the last column. */
-  x1: number;
 }
 
 function leftPad(
