@@ -4,10 +4,8 @@
  * @module
  */
 import type { AnyPlugin } from "../core/plugin.ts";
-import { summary } from "./design/summary.ts";
-import { activations } from "./inspect/activations.ts";
-import { filters } from "./inspect/filters.ts";
-import { topPatches } from "./inspect/top_patches.ts";
+import { designPlugins } from "./design/mod.ts";
+import { inspectPlugins } from "./inspect/mod.ts";
 import { occlusion } from "./attribute/occlusion.ts";
 import { attributionEvaluations, attributionPlugins } from "./attribute/mod.ts";
 import { optimizePlugins } from "./optimize/mod.ts";
@@ -15,10 +13,8 @@ import { adversarial } from "./fool/adversarial.ts";
 import { foolingImages } from "./fool/fooling_images.ts";
 import { shallowFooling } from "./fool/shallow_fooling.ts";
 
-export * from "./design/summary.ts";
-export * from "./inspect/activations.ts";
-export * from "./inspect/filters.ts";
-export * from "./inspect/top_patches.ts";
+export * from "./design/mod.ts";
+export * from "./inspect/mod.ts";
 export * from "./attribute/occlusion.ts";
 export * from "./attribute/mod.ts";
 export {
@@ -38,10 +34,8 @@ export * from "./fool/shallow_fooling.ts";
 
 /** Every built-in plugin, in report order. */
 export const builtinPlugins: AnyPlugin[] = [
-  summary,
-  activations,
-  filters,
-  topPatches,
+  ...designPlugins,
+  ...inspectPlugins,
   occlusion,
   ...attributionPlugins,
   ...attributionEvaluations,

@@ -53,7 +53,11 @@ export async function docLint(entries: string[]): Promise<string[]> {
 }
 
 if (import.meta.main) {
-  const entries = Deno.args.length ? Deno.args : ["mod.ts", "scripts/cli.ts"];
+  // Every entry point the package exports (deno.json "exports").
+  const config = JSON.parse(await Deno.readTextFile("deno.json"));
+  const entries = Deno.args.length
+    ? Deno.args
+    : (Object.values(config.exports) as string[]).filter((e) => !e.endsWith("core/tf.ts"));
   const left = await docLint(entries);
   for (const b of left) console.error(b.trim() + "\n");
   console.error(`doc lint: ${left.length} problem(s) in ${entries.join(", ")}`);
