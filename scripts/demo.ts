@@ -14,6 +14,14 @@ import { Result } from "../core/result.ts";
 import { ParamError } from "../core/params.ts";
 import { loadPluginModule } from "./cli.ts";
 
+/** Plugins the demo also runs on the built-in canvas model (digits at known places). */
+export const WHERE_PLUGINS: readonly string[] = [
+  "pointing-game",
+  "occlusion",
+  "grad-cam",
+  "saliency",
+];
+
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
   /** Model (folder, URL or built-in name). @default "mnist" */
@@ -67,9 +75,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     for (const path of options.plugins ?? []) {
       for (const p of await loadPluginModule(path)) lens.use(p);
     }
+    const canvasPass = !options.inputs?.length && (options.model ?? "mnist") === "mnist";
     for (const plugin of lens.registry.list()) {
       if (options.only && !options.only.includes(plugin.name)) continue;
       if (options.skip?.includes(plugin.name)) continue;
+      // The pointing game needs known boxes: it runs in the canvas pass below.
+      if (canvasPass && plugin.name === "pointing-game") continue;
       const sets = plugin.demo?.length ? plugin.demo : [{}];
       for (const [i, params] of sets.entries()) {
         try {
@@ -88,6 +99,38 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           r.note(`Failed: ${message}`);
           results.push(r);
           console.error(`error in ${plugin.name}: ${message}`);
+        }
+      }
+    }
+    // Questions of *where* need images whose answer is known: the built-in canvas
+    // model's held-out canvases carry each digit's box.
+    if (canvasPass) {
+      const where = WHERE_PLUGINS.filter((n) =>
+        (!options.only || options.only.includes(n)) && !options.skip?.includes(n)
+      );
+      if (where.length) {
+        const canvas = await Lens.open({
+          model: "canvas",
+          backend: options.backend,
+          seed: options.seed,
+          progress: options.progress ?? true,
+          quiet: true,
+        });
+        try {
+          for (const name of where) {
+            try {
+              const r = await canvas.run(name, {});
+              r.title = `${r.title} (canvas model)`;
+              files.push(...await saveAs(r, out, `canvas-${name}`));
+              results.push(r);
+            } catch (err) {
+              const message = (err as Error).message;
+              failures.push({ plugin: `${name} (canvas)`, message });
+              console.error(`error in ${name} (canvas model): ${message}`);
+            }
+          }
+        } finally {
+          canvas.dispose();
         }
       }
     }
