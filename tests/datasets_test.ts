@@ -214,3 +214,22 @@ Deno.test("the committed MNIST model loads and reaches 98% on the held-out digit
   );
   assert.equal(tf.memory().numTensors, before);
 });
+
+Deno.test("the committed canvas model loads and classifies held-out canvases as its sidecar says", async () => {
+  const dir = new URL("../models/canvas", import.meta.url).pathname;
+  const before = tf.memory().numTensors;
+  const model = await loadLayersModelFrom(dir);
+  const names = model.layers.map((l) => l.name);
+  for (const n of ["conv1", "conv2", "conv3", "conv4", "conv5", "gap", "logits", "probs"]) {
+    assert.ok(names.includes(n), `layer ${n} missing: ${names.join(", ")}`);
+  }
+  assert.deepEqual(model.inputs[0].shape, [null, 64, 64, 1]);
+  const sidecar = JSON.parse(await Deno.readTextFile(`${dir}/convlens.json`));
+  const held = await heldOutCanvases({ count: 500 });
+  const acc = await accuracy(model, held.images, held.labels, 100);
+  held.images.dispose();
+  model.dispose();
+  assert.ok(Math.abs(acc - sidecar.heldOutAccuracy) < 0.04, `${acc} vs ${sidecar.heldOutAccuracy}`);
+  assert.ok(acc >= 0.9, `held-out accuracy ${acc}`);
+  assert.equal(tf.memory().numTensors, before);
+});
