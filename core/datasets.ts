@@ -20,6 +20,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { seededRandom } from "./random.ts";
 
 /** Side of an MNIST digit, in pixels. */
 export const DIGIT_SIZE = 28;
@@ -37,30 +38,6 @@ export const CANVAS_SIZE = 64;
 export const CANVAS_SEED = 7_001;
 /** A placed digit's pixel counts as ink (for its bounding box) above this value. */
 export const INK_THRESHOLD = 0.05;
-
-/**
- * A seeded pseudo-random number generator (mulberry32): the same seed always gives
- * the same sequence.
- *
- * @param seed Any number; only its low 32 bits (after truncation) are used.
- * @returns A function that returns the next number, uniform in [0, 1).
- * @example
- * ```ts
- * import { seededRandom } from "./datasets.ts";
- * const rand = seededRandom(42);
- * const a = rand(), b = rand(); // always the same two numbers for seed 42
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let state = (Math.trunc(seed) >>> 0) || 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Mixes several integers into one 32-bit seed (for per-item generators). */
 function mixSeed(...parts: number[]): number {
@@ -151,7 +128,7 @@ export interface MnistSplit {
  */
 export function mnistSplit(seed: number = SPLIT_SEED): MnistSplit {
   const order = Array.from({ length: MNIST_COUNT }, (_, i) => i);
-  const rand = seededRandom(seed);
+  const rand = seededRandom(seed).next;
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     const t = order[i];
@@ -376,7 +353,7 @@ export async function canvasArrays(options: CanvasOptions = {}): Promise<CanvasA
 
   for (let k = 0; k < count; k++) {
     const index = offset + k;
-    const rand = seededRandom(mixSeed(seed, part === "train" ? 1 : 2, index));
+    const rand = seededRandom(mixSeed(seed, part === "train" ? 1 : 2, index)).next;
     const out = pixels.subarray(k * plane, (k + 1) * plane);
 
     // Clutter first: small crops of other digits of the same part, fainter.

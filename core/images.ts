@@ -20,6 +20,7 @@ import pngCodec from "imagescript/png/node.js";
 import pngWasm from "imagescript/wasm/node/png.js";
 import jpegWasm from "imagescript/wasm/node/jpeg.js";
 import { tf } from "./tf.ts";
+import { writeFileAtomic } from "./files.ts";
 import { GLYPH_HEIGHT, GLYPH_SPACING, GLYPH_WIDTH, renderText } from "./_font.ts";
 
 /** An 8-bit RGBA image in memory, row-major, 4 bytes per pixel. */
@@ -319,30 +320,6 @@ function splitPath(path: string): { dir: string; base: string } {
   return i < 0
     ? { dir: ".", base: path }
     : { dir: path.slice(0, i) || "/", base: path.slice(i + 1) };
-}
-
-/**
- * Writes bytes to a file atomically: first to a temporary file in the same
- * folder, then renamed over `path`, so that a failure never leaves a partial
- * file. Parent folders are created.
- *
- * @param path Destination file.
- * @param bytes Contents.
- * @returns Nothing, once the file is in place.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const { dir, base } = splitPath(path);
-  if (base === "") throw new Error(`Cannot write "${path}": the path names a folder.`);
-  await Deno.mkdir(dir, { recursive: true });
-  const temp = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeFile(temp, bytes);
-    await Deno.rename(temp, path);
-  } catch (e) {
-    await Deno.remove(temp).catch(() => {});
-    const detail = e instanceof Error ? e.message : String(e);
-    throw new Error(`Cannot write "${path}": ${detail}. Check the folder is writable.`);
-  }
 }
 
 /**

@@ -36,7 +36,7 @@ export interface Random {
  * ```
  */
 export function seededRandom(seed: number): Random {
-  let state = (seed >>> 0) ^ 0x6d2b79f5;
+  let state = Math.trunc(seed) >>> 0;
   const next = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;

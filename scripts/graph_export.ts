@@ -51,6 +51,7 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
+import { writeFileAtomic } from "../core/files.ts";
 import { initBackend } from "../core/backend.ts";
 import { loadNet } from "../core/load.ts";
 import type { InputContract, Sidecar } from "../core/net.ts";
@@ -580,18 +581,6 @@ export function renameSidecar(sidecar: Sidecar, layerNodes: Record<string, strin
   return out;
 }
 
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-}
-
 /**
  * Writes a LayersModel as a TensorFlow.js GraphModel: `model.json`
  * (`"format": "graph-model"`), `weights.bin` and, when a sidecar is given,
@@ -624,11 +613,11 @@ export async function exportGraphModel(
 ): Promise<void> {
   const art = graphArtifacts(model, options);
   await Deno.mkdir(folder, { recursive: true });
-  await writeAtomic(`${folder}/weights.bin`, art.weightData);
-  await writeAtomic(`${folder}/model.json`, JSON.stringify(art.modelJson));
+  await writeFileAtomic(`${folder}/weights.bin`, art.weightData);
+  await writeFileAtomic(`${folder}/model.json`, JSON.stringify(art.modelJson));
   if (options.sidecar) {
     const sidecar = renameSidecar(options.sidecar, art.layerNodes);
-    await writeAtomic(`${folder}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
+    await writeFileAtomic(`${folder}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
   }
 }
 

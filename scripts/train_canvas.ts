@@ -13,6 +13,8 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
+import { loadNet, saveLayersModel } from "../core/load.ts";
+import { writeFileAtomic } from "../core/files.ts";
 import { initBackend } from "../core/backend.ts";
 import {
   CANVAS_SEED,
@@ -21,13 +23,7 @@ import {
   heldOutCanvases,
   SPLIT_SEED,
 } from "../core/datasets.ts";
-import {
-  accuracy,
-  type ConvlensSidecar,
-  loadLayersModelFrom,
-  saveLayersModel,
-  writeAtomic,
-} from "./train_mnist.ts";
+import { accuracy, type ConvlensSidecar } from "./train_mnist.ts";
 
 /**
  * Builds the canvas ConvNet (uncompiled), every layer named, initializers seeded:
@@ -294,7 +290,7 @@ async function main(): Promise<void> {
     // A model trained before batch-norm recalibration was part of training: set its
     // statistics now; its training time is taken from its sidecar, plus this step.
     const t0 = performance.now();
-    const model = await loadLayersModelFrom(values.finish) as tf.Sequential;
+    const model = (await loadNet(values.finish)).model as tf.Sequential;
     const old = JSON.parse(await Deno.readTextFile(`${values.finish}/convlens.json`));
     const cal = await calibrationCanvases(2048);
     await recalibrateBatchNorm(model, cal);
@@ -337,7 +333,7 @@ async function main(): Promise<void> {
       `--seed ${seed} --batch ${batchSize} --lr ${learningRate} --backend ${backend}`,
     ...(note ? { note } : {}),
   };
-  await writeAtomic(`${out}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
+  await writeFileAtomic(`${out}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
   r.model.dispose();
   console.log(`saved ${out}/model.json, weights.bin, convlens.json`);
 }

@@ -7,22 +7,15 @@
  * deno run -A scripts/train_mnist.ts --epochs 6 --seed 1 --out models/mnist --backend cpu
  * ```
  *
- * Also exports the Deno file save/load helpers the other training scripts and the
- * tests use ({@linkcode saveLayersModel}, {@linkcode loadLayersModelFrom}).
- *
  * @module
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../core/backend.ts";
-import {
-  DIGIT_SIZE,
-  heldOutDigits,
-  loadMnist,
-  mnistSplit,
-  seededRandom,
-  SPLIT_SEED,
-} from "../core/datasets.ts";
+import { DIGIT_SIZE, heldOutDigits, loadMnist, mnistSplit, SPLIT_SEED } from "../core/datasets.ts";
+import { saveLayersModel } from "../core/load.ts";
+import { writeFileAtomic } from "../core/files.ts";
+import { seededRandom } from "../core/random.ts";
 
 /** The `convlens.json` sidecar: the model's input contract and provenance. */
 export interface ConvlensSidecar {
@@ -45,101 +38,6 @@ export interface ConvlensSidecar {
   probs: string;
   /** Other facts (accuracy, timing, backend, data). */
   [key: string]: unknown;
-}
-
-/**
- * Writes a file atomically (temporary file, then rename), so no half-written output stays.
- *
- * @param path The file to write.
- * @param data Its bytes or text.
- * @returns When the file is in place.
- */
-export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-}
-
-/**
- * Saves a LayersModel to a local folder as `model.json` + `weights.bin` (the layout
- * `tf.loadLayersModel` reads over http), the Deno counterpart of `file://` saving.
- *
- * @param model The model to save.
- * @param dir The folder (created if missing).
- * @returns The save result (artifact sizes).
- * @throws {Error} if the folder cannot be written.
- */
-export async function saveLayersModel(
-  model: tf.LayersModel,
-  dir: string,
-): Promise<tf.io.SaveResult> {
-  await Deno.mkdir(dir, { recursive: true });
-  return await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    const raw = artifacts.weightData ?? new ArrayBuffer(0);
-    const weights = Array.isArray(raw) ? tf.io.CompositeArrayBuffer.join(raw) : raw;
-    const json = {
-      format: "layers-model",
-      generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
-      convertedBy: null,
-      modelTopology: artifacts.modelTopology,
-      ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
-      weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs ?? [] }],
-    };
-    await writeAtomic(`${dir}/weights.bin`, new Uint8Array(weights));
-    await writeAtomic(`${dir}/model.json`, JSON.stringify(json));
-    return {
-      modelArtifactsInfo: {
-        dateSaved: new Date(),
-        modelTopologyType: "JSON",
-        modelTopologyBytes: JSON.stringify(artifacts.modelTopology).length,
-        weightSpecsBytes: JSON.stringify(artifacts.weightSpecs ?? []).length,
-        weightDataBytes: weights.byteLength,
-      },
-    };
-  }));
-}
-
-/**
- * Loads a LayersModel saved by {@linkcode saveLayersModel} (or any single-shard-per-path
- * `model.json` folder) from local files.
- *
- * @param dir The folder holding `model.json` and its weight files.
- * @returns The model, weights loaded.
- * @throws {Error} naming the folder when `model.json` is missing or unreadable.
- */
-export async function loadLayersModelFrom(dir: string): Promise<tf.LayersModel> {
-  let json: {
-    modelTopology: unknown;
-    weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-  };
-  try {
-    json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
-  } catch (err) {
-    throw new Error(
-      `Could not read ${dir}/model.json (${(err as Error).message}); ` +
-        `train the model first (deno run -A scripts/train_mnist.ts) or give the right folder`,
-    );
-  }
-  const buffers: ArrayBuffer[] = [];
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  for (const group of json.weightsManifest) {
-    for (const p of group.paths) {
-      const bytes = await Deno.readFile(`${dir}/${p}`);
-      buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-    }
-    specs.push(...group.weights);
-  }
-  return await tf.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology as tf.io.ModelArtifacts["modelTopology"],
-    weightSpecs: specs,
-    weightData: tf.io.concatenateArrayBuffers(buffers),
-  }));
 }
 
 /**
@@ -296,7 +194,7 @@ export async function trainMnist(options: TrainMnistOptions = {}): Promise<Train
     loss: "categoricalCrossentropy",
     metrics: ["accuracy"],
   });
-  const rand = seededRandom(seed);
+  const rand = seededRandom(seed).next;
   const batch = new Float32Array(batchSize * area);
   const shifted = new Float32Array(batchSize * area);
   const held = await heldOutDigits();
@@ -407,7 +305,7 @@ async function main(): Promise<void> {
     command: `deno run -A scripts/train_mnist.ts --epochs ${epochs} --seed ${seed} ` +
       `--batch ${batchSize} --shift ${maxShift} --backend ${backend}`,
   };
-  await writeAtomic(`${out}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
+  await writeFileAtomic(`${out}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
   r.model.dispose();
   console.log(`saved ${out}/model.json, weights.bin, convlens.json`);
 }

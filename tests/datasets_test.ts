@@ -9,17 +9,18 @@ import {
   heldOutDigits,
   loadMnist,
   mnistSplit,
-  seededRandom,
   trainCanvases,
   trainDigits,
 } from "../core/datasets.ts";
-import { accuracy, loadLayersModelFrom } from "../scripts/train_mnist.ts";
+import { accuracy } from "../scripts/train_mnist.ts";
+import { loadNet } from "../core/load.ts";
+import { seededRandom } from "../core/random.ts";
 
 const MODEL_DIR = new URL("../models/mnist", import.meta.url).pathname;
 await initBackend(undefined, { quiet: true });
 
 Deno.test("seededRandom gives the same sequence for the same seed, in [0, 1)", () => {
-  const a = seededRandom(5), b = seededRandom(5), c = seededRandom(6);
+  const a = seededRandom(5).next, b = seededRandom(5).next, c = seededRandom(6).next;
   const xs = Array.from({ length: 1000 }, () => a());
   assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
   assert.notDeepEqual(xs.slice(0, 10), Array.from({ length: 10 }, () => c()));
@@ -193,7 +194,7 @@ Deno.test("canvases are deterministic and the same whatever window they are made
 
 Deno.test("the committed MNIST model loads and reaches 98% on the held-out digits", async () => {
   const before = tf.memory().numTensors;
-  const model = await loadLayersModelFrom(MODEL_DIR);
+  const model = (await loadNet(MODEL_DIR)).model as tf.LayersModel;
   const names = model.layers.map((l) => l.name);
   for (
     const n of ["conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "fc1", "logits", "probs"]
@@ -218,7 +219,7 @@ Deno.test("the committed MNIST model loads and reaches 98% on the held-out digit
 Deno.test("the committed canvas model loads and classifies held-out canvases as its sidecar says", async () => {
   const dir = new URL("../models/canvas", import.meta.url).pathname;
   const before = tf.memory().numTensors;
-  const model = await loadLayersModelFrom(dir);
+  const model = (await loadNet(dir)).model as tf.LayersModel;
   const names = model.layers.map((l) => l.name);
   for (const n of ["conv1", "conv2", "conv3", "conv4", "conv5", "gap", "logits", "probs"]) {
     assert.ok(names.includes(n), `layer ${n} missing: ${names.join(", ")}`);

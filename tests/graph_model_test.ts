@@ -490,7 +490,7 @@ Deno.test("graph export: unsupported layers are refused by name, with no files w
 });
 
 Deno.test("graph export CLI: folder to folder, convlens.json logits renamed to the node", async () => {
-  const { saveLayersModel } = await import("../scripts/train_mnist.ts");
+  const { saveLayersModel } = await import("../core/load.ts");
   const model = functionalNet();
   const dir = await Deno.makeTempDir({ prefix: "convlens_graph_cli_" });
   try {
