@@ -33,10 +33,17 @@ import type { Net } from "../../core/net.ts";
 import { gradient, type Objective, type ReluRule } from "../../core/gradients.ts";
 import type { AnyPlugin, Context, InputImages } from "../../core/plugin.ts";
 import { Result } from "../../core/result.ts";
+import { ParamError } from "../../core/params.ts";
 import { colormap, drawBox, grid, toDisplay } from "../../core/images.ts";
 import type { Box } from "../../core/images.ts";
 import { imagesFromPixels } from "../../core/inputs.ts";
-import { CANVAS_SIZE, DIGIT_SIZE, heldOutCanvases, heldOutDigits } from "../../core/datasets.ts";
+import {
+  CANVAS_SIZE,
+  canvasSet,
+  DIGIT_SIZE,
+  heldOutCanvases,
+  heldOutDigits,
+} from "../../core/datasets.ts";
 
 /**
  * An attribution method: one `attribute` call explains a whole batch.
@@ -724,6 +731,39 @@ export function methodList(list: string, what: string): string[] {
   return names;
 }
 
+/** Default per-method parameters of the evaluations: lighter than the methods' own defaults. */
+export const EVALUATION_METHOD_PARAMS =
+  '{"integrated-gradients":{"steps":16},"smoothgrad":{"samples":10}}';
+
+/**
+ * Parses the `methodParams` parameter of an evaluation: a JSON object from method
+ * name to that method's parameters.
+ *
+ * @param json The parameter's value.
+ * @param what The caller, for messages.
+ * @returns Parameters by method name.
+ * @throws {ParamError} when it is not such an object.
+ */
+export function parseMethodParams(
+  json: string,
+  what: string,
+): Record<string, Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    v = undefined;
+  }
+  const isObject = (o: unknown) => typeof o === "object" && o !== null && !Array.isArray(o);
+  if (!isObject(v) || !Object.values(v as object).every(isObject)) {
+    throw new ParamError(
+      `Parameter --methodParams of ${what} must be a JSON object of parameters by method, such as ` +
+        `{"integrated-gradients":{"steps":16}}, got ${json}`,
+    );
+  }
+  return v as Record<string, Record<string, unknown>>;
+}
+
 /**
  * Spearman's rank correlation of two equally long lists (ties get their mean
  * rank), as used by Adebayo et al. to compare saliency maps.
@@ -803,6 +843,8 @@ export interface EvaluationImages {
  * @param count How many images.
  * @param what The caller, for messages.
  * @param needBoxes Refuse models for which no boxes are known.
+ * @param fragmentIntensity Brightness of the canvases' clutter (0.5: the built-in
+ *   held-out canvases; 1: as bright as the digit).
  * @returns The images (free them with {@linkcode disposeEvaluationImages}).
  * @throws {RangeError} when boxes are needed and the model does not take canvases.
  */
@@ -811,15 +853,20 @@ export async function evaluationImages(
   count: number,
   what: string,
   needBoxes = false,
+  fragmentIntensity?: number,
 ): Promise<EvaluationImages> {
   const { height, width, channels } = ctx.net.input;
   if (channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE) {
-    const c = await heldOutCanvases({ count });
+    const builtIn = fragmentIntensity === undefined || fragmentIntensity === 0.5;
+    const c = builtIn
+      ? await heldOutCanvases({ count })
+      : await canvasSet({ part: "heldOut", count, fragmentIntensity });
     const names = c.labels.map((l, i) => `canvas ${i} (${l})`);
     return {
       images: imagesFromPixels(ctx.net, c.images, c.labels, names),
       boxes: c.boxes,
-      source: `${c.labels.length} held-out canvases`,
+      source: `${c.labels.length} held-out canvases` +
+        (builtIn ? "" : ` with clutter at ${fragmentIntensity} of the digits' brightness`),
     };
   }
   if (needBoxes) {

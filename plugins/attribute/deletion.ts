@@ -20,8 +20,10 @@ import {
   attributionMap,
   chunks,
   disposeEvaluationImages,
+  EVALUATION_METHOD_PARAMS,
   evaluationImages,
   methodList,
+  parseMethodParams,
   predictedClasses,
   takeAttribution,
 } from "./attribution.ts";
@@ -30,6 +32,8 @@ import {
 export type DeletionParams = {
   /** Attribution plugins to score, comma-separated. */
   methods: { type: "string"; default: string; help: string };
+  /** Parameters of the methods, as JSON by method name. */
+  methodParams: { type: "string"; default: string; help: string };
   /** Held-out images (digits for a 28x28 model, canvases for a 64x64 one). */
   count: { type: "integer"; default: 200; min: 1; max: 2000; help: string };
   /** Deletion steps (the curve has `steps + 1` points). */
@@ -147,6 +151,11 @@ export const deletion: Plugin<DeletionParams> = definePlugin({
       default: DELETION_METHODS,
       help: "attribution plugins, comma-separated",
     },
+    methodParams: {
+      type: "string",
+      default: EVALUATION_METHOD_PARAMS,
+      help: "parameters of the methods, JSON by method name",
+    },
     count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out images" },
     steps: { type: "integer", default: 20, min: 1, max: 1000, help: "deletion steps" },
     batchSize: { type: "integer", default: 100, min: 1, max: 4096, help: "images per pass" },
@@ -163,6 +172,7 @@ export const deletion: Plugin<DeletionParams> = definePlugin({
   async run(ctx, p) {
     const { net } = ctx;
     const methods = methodList(p.methods, "deletion");
+    const extra = parseMethodParams(p.methodParams, "deletion");
     const data = await evaluationImages(ctx, p.count, "deletion");
     try {
       const { images } = data;
@@ -180,7 +190,11 @@ export const deletion: Plugin<DeletionParams> = definePlugin({
           let a: tf.Tensor4D;
           try {
             a = takeAttribution(
-              await ctx.runOn(part, method, { class: part.labels, render: false }),
+              await ctx.runOn(part, method, {
+                ...extra[method],
+                class: part.labels,
+                render: false,
+              }),
               method,
             );
           } finally {

@@ -6,7 +6,13 @@
  * scores a hit when the maximum of its map (for the digit's true class) falls
  * inside the box (grown by `tolerance` pixels). The baseline points at a random
  * pixel: its hit rate is the box's share of the canvas on average, reported both
- * as drawn with the run's seed and as expected.
+ * as drawn with the run's seed and as expected. A second reference needs no model:
+ * the brightest pixel of the canvas (the digit is drawn brighter than the
+ * clutter), which says how much of a hit rate class-agnostic edge or intensity
+ * detectors get for free.
+ *
+ * With `clutter` 1 the fragments are as bright as the digit, so that intensity
+ * alone no longer finds it.
  *
  * Attribution methods are attribution plugins named in `methods` and run through
  * `ctx.runOn`, so user plugins take part like built-in ones. The model must take
@@ -25,8 +31,10 @@ import {
   attributionMap,
   chunks,
   disposeEvaluationImages,
+  EVALUATION_METHOD_PARAMS,
   evaluationImages,
   methodList,
+  parseMethodParams,
   renderAttribution,
   takeAttribution,
 } from "./attribution.ts";
@@ -35,12 +43,16 @@ import {
 export type PointingGameParams = {
   /** Attribution plugins to score, comma-separated. */
   methods: { type: "string"; default: string; help: string };
+  /** Parameters of the methods, as JSON by method name. */
+  methodParams: { type: "string"; default: string; help: string };
   /** Held-out canvases to play on. */
-  count: { type: "integer"; default: 500; min: 1; max: 2000; help: string };
+  count: { type: "integer"; default: 200; min: 1; max: 2000; help: string };
   /** Pixels by which a box is grown before testing a hit. */
   tolerance: { type: "integer"; default: 0; min: 0; max: 64; help: string };
   /** Canvases per attribution call. */
   batchSize: { type: "integer"; default: 50; min: 1; max: 2000; help: string };
+  /** Brightness of the clutter relative to the digit (0.5: the built-in canvases). */
+  clutter: { type: "number"; default: 0.5; min: 0; max: 1; help: string };
   /** Canvases drawn in the figure of each method. */
   show: { type: "integer"; default: 6; min: 0; max: 32; help: string };
 };
@@ -80,9 +92,21 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
       default: POINTING_METHODS,
       help: "attribution plugins, comma-separated",
     },
-    count: { type: "integer", default: 500, min: 1, max: 2000, help: "held-out canvases" },
+    methodParams: {
+      type: "string",
+      default: EVALUATION_METHOD_PARAMS,
+      help: "parameters of the methods, JSON by method name",
+    },
+    count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out canvases" },
     tolerance: { type: "integer", default: 0, min: 0, max: 64, help: "pixels a box is grown by" },
     batchSize: { type: "integer", default: 50, min: 1, max: 2000, help: "canvases per call" },
+    clutter: {
+      type: "number",
+      default: 0.5,
+      min: 0,
+      max: 1,
+      help: "clutter brightness vs the digit (0.5: built-in canvases; 1: as bright)",
+    },
     show: { type: "integer", default: 6, min: 0, max: 32, help: "canvases drawn per method" },
   },
   resultShape(net, p): Record<string, number[]> {
@@ -90,10 +114,11 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
     const fits = channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE;
     return fits ? { hits: [methodList(p.methods, "pointing-game").length + 1] } : {};
   },
-  demo: [{}],
+  demo: [{}, { clutter: 1 }],
   async run(ctx, p) {
     const { net } = ctx;
     const methods = methodList(p.methods, "pointing-game");
+    const extra = parseMethodParams(p.methodParams, "pointing-game");
     const { height, width, channels } = net.input;
     const r = new Result("pointing-game", "Pointing game on held-out canvases");
     if (!(channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE)) {
@@ -103,7 +128,7 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
       ctx.warn(why);
       return r.figure("skipped", true).note(why);
     }
-    const data = await evaluationImages(ctx, p.count, "pointing-game", true);
+    const data = await evaluationImages(ctx, p.count, "pointing-game", true, p.clutter);
     try {
       const { images } = data;
       const boxes = data.boxes!;
@@ -125,6 +150,15 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
         const w = Math.min(width, b.x1 + t) - Math.max(0, b.x0 - t);
         return s + (h * w) / (height * width);
       }, 0) / n;
+      // A class-agnostic reference: the brightest pixel of the canvas (the digit is
+      // drawn brighter than the clutter), which needs no model at all.
+      const bright = tf.tidy(() => images.pixels.sum(3).reshape([n, -1]).argMax(1));
+      const brightPoints = Array.from(
+        bright.dataSync(),
+        (v) => [Math.floor(v / width), v % width] as [number, number],
+      );
+      bright.dispose();
+      const brightRate = pointHits(brightPoints, boxes, p.tolerance).filter(Boolean).length / n;
       let done = 0;
       for (const method of methods) {
         const points: [number, number][] = [];
@@ -135,7 +169,11 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
           let a: tf.Tensor4D;
           try {
             a = takeAttribution(
-              await ctx.runOn(part, method, { class: part.labels, render: false }),
+              await ctx.runOn(part, method, {
+                ...extra[method],
+                class: part.labels,
+                render: false,
+              }),
               method,
             );
           } finally {
@@ -178,7 +216,17 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
         }
       }
       rows.push(["random pixel", randomHits.filter(Boolean).length, n, randomRate, 1]);
-      r.figure("random", randomRate).figure("randomExpected", expected).figure("canvases", n)
+      rows.push([
+        "brightest pixel (no model)",
+        Math.round(brightRate * n),
+        n,
+        brightRate,
+        brightRate / Math.max(randomRate, 1e-9),
+      ]);
+      r.figure("random", randomRate).figure("brightest", brightRate).figure(
+        "randomExpected",
+        expected,
+      ).figure("canvases", n)
         .figure("tolerance", p.tolerance);
       r.table(
         `Pointing game on ${data.source} (true class; hit: map maximum inside the digit's box` +

@@ -24,8 +24,10 @@ import type { InputImages } from "../../core/plugin.ts";
 import {
   attributionMap,
   disposeEvaluationImages,
+  EVALUATION_METHOD_PARAMS,
   evaluationImages,
   methodList,
+  parseMethodParams,
   predictedClasses,
   spearman,
   takeAttribution,
@@ -35,6 +37,8 @@ import {
 export type SanityCheckParams = {
   /** Attribution plugins to check, comma-separated. */
   methods: { type: "string"; default: string; help: string };
+  /** Parameters of the methods, as JSON by method name. */
+  methodParams: { type: "string"; default: string; help: string };
   /** Held-out images compared. */
   count: { type: "integer"; default: 8; min: 1; max: 500; help: string };
 };
@@ -53,6 +57,11 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
       default: SANITY_METHODS,
       help: "attribution plugins, comma-separated",
     },
+    methodParams: {
+      type: "string",
+      default: EVALUATION_METHOD_PARAMS,
+      help: "parameters of the methods, JSON by method name",
+    },
     count: { type: "integer", default: 8, min: 1, max: 500, help: "held-out images compared" },
   },
   resultShape(net, p) {
@@ -63,6 +72,7 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
   async run(ctx, p) {
     const { net } = ctx;
     const methods = methodList(p.methods, "sanity-check");
+    const extra = parseMethodParams(p.methodParams, "sanity-check");
     if (net.kind !== "layers") {
       throw new RangeError(
         "sanity-check re-initializes layer weights, which needs a LayersModel; this model is a " +
@@ -116,7 +126,7 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
     const classes = predictedClasses(net, a.x);
     const mapsOf = async (images: InputImages, method: string): Promise<Float32Array[]> => {
       const attr = takeAttribution(
-        await ctx.runOn(images, method, { class: classes, render: false }),
+        await ctx.runOn(images, method, { ...extra[method], class: classes, render: false }),
         method,
       );
       const m = attributionMap(attr);
