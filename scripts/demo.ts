@@ -87,7 +87,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           const r = await lens.run(plugin, params);
           if (sets.length > 1) {
             const tag = Object.entries(params).map(([k, v]) => `${k}=${v}`).join(" ");
-            r.title = `${r.title} (${tag})`;
+            r.title = `${r.title} (${tag || "defaults"})`;
           }
           const saved = await saveAs(r, out, sets.length > 1 ? `${plugin.name}-${i + 1}` : "");
           files.push(...saved);

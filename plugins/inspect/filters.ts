@@ -78,7 +78,8 @@ export const filters: Plugin<FiltersOptions> = definePlugin({
         for (let f = 0; f < nf; f++) for (let i = 0; i < ni; i++) labels.push(`${f}.${i}`);
       }
       return grid(tiles, {
-        cols: rgb ? Math.ceil(Math.sqrt(nf)) : ni,
+        // One row per filter when there are slices to compare; a square otherwise.
+        cols: rgb || ni === 1 ? Math.ceil(Math.sqrt(nf)) : ni,
         scale: p.scale,
         labels: kh * p.scale >= 20 ? labels : undefined,
         title: `${name}: ${nf} of ${cout} filters ${kh}x${kw}x${cin}`,
