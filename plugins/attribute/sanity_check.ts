@@ -10,6 +10,10 @@
  * correlation between the trained model's maps of two different held-out inputs
  * of the same class says how much two maps share just by being maps of digits.
  *
+ * Each weight is redrawn from a normal distribution with the standard deviation
+ * of the trained values (batch-norm moving statistics are kept: they are not
+ * learnt by gradient and a random variance could be negative).
+ *
  * The randomization works on the user's model in place and restores every weight
  * afterwards, also when a method fails: the model is left as it was.
  *
@@ -157,8 +161,11 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
         const layer = model.getLayer(layerName);
         const weights = layer.getWeights();
         saved.set(layerName, weights.map((w) => w.clone()));
-        const fresh = weights.map((w) =>
+        const names = layer.weights.map((v) => v.originalName ?? v.name);
+        const fresh = weights.map((w, i) =>
           tf.tidy(() => {
+            // Batch-norm statistics describe the data, not learnt weights: kept.
+            if (/moving_(mean|variance)/.test(names[i])) return w.clone();
             const { variance } = tf.moments(w);
             const sd = Math.sqrt(variance.dataSync()[0]) || 0.05;
             return tf.randomNormal(w.shape, 0, sd, "float32", ctx.rng.seedForTf());
