@@ -161,26 +161,41 @@ export function gradient(
     const v = objective.value(r, input);
     return v;
   };
-  return withReluRule(rule, () => {
-    if (wrt === "input") {
-      const { value, grad } = tf.valueAndGrad((input: tf.Tensor) => run(input, {}))(x);
-      return { value, grad };
-    }
-    // Differentiate with respect to an activation: compute it once, then feed it
-    // back in its own place so that the graph downstream depends on the fed tensor.
-    const act = tf.tidy(() => {
-      const r = net.forward(x, { taps: [wrt], edits });
-      const a = r.taps[wrt];
-      tf.dispose([r.output, ...Object.values(r.taps).filter((t) => t !== a)]);
-      return a;
-    });
-    try {
-      const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
-        tf.tidy(() => run(x, { [wrt]: () => a }))
-      )(act);
-      return { value, grad };
-    } finally {
-      act.dispose();
-    }
-  });
+  // TF.js has no gradient for dilated convs and leaks its half-done tape when one
+  // throws: refuse before any work when the backward pass would cross one.
+  const from = wrt === "input" ? 0 : net.layers.findIndex((l) => l.name === wrt);
+  const dilated = net.layers.slice(from + 1).filter((l) =>
+    (l.role === "conv" || l.role === "depthwise") && (l.dilation ?? [1, 1]).some((d) => d > 1)
+  );
+  if (dilated.length) throw dilationError(dilated.map((l) => l.name));
+  try {
+    return tf.tidy(() =>
+      withReluRule(rule, () => {
+        if (wrt === "input") {
+          const { value, grad } = tf.valueAndGrad((input: tf.Tensor) => run(input, {}))(x);
+          return { value, grad };
+        }
+        // Differentiate with respect to an activation: compute it once, then feed it
+        // back in its own place so that the graph downstream depends on the fed tensor.
+        const r = net.forward(x, { taps: [wrt], edits });
+        const act = r.taps[wrt];
+        const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
+          tf.tidy(() => run(x, { [wrt]: () => a }))
+        )(act);
+        return { value, grad };
+      })
+    );
+  } catch (err) {
+    const message = (err as Error).message ?? "";
+    if (/dilation rates greater than 1/i.test(message)) throw dilationError([]);
+    throw err;
+  }
+}
+
+function dilationError(layers: string[]): RangeError {
+  return new RangeError(
+    "Gradients through dilated convolutions are not supported by TensorFlow.js 4.22" +
+      (layers.length ? ` (layer ${layers.map((n) => `"${n}"`).join(", ")})` : "") +
+      "; use a technique without gradients (activations, occlusion, top-patches) on this model",
+  );
 }
