@@ -189,6 +189,13 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
         r.figure(`${m}.reference`, reference[k]);
       });
       r.figure("images", n).figure("layers", cascade.join(","));
+      if (methods.includes("integrated-gradients")) {
+        r.note(
+          "Integrated gradients from a zero baseline multiply the gradient by the input: its map " +
+            "is zero wherever the input is, whatever the weights, so its rank correlation keeps " +
+            "the input's structure (Adebayo et al. report the same of gradient x input).",
+        );
+      }
       r.table(
         `Spearman rank correlation of max_k |a| maps with the trained model's (mean over ${n} ` +
           `${pool.source.replace(/^\d+ /, "")}), re-initializing layers from the top down`,
