@@ -454,6 +454,27 @@ function maxPoolGrad(
   return dx;
 }
 
+/**
+ * The sign of each element, as the cpu backend gives it (-1, 0 or 1; -0 gives 0),
+ * and NaN for NaN. The stock wasm kernel returns 0 for small nonzero values
+ * (sign(4e-9) and sign(1e-30) are 0 there), which breaks FGSM-style steps on
+ * tiny gradients. A plain loop over the heap: exact for every dtype.
+ */
+function sign(
+  { inputs, backend }: { inputs: Record<string, TensorInfo>; backend: WasmBackend },
+): TensorInfo {
+  const { x } = inputs;
+  // Make the output first: allocating may grow the heap and detach earlier views.
+  const info = backend.makeOutput(x.shape, x.dtype);
+  const out = backend.typedArrayFromHeap(info);
+  const xv = backend.typedArrayFromHeap(x);
+  for (let i = 0; i < xv.length; i++) {
+    const v = xv[i];
+    out[i] = v > 0 ? 1 : v < 0 ? -1 : v === 0 ? 0 : NaN;
+  }
+  return info;
+}
+
 /** The kernels this module registers on "wasm", by tfjs kernel name. */
 export const WASM_KERNEL_NAMES: readonly string[] = [
   "Conv2DBackpropInput",
@@ -462,11 +483,13 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   "DepthwiseConv2dNativeBackpropFilter",
   "UnsortedSegmentSum",
   "MaxPoolGrad",
+  "Sign",
 ];
 
 /**
- * Registers the missing WASM gradient kernels and replaces the slow stock
- * `Conv2DBackpropInput`; safe to call more than once. With the environment
+ * Registers the missing WASM gradient kernels, replaces the slow stock
+ * `Conv2DBackpropInput` and the inexact stock `MaxPoolGrad` and `Sign`; safe to
+ * call more than once. With the environment
  * variable `CONVLENS_STOCK_WASM=1` it does nothing, so benchmarks can time
  * stock tfjs.
  */
@@ -495,6 +518,8 @@ export function registerWasmKernels(): void {
   }
   if (tf.getKernel("MaxPoolGrad", "wasm")) tf.unregisterKernel("MaxPoolGrad", "wasm");
   add("MaxPoolGrad", maxPoolGrad);
+  if (tf.getKernel("Sign", "wasm")) tf.unregisterKernel("Sign", "wasm");
+  add("Sign", sign);
   const missing: [string, unknown][] = [
     ["Conv2DBackpropFilter", conv2DBackpropFilter],
     ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput],

@@ -335,6 +335,46 @@ Deno.test("a training step of a small conv net on wasm equals the cpu backend's"
   after.cpu.forEach((want, i) => assertClose(after.wasm[i], want, `weight ${i} after one step`));
 });
 
+Deno.test("sign on wasm matches the cpu backend for tiny, zero, large and NaN values", async () => {
+  const xs = [
+    1e-9,
+    -1e-9,
+    4e-9,
+    -4e-9,
+    1e-30,
+    -1e-30,
+    1e-45,
+    -1e-45,
+    0,
+    -0,
+    0.5,
+    -2,
+    3e38,
+    -3e38,
+    Infinity,
+    -Infinity,
+  ];
+  const r = await onBoth(() => [
+    tf.sign(tf.tensor1d(xs)),
+    tf.sign(tf.tensor1d([7, -3, 0, 2147483647, -2147483648], "int32")).toFloat(),
+  ]);
+  assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]));
+  assert.deepEqual(Array.from(r.cpu[0]), [1, -1, 1, -1, 1, -1, 1, -1, 0, 0, 1, -1, 1, -1, 1, -1]);
+  assert.ok(!Object.is(r.wasm[0][9], -0), "sign(-0) is 0 as on cpu");
+  assert.deepEqual(Array.from(r.wasm[1]), Array.from(r.cpu[1]));
+  // NaN stays NaN on wasm (the cpu backend gives 0 there; TensorFlow and NumPy give NaN).
+  await use("wasm");
+  const before = tf.memory().numTensors;
+  const nan = tf.tidy(() => tf.sign(tf.tensor1d([NaN, -1e-20, NaN])));
+  assert.deepEqual(Array.from(await nan.data()), [NaN, -1, NaN]);
+  nan.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  registerWasmKernels();
+  const again = tf.tidy(() => tf.sign(tf.scalar(1e-12)));
+  assert.equal((await again.data())[0], 1, "still registered after a second call");
+  again.dispose();
+});
+
 Deno.test("every kernel that common gradients use is registered for wasm", async () => {
   registerWasmKernels();
   for (const name of WASM_KERNEL_NAMES) assert.ok(tf.getKernel(name, "wasm"), name);
