@@ -21,7 +21,16 @@ import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { Lens } from "../lens.ts";
 import { heldOutDigits } from "../core/datasets.ts";
-import { integrateGradients, predictedClasses } from "../plugins/attribute/mod.ts";
+import { initBackend } from "../core/backend.ts";
+import { loadNet } from "../core/load.ts";
+import {
+  deconvnetAttribution,
+  gradCamAttribution,
+  guidedBackpropAttribution,
+  integrateGradients,
+  predictedClasses,
+  saliencyAttribution,
+} from "../plugins/attribute/mod.ts";
 
 const MODELS = Deno.env.get("CONVLENS_MODELS") ?? new URL("../models", import.meta.url).pathname;
 const BACKEND = Deno.env.get("CONVLENS_BACKEND") ?? "wasm";
@@ -144,5 +153,46 @@ Deno.test({
     } finally {
       lens.dispose();
     }
+  },
+});
+
+Deno.test({
+  name: "saliency, guided backprop, deconvnet and Grad-CAM agree on WASM and CPU (MNIST model)",
+  ignore: !mnistDir,
+  async fn() {
+    const methods = [
+      saliencyAttribution,
+      guidedBackpropAttribution,
+      deconvnetAttribution,
+      gradCamAttribution,
+    ];
+    const out: Record<string, Float32Array[]> = {};
+    const asked = tf.getBackend();
+    try {
+      for (const backend of ["cpu", "wasm"]) {
+        await initBackend(backend, { quiet: true });
+        const net = await loadNet(mnistDir!);
+        const { images, labels } = await heldOutDigits({ count: 6 });
+        out[backend] = [];
+        for (const m of methods) {
+          const a = await m.attribute(net, images, labels);
+          out[backend].push((await a.data()) as Float32Array);
+          a.dispose();
+        }
+        images.dispose();
+        net.dispose();
+      }
+    } finally {
+      await initBackend(asked, { quiet: true });
+    }
+    methods.forEach((m, k) => {
+      const want = out.cpu[k], got = out.wasm[k];
+      let err = 0, scale = 0;
+      for (let i = 0; i < want.length; i++) {
+        err = Math.max(err, Math.abs(got[i] - want[i]));
+        scale = Math.max(scale, Math.abs(want[i]));
+      }
+      assert.ok(scale > 0 && err <= 1e-4 * scale, `${m.name}: max error ${err} of ${scale}`);
+    });
   },
 });
