@@ -164,7 +164,15 @@ export function resolveClasses(
   return wanted.map((c, i) => (c === -1 ? predicted[i] : c));
 }
 
-/** Checks a target list against the batch and the model's classes. */
+/**
+ * Checks a target list against the batch and the model's classes.
+ *
+ * @param net The model.
+ * @param x The batch.
+ * @param target One class per image.
+ * @param what The caller, for messages.
+ * @throws {RangeError} for a wrong count or a class out of range.
+ */
 export function checkTarget(
   net: Net,
   x: tf.Tensor4D,
