@@ -1,10 +1,11 @@
 /**
- * The attribution methods of the `attribute` family and their evaluations, on
- * one contract ({@linkcode Attribution}): saliency (Simonyan et al.), DeconvNet
- * (Zeiler & Fergus), guided backprop (Springenberg et al.), SmoothGrad (Smilkov et
- * al.), Grad-CAM and guided Grad-CAM (Selvaraju et al.), integrated gradients
- * (Sundararajan et al.); the pointing game, the deletion metric and the
- * model-randomization sanity check (Adebayo et al.).
+ * The `attribute` family: the gradient attribution methods on one contract
+ * ({@linkcode Attribution}): saliency (Simonyan et al.), DeconvNet (Zeiler &
+ * Fergus), guided backprop (Springenberg et al.), SmoothGrad (Smilkov et al.),
+ * Grad-CAM and guided Grad-CAM (Selvaraju et al.), integrated gradients
+ * (Sundararajan et al.); their evaluations (the pointing game, the deletion
+ * metric, the model-randomization sanity check of Adebayo et al.); and Zeiler &
+ * Fergus's occlusion maps.
  *
  * @example Saliency through the contract
  * ```ts ignore
@@ -16,6 +17,7 @@
  * @module
  */
 export * from "./attribution.ts";
+export * from "./occlusion.ts";
 export * from "./saliency.ts";
 export * from "./deconvnet.ts";
 export * from "./guided_backprop.ts";
