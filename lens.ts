@@ -10,15 +10,9 @@ import type { tf } from "./core/tf.ts";
 import { initBackend } from "./core/backend.ts";
 import { loadNet } from "./core/load.ts";
 import type { Net, Sidecar } from "./core/net.ts";
-import {
-  type AnyPlugin,
-  type Context,
-  type InputImages,
-  type Plugin,
-  Registry,
-} from "./core/plugin.ts";
-import { type ParamSchema, resolveParams } from "./core/params.ts";
-import { seededRandom } from "./core/random.ts";
+import { type AnyPlugin, type InputImages, type Plugin, Registry } from "./core/plugin.ts";
+import type { ParamSchema } from "./core/params.ts";
+import { runPlugin } from "./core/runner.ts";
 import type { Result } from "./core/result.ts";
 import { disposeImages, imagesFromPixels, loadImages } from "./core/inputs.ts";
 import { type Progress, progressBar, silentProgress } from "./core/progress.ts";
@@ -158,7 +152,7 @@ export class Lens {
     plugin: Plugin<S> | string,
     params: Partial<Record<keyof S, unknown>> = {},
   ): Promise<Result> {
-    return this.#run(this.#images, plugin, params, 0);
+    return this.#run(this.#images, plugin, params);
   }
 
   /** Runs a plugin on other images. */
@@ -167,52 +161,34 @@ export class Lens {
     plugin: Plugin<S> | string,
     params: Partial<Record<keyof S, unknown>> = {},
   ): Promise<Result> {
-    return this.#run(images, plugin, params, 0);
+    return this.#run(images, plugin, params);
   }
 
   async #run<S extends ParamSchema>(
     images: InputImages,
     pluginOrName: Plugin<S> | string,
     raw: Partial<Record<keyof S, unknown>>,
-    depth: number,
   ): Promise<Result> {
-    const plugin =
-      (typeof pluginOrName === "string" ? this.registry.get(pluginOrName) : pluginOrName) as Plugin<
-        S
-      >;
-    if (depth > 16) throw new Error(`Plugin "${plugin.name}": plugins call each other too deeply`);
-    const params = resolveParams(
-      plugin.name,
-      plugin.params,
-      raw as Record<string, unknown>,
-      this.net.layers.map((l) => l.name),
-    );
-    const warnings: string[] = [];
-    const ctx: Context = {
-      net: this.net,
-      images,
-      rng: seededRandom(this.seed),
-      seed: this.seed,
-      progress: (done, total) => depth === 0 && this.#progress.update(done, total),
-      warn: (m) => warnings.push(m),
-      run: (p, q) => this.#run(images, p, q ?? {}, depth + 1),
-      runOn: (imgs, p, q) => this.#run(imgs, p, q ?? {}, depth + 1),
-    };
-    if (depth === 0) this.#progress.start(plugin.name);
-    let result: Result;
+    const plugin = typeof pluginOrName === "string"
+      ? this.registry.get(pluginOrName)
+      : pluginOrName;
+    this.#progress.start(plugin.name);
     try {
-      result = await plugin.run(ctx, params);
+      const result = await runPlugin(this.net, images, plugin, raw, {
+        registry: this.registry,
+        seed: this.seed,
+        progress: (done, total) => this.#progress.update(done, total),
+        onWarning: (name, w) => {
+          this.#warnings.push(`${name}: ${w}`);
+          if (this.#progress !== silentProgress) console.error(`warning: ${w}`);
+        },
+      });
+      this.#progress.end();
+      return result;
     } catch (err) {
-      if (depth === 0) this.#progress.end("failed");
+      this.#progress.end("failed");
       throw err;
     }
-    for (const w of warnings) {
-      result.note(`Warning: ${w}`);
-      this.#warnings.push(`${plugin.name}: ${w}`);
-      if (depth === 0 && this.#progress !== silentProgress) console.error(`warning: ${w}`);
-    }
-    if (depth === 0) this.#progress.end();
-    return result;
   }
 
   /**

@@ -21,6 +21,7 @@
  */
 export { BUILTIN_MODELS, Lens, type LensOptions } from "./lens.ts";
 export * from "./core/plugin.ts";
+export * from "./core/runner.ts";
 export * from "./core/params.ts";
 export * from "./core/result.ts";
 export * from "./core/net.ts";

@@ -1,0 +1,85 @@
+/**
+ * Running a plugin: parameters checked against its schema and the model, a
+ * context with a seeded RNG, progress and warnings, and `ctx.run` / `ctx.runOn`
+ * resolved in a registry so that plugins compose. `Lens` runs every plugin
+ * through here; scripts and tests with a Net in memory can call it directly.
+ *
+ * @module
+ */
+import type { Net } from "./net.ts";
+import type { AnyPlugin, Context, InputImages, Plugin } from "./plugin.ts";
+import { Registry } from "./plugin.ts";
+import { type ParamSchema, resolveParams } from "./params.ts";
+import { seededRandom } from "./random.ts";
+import type { Result } from "./result.ts";
+
+/** Options of {@linkcode runPlugin}. */
+export interface RunOptions {
+  /** Plugins that `ctx.run` may call by name. @default an empty registry */
+  registry?: Registry;
+  /** Seed of the run (every nested run starts from it too). @default 0 */
+  seed?: number;
+  /** Progress of the top-level plugin. @default none */
+  progress?: (done: number, total: number) => void;
+  /** Receives each warning, with the plugin that raised it. @default none */
+  onWarning?: (plugin: string, message: string) => void;
+}
+
+/** How deep plugins may call each other before a cycle is assumed. */
+const MAX_DEPTH = 16;
+
+/**
+ * Runs a plugin on a Net and images. Warnings are kept in the result's notes.
+ *
+ * @param net The model.
+ * @param images The input images.
+ * @param plugin A plugin, or the name of one in `options.registry`.
+ * @param params Its parameters (checked: unknown names, types, ranges, layers).
+ * @param options Registry, seed, progress, warnings.
+ * @returns The result; the caller disposes of it.
+ */
+export function runPlugin<S extends ParamSchema>(
+  net: Net,
+  images: InputImages,
+  plugin: Plugin<S> | string,
+  params: Partial<Record<keyof S, unknown>> = {},
+  options: RunOptions = {},
+): Promise<Result> {
+  const registry = options.registry ?? new Registry();
+  const seed = options.seed ?? 0;
+  const layerNames = net.layers.map((l) => l.name);
+  const go = async (
+    imgs: InputImages,
+    p: AnyPlugin | string,
+    raw: Record<string, unknown>,
+    depth: number,
+  ): Promise<Result> => {
+    const pl = typeof p === "string" ? registry.get(p) : p;
+    if (depth > MAX_DEPTH) {
+      throw new Error(`Plugin "${pl.name}": plugins call each other too deeply (a cycle?)`);
+    }
+    const values = resolveParams(pl.name, pl.params, raw, layerNames);
+    const warnings: string[] = [];
+    const ctx: Context = {
+      net,
+      images: imgs,
+      rng: seededRandom(seed),
+      seed,
+      progress: (done, total) => {
+        if (depth === 0) options.progress?.(done, total);
+      },
+      warn: (m) => warnings.push(m),
+      run: (q, r) =>
+        go(imgs, q as AnyPlugin | string, (r ?? {}) as Record<string, unknown>, depth + 1),
+      runOn: (im, q, r) =>
+        go(im, q as AnyPlugin | string, (r ?? {}) as Record<string, unknown>, depth + 1),
+    };
+    const result = await pl.run(ctx, values);
+    for (const w of warnings) {
+      result.note(`Warning: ${w}`);
+      options.onWarning?.(pl.name, w);
+    }
+    return result;
+  };
+  return go(images, plugin as AnyPlugin | string, params as Record<string, unknown>, 0);
+}
