@@ -65,9 +65,10 @@ function ruleGradient(kernel: string, rule: ReluRule): GradFunc {
  * ```ts
  * import { tf } from "./tf.ts";
  * import { withReluRule } from "./gradients.ts";
+ * await tf.setBackend("cpu");
  * const x = tf.tensor1d([-1, 2]);
  * const g = withReluRule("guided", () => tf.grad((v: tf.Tensor) => tf.relu(v).mul(tf.tensor1d([3, -4])).sum())(x));
- * const [a, b] = g.dataSync();
+ * const [a, b] = await g.data();
  * if (a !== 0 || b !== 0) throw new Error("guided drops negative gradients");
  * ```
  */

@@ -221,8 +221,9 @@ function unsupported(layer: tf.layers.Layer, why: string): Error {
   );
 }
 
-function floats(t: tf.Tensor): Float32Array {
-  return Float32Array.from(t.dataSync() as Float32Array);
+/** A weight's values, read asynchronously (WebGPU cannot read GPU data synchronously). */
+async function floats(t: tf.Tensor): Promise<Float32Array> {
+  return Float32Array.from(await t.data() as Float32Array);
 }
 
 /**
@@ -234,10 +235,10 @@ function floats(t: tf.Tensor): Float32Array {
  * @returns `model.json`, the weight bytes and the layer -> node map.
  * @throws {Error} naming the layer when a layer cannot be expressed in the graph.
  */
-export function graphArtifacts(
+export async function graphArtifacts(
   model: tf.LayersModel,
   options: GraphExportOptions = {},
-): GraphArtifacts {
+): Promise<GraphArtifacts> {
   const prefix = options.prefix ?? "";
   const fuse = options.fuse ?? false;
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
@@ -285,6 +286,7 @@ export function graphArtifacts(
     }
     const base = `${prefix}${layer.name}`;
     const w = layer.getWeights();
+    const data = await Promise.all(w.map(floats));
     const x = ins[0];
     let out: string;
     switch (type) {
@@ -306,7 +308,7 @@ export function graphArtifacts(
         if (pad !== "same" && pad !== "valid") throw unsupported(layer, `padding "${pad}"`);
         const act = String(cfg.activation ?? "linear");
         const convName = depthwise ? `${base}/depthwise` : `${base}/Conv2D`;
-        const kernel = g.constant(`${convName}/ReadVariableOp`, floats(w[0]), w[0].shape);
+        const kernel = g.constant(`${convName}/ReadVariableOp`, data[0], w[0].shape);
         const attr: Record<string, unknown> = {
           T: FLOAT,
           strides: ints([1, sh, sw, 1]),
@@ -318,7 +320,7 @@ export function graphArtifacts(
         if (!depthwise) attr.use_cudnn_on_gpu = { b: true };
         const useBias = cfg.useBias !== false && w.length > 1;
         if (fuse && useBias && FUSABLE.has(act)) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, floats(w[1]), w[1].shape);
+          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
           const ops = act === "linear" ? ["BiasAdd"] : ["BiasAdd", ACTIVATION_OPS[act]];
           out = g.op(
             `${base}/${ops[ops.length - 1]}`,
@@ -335,7 +337,7 @@ export function graphArtifacts(
         }
         let y = g.op(convName, depthwise ? "DepthwiseConv2dNative" : "Conv2D", [x, kernel], attr);
         if (useBias) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, floats(w[1]), w[1].shape);
+          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
           y = g.op(`${base}/BiasAdd`, "BiasAdd", [y, bias], { T: FLOAT, data_format: NHWC });
         }
         out = activation(base, y, act, layer);
@@ -349,11 +351,11 @@ export function graphArtifacts(
           );
         }
         const act = String(cfg.activation ?? "linear");
-        const kernel = g.constant(`${base}/MatMul/ReadVariableOp`, floats(w[0]), w[0].shape);
+        const kernel = g.constant(`${base}/MatMul/ReadVariableOp`, data[0], w[0].shape);
         const attr = { T: FLOAT, transpose_a: { b: false }, transpose_b: { b: false } };
         const useBias = cfg.useBias !== false && w.length > 1;
         if (fuse && useBias && FUSABLE.has(act)) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, floats(w[1]), w[1].shape);
+          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
           const ops = act === "linear" ? ["BiasAdd"] : ["BiasAdd", ACTIVATION_OPS[act]];
           out = g.op(`${base}/${ops[ops.length - 1]}`, "_FusedMatMul", [x, kernel, bias], {
             ...attr,
@@ -365,7 +367,7 @@ export function graphArtifacts(
         }
         let y = g.op(`${base}/MatMul`, "MatMul", [x, kernel], attr);
         if (useBias) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, floats(w[1]), w[1].shape);
+          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
           y = g.op(`${base}/BiasAdd`, "BiasAdd", [y, bias], { T: FLOAT, data_format: NHWC });
         }
         out = activation(base, y, act, layer);
@@ -443,10 +445,10 @@ export function graphArtifacts(
         }
         const c = outShape[outShape.length - 1] as number;
         let k = 0;
-        const gamma = cfg.scale !== false ? floats(w[k++]) : new Float32Array(c).fill(1);
-        const beta = cfg.center !== false ? floats(w[k++]) : new Float32Array(c);
-        const mean = floats(w[k++]);
-        const variance = floats(w[k++]);
+        const gamma = cfg.scale !== false ? data[k++] : new Float32Array(c).fill(1);
+        const beta = cfg.center !== false ? data[k++] : new Float32Array(c);
+        const mean = data[k++];
+        const variance = data[k++];
         const eps = Number(cfg.epsilon ?? 1e-3);
         if (inRank === 4) {
           const ins4 = [
@@ -611,7 +613,7 @@ export async function exportGraphModel(
   folder: string,
   options: GraphExportOptions = {},
 ): Promise<void> {
-  const art = graphArtifacts(model, options);
+  const art = await graphArtifacts(model, options);
   await Deno.mkdir(folder, { recursive: true });
   await writeFileAtomic(`${folder}/weights.bin`, art.weightData);
   await writeFileAtomic(`${folder}/model.json`, JSON.stringify(art.modelJson));
@@ -665,7 +667,7 @@ async function main(args: string[]): Promise<number> {
   }
   const model = net.model as tf.LayersModel;
   await exportGraphModel(model, to, { fuse: values.fuse, prefix: values.prefix, sidecar });
-  const art = graphArtifacts(model, { fuse: values.fuse, prefix: values.prefix });
+  const art = await graphArtifacts(model, { fuse: values.fuse, prefix: values.prefix });
   console.log(
     `Wrote a GraphModel of ${art.modelJson.modelTopology.node.length} nodes to ${to}` +
       (sidecar ? " (with convlens.json)" : ""),

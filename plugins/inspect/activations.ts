@@ -84,15 +84,26 @@ export const activations: Plugin<ActivationsOptions> = definePlugin({
       return r.taps[layer].squeeze([0]) as tf.Tensor3D;
     });
     const [h, w, c] = act.shape;
-    const stats = tf.tidy(() => {
+    // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
+    const statTensors = tf.tidy(() => {
       const perChannel = act.reshape([h * w, c]);
-      return {
-        max: perChannel.max().dataSync()[0],
-        mean: perChannel.mean().dataSync()[0],
-        dead: perChannel.max(0).lessEqual(0).sum().dataSync()[0],
-        strongest: perChannel.mean(0).argMax().dataSync()[0],
-      };
+      return [
+        perChannel.max(),
+        perChannel.mean(),
+        perChannel.max(0).lessEqual(0).sum(),
+        perChannel.mean(0).argMax(),
+      ];
     });
+    let values: number[];
+    try {
+      values = (await Promise.all(statTensors.map((t) => t.data()))).map((v) => v[0]);
+    } catch (err) {
+      act.dispose();
+      throw err;
+    } finally {
+      tf.dispose(statTensors);
+    }
+    const stats = { max: values[0], mean: values[1], dead: values[2], strongest: values[3] };
     const picture = tf.tidy(() => {
       const maps = act.transpose([2, 0, 1]).expandDims(3) as tf.Tensor4D;
       const shown = toDisplay(maps, { mode: "minmax", perItem: p.normalize === "each" });

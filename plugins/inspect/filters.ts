@@ -85,11 +85,18 @@ export const filters: Plugin<FiltersOptions> = definePlugin({
         title: `${name}: ${nf} of ${cout} filters ${kh}x${kw}x${cin}`,
       });
     });
-    const stats = tf.tidy(() => ({
-      meanAbs: w.abs().mean().dataSync()[0],
-      max: w.max().dataSync()[0],
-      min: w.min().dataSync()[0],
-    }));
+    // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
+    const statTensors = tf.tidy(() => [w.abs().mean(), w.max(), w.min()]);
+    let values: number[];
+    try {
+      values = (await Promise.all(statTensors.map((t) => t.data()))).map((v) => v[0]);
+    } catch (err) {
+      tf.dispose([w, picture]);
+      throw err;
+    } finally {
+      tf.dispose(statTensors);
+    }
+    const stats = { meanAbs: values[0], max: values[1], min: values[2] };
     const r = new Result("filters", `Filters of ${name}`);
     r.tensor("weights", w);
     r.figure("layer", name).figure("kernel", `${kh}x${kw}`).figure("inputChannels", cin)

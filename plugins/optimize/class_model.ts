@@ -78,7 +78,7 @@ export const classModel: Plugin<ClassModelOptions> = definePlugin({
     const init = tf.zeros([classes.length, height, width, channels]) as tf.Tensor4D;
     let images: tf.Tensor4D;
     try {
-      images = render(net, {
+      images = (await render(net, {
         objective: sum(classScore(classes), l2(p.lambda)),
         init,
         steps: p.steps,
@@ -86,19 +86,26 @@ export const classModel: Plugin<ClassModelOptions> = definePlugin({
         priors: p.clamp ? [clampRange(net.inputBounds())] : [],
         rng: ctx.rng,
         progress: (d, t) => ctx.progress(d, t),
-      }).images;
+      })).images;
     } finally {
       init.dispose();
     }
-    const { probs, scores } = tf.tidy(() => {
+    // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
+    const read = tf.tidy(() => {
       const logits = net.logits(images);
       const idx = tf.tensor1d(classes, "int32");
       const mask = tf.oneHot(idx, net.numClasses).toFloat();
-      return {
-        probs: Array.from(tf.softmax(logits).mul(mask).sum(1).dataSync()),
-        scores: Array.from(logits.mul(mask).sum(1).dataSync()),
-      };
+      return [tf.softmax(logits).mul(mask).sum(1), logits.mul(mask).sum(1)];
     });
+    let probs: number[], scores: number[];
+    try {
+      [probs, scores] = (await Promise.all(read.map((t) => t.data()))).map((v) => Array.from(v));
+    } catch (err) {
+      images.dispose();
+      throw err;
+    } finally {
+      tf.dispose(read);
+    }
     // Unclamped images have no fixed range: each tile is stretched to [0, 1].
     const shown = tf.tidy(() =>
       toDisplay(p.clamp ? net.toPixels(images) : images, { mode: "minmax", perItem: true })

@@ -63,7 +63,7 @@ function octaveSizes(h: number, w: number, count: number, ratio: number): [numbe
  * @param options Octaves, steps, step size, jitter, the generator.
  * @returns The dreamed images (model input space).
  */
-export function dream(
+export async function dream(
   net: Net,
   x: tf.Tensor4D,
   layer: string,
@@ -76,14 +76,20 @@ export function dream(
     rng: Random;
     progress?: (done: number, total: number) => void;
   },
-): tf.Tensor4D {
+): Promise<tf.Tensor4D> {
   const [, h, w] = x.shape;
   const sizes = octaveSizes(h, w, options.octaves, options.octaveScale);
   let current = x.clone();
-  sizes.forEach(([oh, ow], i) => {
-    const param = lowres(oh, ow, h, w, current);
+  for (const [i, [oh, ow]] of sizes.entries()) {
+    let param: ReturnType<typeof lowres>;
     try {
-      const r = render(net, {
+      param = lowres(oh, ow, h, w, current);
+    } catch (err) {
+      current.dispose();
+      throw err;
+    }
+    try {
+      const r = await render(net, {
         objective: layerEnergy(layer),
         init: current,
         steps: options.steps,
@@ -96,10 +102,13 @@ export function dream(
       });
       current.dispose();
       current = r.images;
+    } catch (err) {
+      current.dispose();
+      throw err;
     } finally {
       param.dispose();
     }
-  });
+  }
   return current;
 }
 
@@ -146,8 +155,8 @@ export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
     const rows: (string | number)[][] = [];
     try {
       for (const [i, layer] of layers.entries()) {
-        const before = evaluate(net, layerEnergy(layer), x)[0];
-        const d = dream(net, x, layer, {
+        const before = (await evaluate(net, layerEnergy(layer), x))[0];
+        const d = await dream(net, x, layer, {
           octaves: p.octaves,
           octaveScale: p.octaveScale,
           steps: p.steps,
@@ -157,10 +166,15 @@ export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
           progress: (done, total) => ctx.progress(i * total + done, layers.length * total),
         });
         dreams.push(d);
-        const after = evaluate(net, layerEnergy(layer), d)[0];
-        const change = tf.tidy(() =>
-          net.toPixels(d).sub(net.toPixels(x)).abs().mean().dataSync()[0]
-        );
+        const after = (await evaluate(net, layerEnergy(layer), d))[0];
+        // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
+        const changeT = tf.tidy(() => net.toPixels(d).sub(net.toPixels(x)).abs().mean());
+        let change: number;
+        try {
+          change = (await changeT.data())[0];
+        } finally {
+          changeT.dispose();
+        }
         rows.push([layer, before, after, after / Math.max(before, 1e-12), change]);
       }
     } catch (err) {

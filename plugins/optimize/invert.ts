@@ -88,12 +88,12 @@ export interface InvertLayerOptions {
  * @param options Starts, steps and the priors' weights.
  * @returns The reconstructions `[starts, h, w, c]` (model space) and their figures.
  */
-export function invertLayer(
+export async function invertLayer(
   net: Net,
   x0: tf.Tensor4D,
   layer: string,
   options: InvertLayerOptions,
-): { images: tf.Tensor4D; figures: InversionFigures; perStart: InversionFigures[] } {
+): Promise<{ images: tf.Tensor4D; figures: InversionFigures; perStart: InversionFigures[] }> {
   const target = tf.tidy(() => net.forward(x0, { taps: [layer] }).taps[layer]);
   const pixels = x0.size;
   const init = noiseImages(net, options.starts, options.rng, 0.1);
@@ -103,7 +103,7 @@ export function invertLayer(
       [options.alphaWeight / pixels, alphaNorm(1, options.alpha)],
       [options.tvWeight / pixels, totalVariation(1, options.beta)],
     ]);
-    const r = render(net, {
+    const r = await render(net, {
       objective,
       init,
       steps: options.steps,
@@ -112,22 +112,29 @@ export function invertLayer(
       rng: options.rng,
       progress: options.progress,
     });
-    const featureErrors = tf.tidy(() => {
+    // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
+    const read = tf.tidy(() => {
       const a = net.forward(r.images, { taps: [layer] }).taps[layer];
       const t = target.reshape([1, -1]);
-      return Array.from(
-        a.reshape([options.starts, -1]).sub(t).square().sum(1).div(t.square().sum().add(1e-12))
-          .dataSync(),
-      );
-    });
-    const [pixelErrors, correlations] = tf.tidy(() => {
+      const featureErr = a.reshape([options.starts, -1]).sub(t).square().sum(1)
+        .div(t.square().sum().add(1e-12));
       const x = net.toPixels(r.images).reshape([options.starts, -1]);
       const o = net.toPixels(x0).reshape([1, -1]);
       const err = x.sub(o).norm(2, 1).div(o.norm().add(1e-12));
       const xc = x.sub(x.mean(1, true)), oc = o.sub(o.mean());
       const corr = xc.mul(oc).sum(1).div(xc.norm(2, 1).mul(oc.norm()).add(1e-12));
-      return [Array.from(err.dataSync()), Array.from(corr.dataSync())];
+      return [featureErr, err, corr];
     });
+    let featureErrors: number[], pixelErrors: number[], correlations: number[];
+    try {
+      [featureErrors, pixelErrors, correlations] = (await Promise.all(read.map((t) => t.data())))
+        .map((v) => Array.from(v));
+    } catch (err) {
+      r.images.dispose();
+      throw err;
+    } finally {
+      tf.dispose(read);
+    }
     const perStart = featureErrors.map((f, i) => ({
       layer,
       featureError: f,
@@ -187,7 +194,7 @@ export const invert: Plugin<InvertOptions> = definePlugin({
     const figures: InversionFigures[] = [];
     try {
       for (const [i, layer] of layers.entries()) {
-        const out = invertLayer(net, x0, layer, {
+        const out = await invertLayer(net, x0, layer, {
           starts: p.starts,
           steps: p.steps,
           lr: p.lr,

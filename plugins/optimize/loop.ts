@@ -202,7 +202,7 @@ export interface RenderResult {
  * import { tf } from "../../core/tf.ts";
  * import { classScore, l2, sum } from "./objectives.ts";
  * import { ascent, render } from "./loop.ts";
- * const r = render(net, {
+ * const r = await render(net, {
  *   objective: sum(classScore([0, 1]), l2(0.01)),
  *   init: tf.zeros([2, 28, 28, 1]),
  *   steps: 50,
@@ -212,7 +212,7 @@ export interface RenderResult {
  * tf.dispose([r.images]);
  * ```
  */
-export function render(net: Net, options: RenderOptions): RenderResult {
+export async function render(net: Net, options: RenderOptions): Promise<RenderResult> {
   const {
     objective,
     init,
@@ -277,18 +277,31 @@ export function render(net: Net, options: RenderOptions): RenderResult {
       tf.dispose([p, ...state]);
       p = out.next;
       state = out.nextState;
-      if (onStep) onStep({ step, steps, values: Array.from(out.values.dataSync()) });
-      out.values.dispose();
+      // Read asynchronously (WebGPU cannot read GPU data synchronously), then free.
+      try {
+        if (onStep) onStep({ step, steps, values: Array.from(await out.values.data()) });
+      } finally {
+        out.values.dispose();
+      }
       snap(step);
       progress?.(step, steps);
     }
     const images = tf.tidy(() => param.toImage(p));
-    const values = tf.tidy(() => {
-      const result = net.forward(images, { taps, logits: wantLogits });
-      return objective.perImage({ result, input: images, image: images });
-    });
-    const v = Array.from(values.dataSync());
-    values.dispose();
+    let v: number[];
+    try {
+      const values = tf.tidy(() => {
+        const result = net.forward(images, { taps, logits: wantLogits });
+        return objective.perImage({ result, input: images, image: images });
+      });
+      try {
+        v = Array.from(await values.data());
+      } finally {
+        values.dispose();
+      }
+    } catch (err) {
+      images.dispose();
+      throw err;
+    }
     return { images, values: v, snapshots: kept.sort((a, b) => a.step - b.step) };
   } catch (err) {
     tf.dispose(kept.map((s) => s.images));

@@ -23,7 +23,7 @@
  * const net = Net.fromModel(model);
  * const param = fourier(8, 8, 3, net.inputBounds());
  * const init = noiseImages(net, 1, seededRandom(0));
- * const r = render(net, {
+ * const r = await render(net, {
  *   objective: channel("c1", 1), init, steps: 5, param, transforms: [jitter(1)],
  * });
  * if (r.images.shape[3] !== 3) throw new Error("shape");

@@ -424,15 +424,21 @@ export function sum(...objectives: VisObjective[]): VisObjective {
  * @param net The model.
  * @param objective The objective.
  * @param images Images in model input space.
- * @returns One number per image.
+ * @returns One number per image (read asynchronously, so that WebGPU can serve it).
  */
-export function evaluate(net: Net, objective: VisObjective, images: tf.Tensor4D): number[] {
+export async function evaluate(
+  net: Net,
+  objective: VisObjective,
+  images: tf.Tensor4D,
+): Promise<number[]> {
   objective.check(net);
   const v = tf.tidy(() => {
     const result = net.forward(images, { taps: objective.taps, logits: objective.logits });
     return objective.perImage({ result, input: images, image: images });
   });
-  const out = Array.from(v.dataSync());
-  v.dispose();
-  return out;
+  try {
+    return Array.from(await v.data());
+  } finally {
+    v.dispose();
+  }
 }

@@ -260,6 +260,32 @@ export function fourier(
       m2[(h + k) * h + u] = -Math.sin(t) / (h * w);
     }
   }
+  // Inverse along columns: x [.., w] x a1 [w, 2wf] = [Ar | Ai] (real DFT, e^{-i..}).
+  const a1 = tf.tidy(() => {
+    const m = new Float32Array(w * 2 * wf);
+    for (let v = 0; v < w; v++) {
+      for (let l = 0; l < wf; l++) {
+        const t = (2 * Math.PI * l * v) / w;
+        m[v * 2 * wf + l] = Math.cos(t);
+        m[v * 2 * wf + wf + l] = -Math.sin(t);
+      }
+    }
+    return tf.tensor2d(m, [w, 2 * wf]);
+  });
+  // Inverse along rows: [Ar | Ai] [.., 2h] x b [2h, 2h] = [Zr | Zi].
+  const b = tf.tidy(() => {
+    const m = new Float32Array(2 * h * 2 * h);
+    for (let u = 0; u < h; u++) {
+      for (let k = 0; k < h; k++) {
+        const t = (2 * Math.PI * k * u) / h, co = Math.cos(t), si = Math.sin(t);
+        m[u * 2 * h + k] = co; // Ar -> Zr
+        m[(h + u) * 2 * h + k] = si; // Ai -> Zr
+        m[u * 2 * h + h + k] = -si; // Ar -> Zi
+        m[(h + u) * 2 * h + h + k] = co; // Ai -> Zi
+      }
+    }
+    return tf.tensor2d(m, [2 * h, 2 * h]);
+  });
   const color = channels === 3 && decorrelate
     ? colorMatrix()
     : Array.from({ length: channels }, (_, i) =>
@@ -276,9 +302,14 @@ export function fourier(
     ]),
     lo: tf.tensor1d([...Array(channels)].map((_, i) => lo[i % lo.length])),
     span: tf.tensor1d([...Array(channels)].map((_, i) => hi[i % hi.length] - lo[i % lo.length])),
+    // The inverse: pre_flat [N, c] = q_flat x colorInv^T.
+    colorInvT: tf.tensor2d(colorInv[0].map((_, j) => colorInv.map((r) => r[j])).flat(), [
+      channels,
+      channels,
+    ]),
+    a1,
+    b,
   };
-  const lows = [...Array(channels)].map((_, i) => lo[i % lo.length]);
-  const spans = [...Array(channels)].map((_, i) => hi[i % hi.length] - lo[i % lo.length]);
   return {
     name: `fourier(decay ${decay}${channels === 3 && decorrelate ? ", decorrelated" : ""})`,
     toImage: (param) =>
@@ -298,69 +329,20 @@ export function fourier(
           `fourier: image of shape [${image.shape}] does not fit [n, ${h}, ${w}, ${channels}]`,
         );
       }
-      const px = image.dataSync();
-      // Undo the sigmoid, the colour mixing and the /4, in JS (not differentiated).
-      const pre = new Float64Array(n * h * w * c);
-      for (let p = 0; p < n * h * w; p++) {
-        const q = new Array(c);
-        for (let ch = 0; ch < c; ch++) {
-          const u = Math.min(Math.max((px[p * c + ch] - lows[ch]) / spans[ch], 1e-4), 1 - 1e-4);
-          q[ch] = Math.log(u / (1 - u));
-        }
-        for (let ch = 0; ch < c; ch++) {
-          let s = 0;
-          for (let k = 0; k < c; k++) s += q[k] * colorInv[ch][k];
-          pre[p * c + ch] = 4 * s;
-        }
-      }
-      // Forward real DFT: Z[k, l] = sum_u sum_v x[u, v] e^{-2 pi i (k u / h + l v / w)}.
-      const out = new Float32Array(n * c * h * 2 * wf);
-      const cw = new Float64Array(wf * w), sw = new Float64Array(wf * w);
-      for (let l = 0; l < wf; l++) {
-        for (let v = 0; v < w; v++) {
-          cw[l * w + v] = Math.cos((2 * Math.PI * l * v) / w);
-          sw[l * w + v] = Math.sin((2 * Math.PI * l * v) / w);
-        }
-      }
-      const ch_ = new Float64Array(h * h), sh = new Float64Array(h * h);
-      for (let k = 0; k < h; k++) {
-        for (let u = 0; u < h; u++) {
-          ch_[k * h + u] = Math.cos((2 * Math.PI * k * u) / h);
-          sh[k * h + u] = Math.sin((2 * Math.PI * k * u) / h);
-        }
-      }
-      const ar = new Float64Array(h * wf), ai = new Float64Array(h * wf);
-      for (let b = 0; b < n; b++) {
-        for (let ch = 0; ch < c; ch++) {
-          for (let u = 0; u < h; u++) {
-            for (let l = 0; l < wf; l++) {
-              let re = 0, im = 0;
-              for (let v = 0; v < w; v++) {
-                const x = pre[((b * h + u) * w + v) * c + ch];
-                re += x * cw[l * w + v];
-                im -= x * sw[l * w + v];
-              }
-              ar[u * wf + l] = re;
-              ai[u * wf + l] = im;
-            }
-          }
-          const base = (b * c + ch) * h * 2 * wf;
-          for (let k = 0; k < h; k++) {
-            for (let l = 0; l < wf; l++) {
-              let re = 0, im = 0;
-              for (let u = 0; u < h; u++) {
-                const co = ch_[k * h + u], si = sh[k * h + u];
-                re += ar[u * wf + l] * co + ai[u * wf + l] * si;
-                im += ai[u * wf + l] * co - ar[u * wf + l] * si;
-              }
-              const s = scale[k * 2 * wf + l];
-              out[base + k * 2 * wf + l] = re / s;
-              out[base + k * 2 * wf + wf + l] = im / s;
-            }
-          }
-        }
-      }
-      return tf.tensor4d(out, [n, c, h, 2 * wf]);
+      // Tensor ops, not a read into JS: WebGPU cannot read GPU data synchronously.
+      return tf.tidy(() => {
+        // Undo the sigmoid, the colour mixing and the /4.
+        const u = image.sub(t.lo).div(t.span).clipByValue(1e-4, 1 - 1e-4);
+        const q = tf.log(u.div(tf.sub(1, u)));
+        const pre = q.reshape([-1, c]).matMul(t.colorInvT).mul(4).reshape([n, h, w, c]);
+        // Forward real DFT: Z[k, l] = sum_u sum_v x[u, v] e^{-2 pi i (k u / h + l v / w)},
+        // along columns (a1) then rows (b), as in toImage.
+        const a = pre.transpose([0, 3, 1, 2]).reshape([n * c * h, w]).matMul(t.a1)
+          .reshape([n * c, h, 2, wf]).transpose([0, 3, 2, 1]).reshape([n * c * wf, 2 * h]);
+        const z = a.matMul(t.b).reshape([n * c, wf, 2, h]).transpose([0, 3, 2, 1])
+          .reshape([n, c, h, 2 * wf]);
+        return z.div(t.scale) as tf.Tensor4D;
+      });
     },
     dispose: () => tf.dispose(Object.values(t)),
   };

@@ -37,7 +37,7 @@ export interface Transform {
  * await tf.setBackend("cpu");
  * const x = tf.range(0, 12).reshape([1, 3, 4, 1]) as tf.Tensor4D;
  * const back = roll(roll(x, 1, -3), -1, 3);
- * if (back.sub(x).abs().max().dataSync()[0] !== 0) throw new Error("not undone");
+ * if ((await back.sub(x).abs().max().data())[0] !== 0) throw new Error("not undone");
  * ```
  */
 export function roll(x: tf.Tensor4D, dy: number, dx: number): tf.Tensor4D {

@@ -192,7 +192,7 @@ export const visualize: Plugin<VisualizeOptions> = definePlugin({
     const init = noiseImages(net, units.length, ctx.rng, 0.05);
     let out;
     try {
-      out = render(net, {
+      out = await render(net, {
         objective,
         init,
         steps: p.steps,
