@@ -38,7 +38,7 @@ for (const backend of ["wasm", "cpu"]) {
     async fn(b) {
       await initBackend(backend, { quiet: true });
       b.start();
-      const r = render(net, {
+      const r = await render(net, {
         objective: sum(classScore(classes), l2(0.01)),
         init: zeros,
         steps: STEPS,
@@ -57,7 +57,7 @@ for (const backend of ["wasm", "cpu"]) {
     async fn(b) {
       await initBackend(backend, { quiet: true });
       b.start();
-      const r = render(net, {
+      const r = await render(net, {
         objective: layerEnergy("conv4"),
         init: digit,
         steps: STEPS,

@@ -184,7 +184,7 @@ async function checkGraphAgainstLayers(
   const dir = await Deno.makeTempDir({ prefix: "convlens_graph_" });
   try {
     await exportGraphModel(model, dir, options);
-    const { layerNodes } = graphArtifacts(model, options);
+    const { layerNodes } = await graphArtifacts(model, options);
     const json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
     assert.equal(json.format, "graph-model");
     assert.ok(Array.isArray(json.modelTopology.node));
@@ -374,7 +374,7 @@ Deno.test("graph export: Sequential conv net (plain ops) agrees with its LayersM
 Deno.test("graph export: Sequential conv net, fused ops and converter-style names", async () => {
   const model = sequentialNet(1);
   const prefix = "StatefulPartitionedCall/sequential/";
-  const { modelJson, layerNodes } = graphArtifacts(model, { fuse: true, prefix });
+  const { modelJson, layerNodes } = await graphArtifacts(model, { fuse: true, prefix });
   const ops = new Map(modelJson.modelTopology.node.map((n) => [n.name, n.op]));
   assert.equal(layerNodes.c1, `${prefix}c1/Relu`);
   assert.equal(ops.get(`${prefix}c1/Relu`), "_FusedConv2D");
@@ -394,7 +394,7 @@ Deno.test("graph export: Sequential conv net, fused ops and converter-style name
 Deno.test("graph export: functional net with Add, Concatenate, BatchNorm, Dropout", async () => {
   const model = functionalNet();
   const sidecar: Sidecar = { name: "functional", logits: "logits", probs: "probs" };
-  const { modelJson } = graphArtifacts(model);
+  const { modelJson } = await graphArtifacts(model);
   const ops = new Set(modelJson.modelTopology.node.map((n) => n.op));
   for (const op of ["AddV2", "ConcatV2", "FusedBatchNormV3", "Mean", "Identity", "Relu"]) {
     assert.ok(ops.has(op), `${op} in the graph`);
@@ -410,9 +410,11 @@ Deno.test("graph export: functional net with Add, Concatenate, BatchNorm, Dropou
 
 Deno.test("graph export: depthwise convs (plain and fused) and a batch norm after dense", async () => {
   const model = depthwiseNet();
-  const plain = graphArtifacts(model).modelJson.modelTopology.node.map((n) => n.op);
+  const plain = (await graphArtifacts(model)).modelJson.modelTopology.node.map((n) => n.op);
   assert.ok(plain.includes("DepthwiseConv2dNative") && plain.includes("Mul"));
-  const fused = graphArtifacts(model, { fuse: true }).modelJson.modelTopology.node.map((n) => n.op);
+  const fused = (await graphArtifacts(model, { fuse: true })).modelJson.modelTopology.node.map((
+    n,
+  ) => n.op);
   assert.ok(fused.includes("FusedDepthwiseConv2dNative"));
   await checkGraphAgainstLayers(model, { tap: "dw2", edit: "dw1", editChannels: 6 });
   await checkGraphAgainstLayers(model, { fuse: true, tap: "dw1", edit: "pw", editChannels: 5 });
@@ -421,7 +423,7 @@ Deno.test("graph export: depthwise convs (plain and fused) and a batch norm afte
 
 Deno.test("graph with a free-size input takes its size from convlens.json", async () => {
   const model = sequentialNet(1);
-  const { modelJson, weightData } = graphArtifacts(model);
+  const { modelJson, weightData } = await graphArtifacts(model);
   const free = { dim: [-1, -1, -1, 3].map((d) => ({ size: String(d) })) };
   const placeholder = modelJson.modelTopology.node.find((n) => n.op === "Placeholder")!;
   placeholder.attr = { ...placeholder.attr, shape: { shape: free } };
@@ -473,7 +475,7 @@ Deno.test("graph export: unsupported layers are refused by name, with no files w
       }),
     ],
   });
-  assert.throws(
+  await assert.rejects(
     () => graphArtifacts(dilated),
     /Layer "dw" \(DepthwiseConv2D\).*ignores dilationRate/,
   );

@@ -240,15 +240,21 @@ function parameterizations(): [string, Parameterization & { dispose?: () => void
   ];
 }
 
-Deno.test("every objective rises over a few steps from a random start, in every parameterization", () => {
+Deno.test("every objective rises over a few steps from a random start, in every parameterization", async () => {
   const before = tf.memory().numTensors;
   for (const [pname, param] of parameterizations()) {
     for (const [oname, objective] of OBJECTIVES) {
       const start = tf.tidy(() =>
         param.toImage(param.fromImage(noiseImages(net, 2, seededRandom(3), 0.2)))
       );
-      const first = evaluate(net, objective, start);
-      const r = render(net, { objective, init: start, steps: 4, param, optimizer: adam(0.02) });
+      const first = await evaluate(net, objective, start);
+      const r = await render(net, {
+        objective,
+        init: start,
+        steps: 4,
+        param,
+        optimizer: adam(0.02),
+      });
       for (let i = 0; i < 2; i++) {
         assert.ok(
           r.values[i] > first[i],
@@ -262,7 +268,7 @@ Deno.test("every objective rises over a few steps from a random start, in every 
   assert.equal(tf.memory().numTensors, before);
 });
 
-Deno.test("each optimizer raises a class score", () => {
+Deno.test("each optimizer raises a class score", async () => {
   for (
     const optimizer of [
       ascent(0.05),
@@ -273,19 +279,19 @@ Deno.test("each optimizer raises a class score", () => {
     ]
   ) {
     const start = noiseImages(net, 1, seededRandom(1));
-    const first = evaluate(net, classScore(2), start)[0];
-    const r = render(net, { objective: classScore(2), init: start, steps: 3, optimizer });
+    const first = (await evaluate(net, classScore(2), start))[0];
+    const r = await render(net, { objective: classScore(2), init: start, steps: 3, optimizer });
     assert.ok(r.values[0] > first, `${optimizer.name}: ${first} -> ${r.values[0]}`);
     tf.dispose([start, r.images]);
   }
 });
 
-Deno.test("render() over 200 steps with every part leaves tf.memory().numTensors unchanged", () => {
+Deno.test("render() over 200 steps with every part leaves tf.memory().numTensors unchanged", async () => {
   const start = noiseImages(net, 2, seededRandom(2));
   const param = fourier(12, 12, 3, { lo: [0], hi: [1] });
   const before = tf.memory().numTensors;
   let calls = 0;
-  const r = render(net, {
+  const r = await render(net, {
     objective: weighted([[1, channel("c2", [0, 1])], [0.1, totalVariation(1)], [1, l2(1e-3)]]),
     init: start,
     steps: 200,
@@ -311,10 +317,10 @@ Deno.test("render() over 200 steps with every part leaves tf.memory().numTensors
   param.dispose();
 });
 
-Deno.test("render() gives the same image for the same seed, another for another", () => {
-  const run = (seed: number) => {
+Deno.test("render() gives the same image for the same seed, another for another", async () => {
+  const run = async (seed: number) => {
     const start = noiseImages(net, 1, seededRandom(seed));
-    const r = render(net, {
+    const r = await render(net, {
       objective: channel("c2", 1),
       init: start,
       steps: 5,
@@ -324,42 +330,42 @@ Deno.test("render() gives the same image for the same seed, another for another"
     start.dispose();
     return r.images;
   };
-  const a = run(1), b = run(1), c = run(2);
+  const a = await run(1), b = await run(1), c = await run(2);
   assert.equal(maxAbsDiff(a, b), 0);
   assert.ok(maxAbsDiff(a, c) > 0);
   tf.dispose([a, b, c]);
 });
 
-Deno.test("render() rejects bad input with clear errors", () => {
+Deno.test("render() rejects bad input with clear errors", async () => {
   const start = noiseImages(net, 1, seededRandom(1));
   const before = tf.memory().numTensors;
-  assert.throws(
+  await assert.rejects(
     () => render(net, { objective: channel("conv9", 0), init: start, steps: 2 }),
     /Unknown layer "conv9".*use one of/,
   );
-  assert.throws(
+  await assert.rejects(
     () => render(net, { objective: neuron("c1", [3, 4, 9]), init: start, steps: 2 }),
     /outside layer "c1".*index 2 must be from 0 to 3/,
   );
-  assert.throws(
+  await assert.rejects(
     () => render(net, { objective: neuron("d", 5), init: start, steps: 2 }),
     /outside layer "d".*0 to 4/,
   );
-  assert.throws(
+  await assert.rejects(
     () => render(net, { objective: channel("c2", 6), init: start, steps: 2 }),
     /channel 6 is outside layer "c2", which has 6 channels/,
   );
-  assert.throws(
+  await assert.rejects(
     () => render(net, { objective: classScore(5), init: start, steps: 2 }),
     /Class index 5 is out of range/,
   );
   for (const steps of [0, -3, 1.5]) {
-    assert.throws(
+    await assert.rejects(
       () => render(net, { objective: classScore(1), init: start, steps }),
       /steps must be a whole number > 0/,
     );
   }
-  assert.throws(
+  await assert.rejects(
     () => render(net, { objective: featureMatch("c2", target), init: start, steps: 1 }),
     /take the target from the same layer/,
   );
