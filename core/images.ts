@@ -315,13 +315,6 @@ export async function encodeJpeg(img: RawImage, quality = 90): Promise<Uint8Arra
   return bytes;
 }
 
-function splitPath(path: string): { dir: string; base: string } {
-  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return i < 0
-    ? { dir: ".", base: path }
-    : { dir: path.slice(0, i) || "/", base: path.slice(i + 1) };
-}
-
 /**
  * Writes an image tensor (values in [0, 1]) or an 8-bit image as a PNG file,
  * atomically (see {@link writeFileAtomic}); parent folders are created. The
