@@ -3,7 +3,11 @@
  * timing, warmup then median) against PyTorch on the same workloads, as a
  * markdown table with ratios tfjs / PyTorch.
  *
- * Usage: deno run -A bench/compare.ts [--repeats 5] [--with-cpu] [--backend webgpu] [--out file.md]
+ * Usage: deno run -A bench/compare.ts [--repeats 5] [--with-cpu] [--cpu-repeats 1]
+ *   [--cpu-only "forward b1,saliency b1"] [--backend webgpu] [--out file.md]
+ *
+ * The pure-JS cpu backend takes seconds per heavy row: `--cpu-repeats` and
+ * `--cpu-only` bound its run (rows it skips show as "-").
  *
  * @module
  */
@@ -14,6 +18,8 @@ const { values } = parseArgs({
   options: {
     repeats: { type: "string", default: "5" },
     "with-cpu": { type: "boolean", default: false },
+    "cpu-repeats": { type: "string" },
+    "cpu-only": { type: "string" },
     backend: { type: "string" },
     out: { type: "string" },
   },
@@ -37,7 +43,7 @@ async function runJson(cmd: string, args: string[], env: Record<string, string>)
 }
 
 const repeats = values.repeats;
-const tfjs = (backend: string, stock = false) =>
+const tfjs = (backend: string, stock = false, extra: string[] = []) =>
   runJson(Deno.execPath(), [
     "run",
     "-A",
@@ -46,6 +52,7 @@ const tfjs = (backend: string, stock = false) =>
     backend,
     "--repeats",
     repeats,
+    ...extra,
   ], stock ? { CONVLENS_STOCK_WASM: "1" } : {});
 
 const configs: [string, () => ReturnType<typeof tfjs>][] = values.backend
@@ -54,7 +61,13 @@ const configs: [string, () => ReturnType<typeof tfjs>][] = values.backend
     ["tfjs wasm (convlens kernels)", () => tfjs("wasm")],
     ["tfjs wasm (stock 4.22)", () => tfjs("wasm", true)],
   ];
-if (values["with-cpu"]) configs.push(["tfjs cpu (pure JS)", () => tfjs("cpu")]);
+if (values["with-cpu"]) {
+  const extra = [
+    ...(values["cpu-repeats"] ? ["--repeats", values["cpu-repeats"]] : []),
+    ...(values["cpu-only"] ? ["--only", values["cpu-only"]] : []),
+  ];
+  configs.push(["tfjs cpu (pure JS)", () => tfjs("cpu", false, extra)]);
+}
 
 const torch = await runJson("/usr/bin/python3", [
   new URL("./compare_torch.py", import.meta.url).pathname,

@@ -2,7 +2,12 @@
  * The tfjs half of `compare.ts`: times every workload on one backend in this
  * process and prints one JSON object (milliseconds, or an error per workload).
  *
- * Usage: deno run -A bench/tfjs_side.ts --backend wasm [--repeats 5] [--only "forward b1"]
+ * Rows (see `WORKLOAD_NAMES` in `workloads.ts`): forward b1/b64, input grad b1/b16,
+ * train step b64, saliency b1/b16 and guided backprop b1/b16 (convlens's
+ * `gradient` on the MNIST-size net), class-model step b1 and deep-dream step b1.
+ *
+ * Usage: deno run -A bench/tfjs_side.ts --backend wasm [--repeats 5] [--warmup 1]
+ *   [--only "forward b1,saliency b1"]
  * With CONVLENS_STOCK_WASM=1 the wasm backend keeps stock tfjs kernels.
  *
  * @module

@@ -6,6 +6,8 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
+import { Net } from "../core/net.ts";
+import { gradient, type Objective, type ReluRule } from "../core/gradients.ts";
 
 /** VGG-style net at 64x64x3: conv3x3 32-32, pool, 64-64, pool, 128, pool, dense 256, 10. */
 export function vggNet(): tf.LayersModel {
@@ -63,13 +65,25 @@ export function mnistNet(): tf.LayersModel {
 /** One timed unit of work: runs once and waits for its result. */
 export type Workload = () => void;
 
-/** The workloads, by the row names the tables use. */
+/**
+ * The workloads, by the row names the tables use. `saliency` and `guided backprop`
+ * are d logit 0 / d input on the MNIST-size net through convlens's `gradient`
+ * (rule "plain" / "guided"); `class-model step` (logit 0 - 0.01 ||x||^2, step 0.1 g)
+ * and `deep-dream step` (mean square of the second pooled activation, step
+ * 0.01 g / mean|g|) are one ascent step on the VGG-style net's input.
+ */
 export const WORKLOAD_NAMES = [
   "forward b1",
   "forward b64",
   "input grad b1",
   "input grad b16",
   "train step b64",
+  "saliency b1",
+  "saliency b16",
+  "guided backprop b1",
+  "guided backprop b16",
+  "class-model step b1",
+  "deep-dream step b1",
 ] as const;
 
 /** A workload name. */
@@ -83,6 +97,8 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
   const x16 = tf.randomUniform([16, 64, 64, 3], 0, 1, "float32", 2);
   const x64 = tf.randomUniform([64, 64, 64, 3], 0, 1, "float32", 3);
   const m64 = tf.randomUniform([64, 28, 28, 1], 0, 1, "float32", 4);
+  const m1 = tf.randomUniform([1, 28, 28, 1], 0, 1, "float32", 6);
+  const m16 = tf.randomUniform([16, 28, 28, 1], 0, 1, "float32", 7);
   const labels = tf.tidy(() =>
     tf.oneHot(tf.randomUniform([64], 0, 10, "int32", 5) as tf.Tensor1D, 10)
   );
@@ -109,6 +125,49 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
     loss!.dataSync();
     loss!.dispose();
   };
+  // Saliency and guided backprop through convlens's own gradient machinery, on a
+  // second MNIST-size net (the training step keeps changing the first one's weights).
+  const mnistEval = mnistNet();
+  const mnistLens = Net.fromModel(mnistEval);
+  const logit0: Objective = {
+    logits: true,
+    value: (r) => r.logits!.slice([0, 0], [-1, 1]).sum() as tf.Scalar,
+  };
+  const attribution = (x: tf.Tensor, rule: ReluRule) => () => {
+    const { grad, value } = gradient(mnistLens, x, logit0, { rule });
+    grad.dataSync();
+    tf.dispose([grad, value]);
+  };
+  // One step of gradient ascent on the input of the VGG-style net, from the
+  // current x (which each step replaces): forward + input gradient + update.
+  const vggLens = Net.fromModel(vgg);
+  const pool2 = vggLens.layers.filter((l) => l.role === "pool")[1].name;
+  const classModel: Objective = {
+    logits: true,
+    value: (r, x) =>
+      r.logits!.slice([0, 0], [-1, 1]).sum().sub(x.square().sum().mul(0.01)) as tf.Scalar,
+  };
+  const dream: Objective = {
+    taps: [pool2],
+    value: (r) => r.taps[pool2].square().mean() as tf.Scalar,
+  };
+  let cmX = x1.clone();
+  let ddX = x1.clone();
+  const classModelStep = () => {
+    const { grad, value } = gradient(vggLens, cmX, classModel);
+    const next = tf.tidy(() => cmX.add(grad.mul(0.1)));
+    tf.dispose([grad, value, cmX]);
+    cmX = next;
+    cmX.dataSync();
+  };
+  // Normalized step: lr * g / mean(|g|).
+  const deepDreamStep = () => {
+    const { grad, value } = gradient(vggLens, ddX, dream);
+    const next = tf.tidy(() => ddX.add(grad.div(grad.abs().mean().add(1e-8)).mul(0.01)));
+    tf.dispose([grad, value, ddX]);
+    ddX = next;
+    ddX.dataSync();
+  };
   return {
     run: {
       "forward b1": forward(x1),
@@ -116,12 +175,19 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
       "input grad b1": inputGrad(x1),
       "input grad b16": inputGrad(x16),
       "train step b64": train,
+      "saliency b1": attribution(m1, "plain"),
+      "saliency b16": attribution(m16, "plain"),
+      "guided backprop b1": attribution(m1, "guided"),
+      "guided backprop b16": attribution(m16, "guided"),
+      "class-model step b1": classModelStep,
+      "deep-dream step b1": deepDreamStep,
     },
     dispose: () => {
-      tf.dispose([x1, x16, x64, m64, labels]);
+      tf.dispose([x1, x16, x64, m64, m1, m16, labels, cmX, ddX]);
       optimizer.dispose();
       vgg.dispose();
       mnist.dispose();
+      mnistEval.dispose();
     },
   };
 }
