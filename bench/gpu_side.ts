@@ -1,5 +1,5 @@
 /**
- * The workloads of `workloads.ts` timed on the WebGPU backend with asynchronous
+ * The workloads of `workloads.ts` (`buildTensorWorkloads`) timed on the WebGPU backend with asynchronous
  * reads (a synchronous read from a GPU stalls the queue and measures the stall).
  * Prints one JSON object: the adapter, and median milliseconds per workload.
  *
@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
 import { initBackend, probeGpu } from "../core/backend.ts";
-import { mnistNet, vggNet } from "./workloads.ts";
+import { buildTensorWorkloads, WORKLOAD_NAMES } from "./workloads.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,38 +22,11 @@ const { values } = parseArgs({
 });
 const gpu = await probeGpu();
 const backend = await initBackend(values.backend, { quiet: true });
-const vgg = vggNet();
-const mnist = mnistNet();
-const x1 = tf.randomUniform([1, 64, 64, 3], 0, 1, "float32", 1);
-const x16 = tf.randomUniform([16, 64, 64, 3], 0, 1, "float32", 2);
-const x64 = tf.randomUniform([64, 64, 64, 3], 0, 1, "float32", 3);
-const m64 = tf.randomUniform([64, 28, 28, 1], 0, 1, "float32", 4);
-const labels = tf.tidy(() =>
-  tf.oneHot(tf.randomUniform([64], 0, 10, "int32", 5) as tf.Tensor1D, 10)
-);
-const optimizer = tf.train.sgd(0.01);
-
-const work: Record<string, () => tf.Tensor> = {
-  "forward b1": () => vgg.predict(x1) as tf.Tensor,
-  "forward b64": () => vgg.predict(x64) as tf.Tensor,
-  "input grad b1": () =>
-    tf.tidy(() =>
-      tf.grad((v: tf.Tensor) => (vgg.apply(v) as tf.Tensor).slice([0, 0], [-1, 1]).sum())(x1)
-    ),
-  "input grad b16": () =>
-    tf.tidy(() =>
-      tf.grad((v: tf.Tensor) => (vgg.apply(v) as tf.Tensor).slice([0, 0], [-1, 1]).sum())(x16)
-    ),
-  "train step b64": () =>
-    optimizer.minimize(
-      () =>
-        tf.losses.softmaxCrossEntropy(labels, mnist.apply(m64, { training: true }) as tf.Tensor),
-      true,
-    )!,
-};
+const { make: work, dispose } = buildTensorWorkloads();
 
 const result: Record<string, number | string> = {};
-for (const [name, fn] of Object.entries(work)) {
+for (const name of WORKLOAD_NAMES) {
+  const fn = work[name];
   if (values.only && !values.only.split(",").includes(name)) continue;
   try {
     for (let i = 0; i < 2; i++) {
@@ -75,4 +48,11 @@ for (const [name, fn] of Object.entries(work)) {
     result[name] = `error: ${(err as Error).message.split("\n")[0]}`;
   }
 }
-console.log(JSON.stringify({ backend, adapter: gpu.description, hardware: gpu.hardware, result }));
+dispose();
+console.log(JSON.stringify({
+  backend,
+  adapter: gpu.description,
+  hardware: gpu.hardware,
+  tensorsLeft: tf.memory().numTensors,
+  result,
+}));

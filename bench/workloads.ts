@@ -89,8 +89,18 @@ export const WORKLOAD_NAMES = [
 /** A workload name. */
 export type WorkloadName = typeof WORKLOAD_NAMES[number];
 
-/** Builds every workload on the current backend; `dispose` frees their tensors. */
-export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose: () => void } {
+/** A workload that returns the tensor to read (the caller reads and disposes it). */
+export type TensorWorkload = () => tf.Tensor;
+
+/**
+ * Builds every workload on the current backend as functions that return the
+ * tensor whose read ends the work (so that `gpu_side.ts` can read it
+ * asynchronously); `dispose` frees their tensors.
+ */
+export function buildTensorWorkloads(): {
+  make: Record<WorkloadName, TensorWorkload>;
+  dispose: () => void;
+} {
   const vgg = vggNet();
   const mnist = mnistNet();
   const x1 = tf.randomUniform([1, 64, 64, 3], 0, 1, "float32", 1);
@@ -103,28 +113,18 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
     tf.oneHot(tf.randomUniform([64], 0, 10, "int32", 5) as tf.Tensor1D, 10)
   );
   const optimizer = tf.train.sgd(0.01);
-  const forward = (x: tf.Tensor) => () => {
-    const y = vgg.predict(x) as tf.Tensor;
-    y.dataSync();
-    y.dispose();
-  };
+  const forward = (x: tf.Tensor) => () => vgg.predict(x) as tf.Tensor;
   // The gradient of logit 0 summed over the batch: each image's own d logit/d input.
-  const inputGrad = (x: tf.Tensor) => () => {
-    const g = tf.tidy(() =>
+  const inputGrad = (x: tf.Tensor) => () =>
+    tf.tidy(() =>
       tf.grad((v: tf.Tensor) => (vgg.apply(v) as tf.Tensor).slice([0, 0], [-1, 1]).sum())(x)
     );
-    g.dataSync();
-    g.dispose();
-  };
-  const train = () => {
-    const loss = optimizer.minimize(
+  const train = () =>
+    optimizer.minimize(
       () =>
         tf.losses.softmaxCrossEntropy(labels, mnist.apply(m64, { training: true }) as tf.Tensor),
       true,
-    );
-    loss!.dataSync();
-    loss!.dispose();
-  };
+    )!;
   // Saliency and guided backprop through convlens's own gradient machinery, on a
   // second MNIST-size net (the training step keeps changing the first one's weights).
   const mnistEval = mnistNet();
@@ -135,8 +135,8 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
   };
   const attribution = (x: tf.Tensor, rule: ReluRule) => () => {
     const { grad, value } = gradient(mnistLens, x, logit0, { rule });
-    grad.dataSync();
-    tf.dispose([grad, value]);
+    value.dispose();
+    return grad;
   };
   // One step of gradient ascent on the input of the VGG-style net, from the
   // current x (which each step replaces): forward + input gradient + update.
@@ -158,7 +158,7 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
     const next = tf.tidy(() => cmX.add(grad.mul(0.1)));
     tf.dispose([grad, value, cmX]);
     cmX = next;
-    cmX.dataSync();
+    return cmX.clone();
   };
   // Normalized step: lr * g / mean(|g|).
   const deepDreamStep = () => {
@@ -166,10 +166,10 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
     const next = tf.tidy(() => ddX.add(grad.div(grad.abs().mean().add(1e-8)).mul(0.01)));
     tf.dispose([grad, value, ddX]);
     ddX = next;
-    ddX.dataSync();
+    return ddX.clone();
   };
   return {
-    run: {
+    make: {
       "forward b1": forward(x1),
       "forward b64": forward(x64),
       "input grad b1": inputGrad(x1),
@@ -190,6 +190,20 @@ export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose
       mnistEval.dispose();
     },
   };
+}
+
+/** Builds every workload on the current backend; `dispose` frees their tensors. */
+export function buildWorkloads(): { run: Record<WorkloadName, Workload>; dispose: () => void } {
+  const { make, dispose } = buildTensorWorkloads();
+  const run = {} as Record<WorkloadName, Workload>;
+  for (const name of WORKLOAD_NAMES) {
+    run[name] = () => {
+      const t = make[name]();
+      t.dataSync();
+      t.dispose();
+    };
+  }
+  return { run, dispose };
 }
 
 /** Median milliseconds of `repeats` runs after `warmup` runs. */
