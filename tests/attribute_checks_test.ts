@@ -60,9 +60,9 @@ Deno.test({
     try {
       const { images } = await heldOutDigits({ count: 4 });
       const before = tf.memory().numTensors;
-      const target = predictedClasses(lens.net, images);
+      const target = await predictedClasses(lens.net, images);
       for (const rule of ["trapezoid"] as const) {
-        const ig = integrateGradients(lens.net, images, target, {
+        const ig = await integrateGradients(lens.net, images, target, {
           steps: 256,
           rule,
           batchSize: 128,

@@ -299,11 +299,11 @@ Deno.test("a class index out of range is refused with the valid range", async ()
     );
   }
   const two = tinyImages(net, 2);
-  assert.throws(
-    () => resolveClasses(net, two.x, [0, 1, 0]),
+  await assert.rejects(
+    resolveClasses(net, two.x, [0, 1, 0]),
     /3 classes given for 2 images/,
   );
-  assert.deepEqual(resolveClasses(net, two.x, [1, -1]), [1, 0]);
+  assert.deepEqual(await resolveClasses(net, two.x, [1, -1]), [1, 0]);
   tf.dispose([two.x, two.pixels]);
 });
 
@@ -328,7 +328,7 @@ Deno.test("integrated gradients of a linear model are (x - x') * w for any rule"
   const ln = Net.fromModel(lin);
   const x = tf.tensor4d([0.5, 1, 0.25, 2], [1, 2, 2, 1]);
   for (const rule of ["trapezoid", "midpoint"] as const) {
-    const ig = integrateGradients(ln, x, [1], { steps: 3, rule });
+    const ig = await integrateGradients(ln, x, [1], { steps: 3, rule });
     close(await values(ig.attribution), [0.5 * -2, 1 * 0.5, 0.25 * 1, 2 * 2], rule);
     assert.ok(ig.completenessError[0] < 1e-5);
     tf.dispose([ig.attribution, ig.baseline]);
@@ -339,8 +339,8 @@ Deno.test("integrated gradients of a linear model are (x - x') * w for any rule"
 
 Deno.test("integrated gradients: completeness within 1% on the tiny net, batched alike", async () => {
   const two = tinyImages(net, 2);
-  const a = integrateGradients(net, two.x, [0, 1], { steps: 256, batchSize: 100 });
-  const b = integrateGradients(net, two.x, [0, 1], { steps: 256, batchSize: 7 });
+  const a = await integrateGradients(net, two.x, [0, 1], { steps: 256, batchSize: 100 });
+  const b = await integrateGradients(net, two.x, [0, 1], { steps: 256, batchSize: 7 });
   assert.ok(Math.max(...a.completenessError) < 0.01, `${a.completenessError}`);
   close(await values(a.attribution), await values(b.attribution), "batching", 1e-4);
   tf.dispose([a.attribution, a.baseline, b.attribution, b.baseline, two.x, two.pixels]);
@@ -364,7 +364,7 @@ const seqImages = imagesFromPixels(
 );
 
 Deno.test("smoothgrad with sigma 0 is the method itself", async () => {
-  const target = predictedClasses(seq, seqImages.x);
+  const target = await predictedClasses(seq, seqImages.x);
   const plain = await saliencyAttribution.attribute(seq, seqImages.x, target);
   const smooth = await smoothGrad(saliencyAttribution).attribute(seq, seqImages.x, target, {
     samples: 4,

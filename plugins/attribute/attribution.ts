@@ -20,7 +20,7 @@
  * import { tf } from "../../core/tf.ts";
  * import { attributionMap, predictedClasses } from "./attribution.ts";
  * import { saliencyAttribution } from "./saliency.ts";
- * const target = predictedClasses(net, x);
+ * const target = await predictedClasses(net, x);
  * const attr = await saliencyAttribution.attribute(net, x, target);
  * const map = attributionMap(attr); // [n, h, w], max_k |d s_y / d x|
  * tf.dispose([attr, map]);
@@ -115,11 +115,25 @@ function checkBatch(net: Net, x: tf.Tensor, what: string): void {
  * @param x A batch in model input space.
  * @returns The argmax of the logits, one per image.
  */
-export function predictedClasses(net: Net, x: tf.Tensor4D): number[] {
-  const best = tf.tidy(() => net.logits(x).argMax(1));
-  const out = Array.from(best.dataSync());
-  best.dispose();
-  return out;
+export async function predictedClasses(net: Net, x: tf.Tensor4D): Promise<number[]> {
+  return Array.from(await readOnce(tf.tidy(() => net.logits(x).argMax(1))));
+}
+
+/**
+ * Reads a tensor's values asynchronously and disposes of it. Plugins never read
+ * synchronously: on WebGPU under Deno, `dataSync()` of a GPU-resident tensor fails.
+ *
+ * @param t A tensor the caller owns (disposed, whether the read succeeds or not).
+ * @returns Its values.
+ */
+export async function readOnce<R extends tf.Rank>(
+  t: tf.Tensor<R>,
+): Promise<tf.TypedArray> {
+  try {
+    return await t.data() as tf.TypedArray;
+  } finally {
+    t.dispose();
+  }
 }
 
 /**
@@ -131,14 +145,15 @@ export function predictedClasses(net: Net, x: tf.Tensor4D): number[] {
  * @param given Classes asked for.
  * @param what The caller, for messages.
  * @returns One checked class per image.
- * @throws {RangeError} for a class out of range or a list of the wrong length.
+ * @throws {RangeError} for a class out of range or a list of the wrong length
+ *   (the promise rejects).
  */
-export function resolveClasses(
+export async function resolveClasses(
   net: Net,
   x: tf.Tensor4D,
   given: readonly number[] | undefined,
   what = "attribution",
-): number[] {
+): Promise<number[]> {
   const n = x.shape[0];
   const list = given ?? [];
   if (list.length > 1 && list.length !== n) {
@@ -160,7 +175,7 @@ export function resolveClasses(
     }
   }
   if (!wanted.includes(-1)) return wanted;
-  const predicted = predictedClasses(net, x);
+  const predicted = await predictedClasses(net, x);
   return wanted.map((c, i) => (c === -1 ? predicted[i] : c));
 }
 
@@ -230,21 +245,19 @@ export function classObjective(target: readonly number[], kind: ScoreKind = "log
  * @param kind Which score.
  * @returns One score per image.
  */
-export function classScores(
+export async function classScores(
   net: Net,
   x: tf.Tensor4D,
   target: readonly number[],
   kind: ScoreKind = "logit",
-): number[] {
+): Promise<number[]> {
   const t = tf.tidy(() => {
     const s = net.logits(x);
     const scores = kind === "logit" ? s : kind === "prob" ? tf.softmax(s) : tf.logSoftmax(s);
     const pick = tf.oneHot(tf.tensor1d([...target], "int32"), s.shape[1]).toFloat();
     return tf.sum(tf.mul(scores, pick), 1);
   });
-  const out = Array.from(t.dataSync());
-  t.dispose();
-  return out;
+  return Array.from(await readOnce(t));
 }
 
 /** Which activations of a layer a unit projection keeps. */
@@ -290,15 +303,15 @@ export interface UnitChoice {
  * @param x The batch.
  * @param unit The unit.
  * @param what The caller, for messages.
- * @returns A 0/1 mask shaped like the layer's activation and the choices.
- * @throws {RangeError} for a channel, row or column out of range.
+ * @returns A 0/1 mask shaped like the layer's activation (the caller's) and the choices.
+ * @throws {RangeError} for a channel, row or column out of range (the promise rejects).
  */
-export function unitMask(
+export async function unitMask(
   net: Net,
   x: tf.Tensor4D,
   unit: Unit,
   what: string,
-): { mask: tf.Tensor; choices: UnitChoice[] } {
+): Promise<{ mask: tf.Tensor; choices: UnitChoice[] }> {
   const info = net.layer(unit.layer);
   const mode = unit.mode ?? "strongest";
   if (!UNIT_MODES.includes(mode)) {
@@ -369,8 +382,13 @@ export function unitMask(
     );
     return [mask.reshape([n, ...shape]), chan, pos, kept];
   });
-  const c = chan.dataSync(), p = pos.dataSync(), v = kept.dataSync();
-  tf.dispose([chan, pos, kept]);
+  let c: tf.TypedArray, p: tf.TypedArray, v: tf.TypedArray;
+  try {
+    [c, p, v] = await Promise.all([readOnce(chan), readOnce(pos), readOnce(kept)]);
+  } catch (err) {
+    mask.dispose();
+    throw err;
+  }
   const choices: UnitChoice[] = Array.from({ length: n }, (_, i) => ({
     channel: c[i],
     row: p[i] < 0 ? -1 : Math.floor(p[i] / w),
@@ -429,14 +447,14 @@ export interface Projection {
  * @param what The caller, for messages.
  * @returns The projection and the units found.
  */
-export function projectBack(
+export async function projectBack(
   net: Net,
   x: tf.Tensor4D,
   target: readonly number[],
   rule: ReluRule,
   options: ProjectionOptions = {},
   what = "projection",
-): Projection {
+): Promise<Projection> {
   if (!options.unit) {
     checkTarget(net, x, target, what);
     const { grad, value } = gradient(net, x, classObjective(target, options.target ?? "logit"), {
@@ -446,7 +464,7 @@ export function projectBack(
     return { attribution: grad as tf.Tensor4D };
   }
   checkBatch(net, x, what);
-  const { mask, choices } = unitMask(net, x, options.unit, what);
+  const { mask, choices } = await unitMask(net, x, options.unit, what);
   try {
     const { grad, value } = gradient(net, x, unitObjective(options.unit.layer, mask), { rule });
     value.dispose();
@@ -607,10 +625,12 @@ export async function attributionResult(
   if (report.classes) r.figure("classes", report.classes.join(","));
   if (!report.render) return r;
   const n = images.x.shape[0];
-  const stats = tf.tidy(() => ({
-    max: map.reshape([n, -1]).max(1).dataSync(),
-    total: report.attribution.reshape([n, -1]).sum(1).dataSync(),
-  }));
+  const [max, total] = tf.tidy(() => [
+    map.reshape([n, -1]).max(1),
+    report.attribution.reshape([n, -1]).sum(1),
+  ]);
+  const [maxes, totals] = await Promise.all([readOnce(max), readOnce(total)]);
+  const stats = { max: maxes, total: totals };
   const extra = Object.entries(report.columns ?? {});
   const rows = Array.from({ length: n }, (_, i) => [
     images.names[i] ?? `image ${i}`,

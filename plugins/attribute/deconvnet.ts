@@ -31,8 +31,8 @@ export type DeconvnetOptions = ProjectionOptions;
  */
 export const deconvnetAttribution: Attribution<DeconvnetOptions> = {
   name: "deconvnet",
-  attribute(net, x, target, options = {}) {
-    return Promise.resolve(projectBack(net, x, target, "deconv", options, "deconvnet").attribution);
+  async attribute(net, x, target, options = {}) {
+    return (await projectBack(net, x, target, "deconv", options, "deconvnet")).attribution;
   },
 };
 
@@ -102,9 +102,9 @@ export const deconvnet: Plugin<DeconvnetParams> = definePlugin({
     const { net, images } = ctx;
     const layer = lastSpatialLayer(net, p.layer, "deconvnet");
     // The class is only reported: a DeconvNet projects a unit, not a class score.
-    const classes = resolveClasses(net, images.x, p.class, "deconvnet");
+    const classes = await resolveClasses(net, images.x, p.class, "deconvnet");
     const unit = { layer, mode: p.mode, channel: p.channel, row: p.row, col: p.col };
-    const { attribution, choices } = projectBack(
+    const { attribution, choices } = await projectBack(
       net,
       images.x,
       classes,

@@ -25,6 +25,7 @@ import {
   methodList,
   parseMethodParams,
   predictedClasses,
+  readOnce,
   takeAttribution,
 } from "./attribution.ts";
 
@@ -90,14 +91,14 @@ export function deletionRanks(
  * @param batchSize Images per forward pass.
  * @returns `n` curves of `steps + 1` probabilities.
  */
-export function deletionCurves(
+export async function deletionCurves(
   net: Net,
   pixels: tf.Tensor4D,
   classes: readonly number[],
   ranks: Int32Array,
   steps: number,
   batchSize: number,
-): number[][] {
+): Promise<number[][]> {
   const [n, h, w] = pixels.shape;
   const area = h * w;
   const curves = Array.from({ length: n }, () => new Array<number>(steps + 1).fill(0));
@@ -122,8 +123,7 @@ export function deletionCurves(
         const pick = tf.oneHot(tf.tensor1d(image.map((i) => classes[i]), "int32"), p.shape[1]);
         return tf.sum(tf.mul(p, pick), 1);
       });
-      const v = probs.dataSync();
-      probs.dispose();
+      const v = await readOnce(probs);
       rows.forEach((_, k) => (curves[image[k]][step[k]] = v[k]));
     }
   } finally {
@@ -177,7 +177,7 @@ export const deletion: Plugin<DeletionParams> = definePlugin({
     try {
       const { images } = data;
       const [n, h, w] = images.x.shape;
-      const classes = predictedClasses(net, images.x);
+      const classes = await predictedClasses(net, images.x);
       const names = [...methods, "random"];
       const curves: number[][][] = [];
       let done = 0;
@@ -202,16 +202,19 @@ export const deletion: Plugin<DeletionParams> = definePlugin({
           }
           const m = attributionMap(a);
           a.dispose();
-          maps.set(m.dataSync(), start * h * w);
-          m.dispose();
+          maps.set(await readOnce(m), start * h * w);
           ctx.progress(++done, total);
         }
         const ranks = deletionRanks(maps, n, h * w, ctx.rng);
-        curves.push(deletionCurves(net, images.pixels, classes, ranks, p.steps, p.batchSize));
+        curves.push(
+          await deletionCurves(net, images.pixels, classes, ranks, p.steps, p.batchSize),
+        );
         ctx.progress(++done, total);
       }
       const random = deletionRanks(undefined, n, h * w, ctx.rng);
-      curves.push(deletionCurves(net, images.pixels, classes, random, p.steps, p.batchSize));
+      curves.push(
+        await deletionCurves(net, images.pixels, classes, random, p.steps, p.batchSize),
+      );
       ctx.progress(++done, total);
       const aucs = curves.map((cs) => cs.reduce((s, c) => s + curveArea(c), 0) / n);
       const mean = curves.map((cs) =>

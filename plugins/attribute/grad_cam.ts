@@ -160,7 +160,7 @@ export const gradCam: Plugin<GradCamParams> = definePlugin({
   async run(ctx, p) {
     const { net, images } = ctx;
     const layer = gradCamLayer(net, p.layer);
-    const classes = resolveClasses(net, images.x, p.class, "grad-cam");
+    const classes = await resolveClasses(net, images.x, p.class, "grad-cam");
     const cam = gradCamMap(net, images.x, classes, { layer, target: p.target });
     const attribution = upsampleToInput(cam, images.x);
     const r = await attributionResult(images, {

@@ -26,10 +26,8 @@ export type GuidedBackpropOptions = ProjectionOptions;
 /** Guided backprop of the target class score (or of a layer unit) for each image. */
 export const guidedBackpropAttribution: Attribution<GuidedBackpropOptions> = {
   name: "guided-backprop",
-  attribute(net, x, target, options = {}) {
-    return Promise.resolve(
-      projectBack(net, x, target, "guided", options, "guided-backprop").attribution,
-    );
+  async attribute(net, x, target, options = {}) {
+    return (await projectBack(net, x, target, "guided", options, "guided-backprop")).attribution;
   },
 };
 
@@ -69,11 +67,11 @@ export const guidedBackprop: Plugin<GuidedBackpropParams> = definePlugin({
   demo: [{}],
   async run(ctx, p) {
     const { net, images } = ctx;
-    const classes = resolveClasses(net, images.x, p.class, "guided-backprop");
+    const classes = await resolveClasses(net, images.x, p.class, "guided-backprop");
     const unit = p.layer === undefined
       ? undefined
       : { layer: p.layer, mode: p.mode, channel: p.channel, row: p.row, col: p.col };
-    const { attribution, choices } = projectBack(
+    const { attribution, choices } = await projectBack(
       net,
       images.x,
       classes,

@@ -84,7 +84,7 @@ export const guidedGradCam: Plugin<GuidedGradCamParams> = definePlugin({
   async run(ctx, p) {
     const { net, images } = ctx;
     const layer = gradCamLayer(net, p.layer);
-    const classes = resolveClasses(net, images.x, p.class, "guided-grad-cam");
+    const classes = await resolveClasses(net, images.x, p.class, "guided-grad-cam");
     const common = { class: classes, render: false, target: p.target };
     const cam = takeAttribution(await ctx.run(gradCam, { ...common, layer }), "grad-cam");
     let attribution: tf.Tensor4D;

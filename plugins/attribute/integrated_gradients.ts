@@ -23,6 +23,7 @@ import {
   chunks,
   classObjective,
   classScores,
+  readOnce,
   resolveClasses,
   type ScoreKind,
 } from "./attribution.ts";
@@ -116,12 +117,12 @@ export function riemann(steps: number, rule: RiemannRule): { alphas: number[]; w
  * @param options Steps, baseline, rule, batch size, score.
  * @returns The attribution, the baseline and the figures.
  */
-export function integrateGradients(
+export async function integrateGradients(
   net: Net,
   x: tf.Tensor4D,
   target: readonly number[],
   options: IntegratedGradientsOptions = {},
-): IntegratedGradients {
+): Promise<IntegratedGradients> {
   checkTarget(net, x, target, "integrated-gradients");
   const kind = options.target ?? "logit";
   const batchSize = options.batchSize ?? 64;
@@ -163,11 +164,15 @@ export function integrateGradients(
         sum = next;
       }
       const attribution = tf.tidy(() => tf.mul(diff, sum.reshape(x.shape))) as tf.Tensor4D;
-      const scores = classScores(net, x, target, kind);
-      const baselineScores = classScores(net, baseline, target, kind);
-      const t = tf.tidy(() => attribution.reshape([n, -1]).sum(1));
-      const totals = Array.from(t.dataSync());
-      t.dispose();
+      let scores: number[], baselineScores: number[], totals: number[];
+      try {
+        scores = await classScores(net, x, target, kind);
+        baselineScores = await classScores(net, baseline, target, kind);
+        totals = Array.from(await readOnce(tf.tidy(() => attribution.reshape([n, -1]).sum(1))));
+      } catch (err) {
+        attribution.dispose();
+        throw err;
+      }
       const completenessError = totals.map((s, i) => {
         const delta = scores[i] - baselineScores[i];
         return Math.abs(s - delta) / Math.max(Math.abs(delta), 1e-12);
@@ -187,10 +192,10 @@ export function integrateGradients(
 /** Integrated gradients of the target class score for each image. */
 export const integratedGradientsAttribution: Attribution<IntegratedGradientsOptions> = {
   name: "integrated-gradients",
-  attribute(net, x, target, options = {}) {
-    const r = integrateGradients(net, x, target, options);
+  async attribute(net, x, target, options = {}) {
+    const r = await integrateGradients(net, x, target, options);
     r.baseline.dispose();
-    return Promise.resolve(r.attribution);
+    return r.attribution;
   },
 };
 
@@ -264,8 +269,8 @@ export const integratedGradients: Plugin<IntegratedGradientsParams> = definePlug
   demo: [{}, { baseline: "uniform", rule: "midpoint" }],
   async run(ctx, p) {
     const { net, images } = ctx;
-    const classes = resolveClasses(net, images.x, p.class, "integrated-gradients");
-    const ig = integrateGradients(net, images.x, classes, {
+    const classes = await resolveClasses(net, images.x, p.class, "integrated-gradients");
+    const ig = await integrateGradients(net, images.x, classes, {
       steps: p.steps,
       baseline: p.baseline,
       rule: p.rule,

@@ -10,7 +10,7 @@
  * @example Saliency through the contract
  * ```ts ignore
  * import { attributionMap, predictedClasses, saliencyAttribution } from "./mod.ts";
- * const attr = await saliencyAttribution.attribute(net, x, predictedClasses(net, x));
+ * const attr = await saliencyAttribution.attribute(net, x, await predictedClasses(net, x));
  * const map = attributionMap(attr); // [n, h, w]
  * ```
  *

@@ -21,6 +21,7 @@ import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { colormap, grid, overlay, toRgb } from "../../core/images.ts";
 import { spatialLayer } from "../inspect/activations.ts";
+import { readOnce } from "./attribution.ts";
 
 /** Options of the `occlusion` plugin. */
 export type OcclusionOptions = {
@@ -232,18 +233,18 @@ export const occlusion: Plugin<OcclusionOptions> = definePlugin({
     const pixels = images.pixels.slice([p.image, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
     try {
       // The unoccluded image: the class, and the layer's strongest feature map.
-      const base = tf.tidy(() => {
+      // Computed in a tidy, read after it (asynchronously: WebGPU cannot read synchronously).
+      const parts = tf.tidy(() => {
         const r = net.forward(net.fromPixels(pixels), { taps: [layer], logits: true });
         const probs = tf.softmax(r.logits as tf.Tensor2D).reshape([-1]);
         const act = r.taps[layer];
         const strongest = act.max([0, 1, 2]).argMax();
-        return {
-          probs: probs.arraySync() as number[],
-          channel: strongest.arraySync() as number,
-          total: act.sum([0, 1, 2]).gather(strongest).arraySync() as number,
-          mean: pixels.mean([0, 1, 2]).arraySync() as number[],
-        };
+        return [probs, strongest, act.sum([0, 1, 2]).gather(strongest), pixels.mean([0, 1, 2])];
       });
+      const [probs, channel, total, mean] = await Promise.all(
+        parts.map((t) => readOnce(t).then((v) => Array.from(v))),
+      );
+      const base = { probs, channel: channel[0], total: total[0], mean };
       const predicted = base.probs.indexOf(Math.max(...base.probs));
       const label = images.labels[p.image] ?? -1;
       const classIndex = p.class >= 0 ? net.checkClass(p.class) : label >= 0 ? label : predicted;

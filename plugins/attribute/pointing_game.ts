@@ -35,6 +35,7 @@ import {
   evaluationImages,
   methodList,
   parseMethodParams,
+  readOnce,
   renderAttribution,
   takeAttribution,
 } from "./attribution.ts";
@@ -154,10 +155,9 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
       // drawn brighter than the clutter), which needs no model at all.
       const bright = tf.tidy(() => images.pixels.sum(3).reshape([n, -1]).argMax(1));
       const brightPoints = Array.from(
-        bright.dataSync(),
+        await readOnce(bright),
         (v) => [Math.floor(v / width), v % width] as [number, number],
       );
-      bright.dispose();
       const brightRate = pointHits(brightPoints, boxes, p.tolerance).filter(Boolean).length / n;
       let done = 0;
       for (const method of methods) {
@@ -179,13 +179,15 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
           } finally {
             tf.dispose([part.pixels, part.x]);
           }
-          const best = tf.tidy(() => attributionMap(a).reshape([count, -1]).argMax(1));
-          for (const v of best.dataSync()) points.push([Math.floor(v / width), v % width]);
-          best.dispose();
-          if (start === 0 && p.show > 0) {
-            shown = a.slice([0, 0, 0, 0], [Math.min(p.show, count), -1, -1, -1]);
+          try {
+            const best = tf.tidy(() => attributionMap(a).reshape([count, -1]).argMax(1));
+            for (const v of await readOnce(best)) points.push([Math.floor(v / width), v % width]);
+            if (start === 0 && p.show > 0) {
+              shown = a.slice([0, 0, 0, 0], [Math.min(p.show, count), -1, -1, -1]);
+            }
+          } finally {
+            a.dispose();
           }
-          a.dispose();
           ctx.progress(++done, methods.length * Math.ceil(n / p.batchSize));
         }
         const hits = pointHits(points, boxes, p.tolerance);

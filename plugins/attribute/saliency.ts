@@ -79,7 +79,7 @@ export const saliency: Plugin<SaliencyParams> = definePlugin({
   demo: [{}, { target: "prob" }],
   async run(ctx, p) {
     const { net, images } = ctx;
-    const classes = resolveClasses(net, images.x, p.class, "saliency");
+    const classes = await resolveClasses(net, images.x, p.class, "saliency");
     const attribution = await saliencyAttribution.attribute(net, images.x, classes, {
       target: p.target,
     });

@@ -33,6 +33,7 @@ import {
   methodList,
   parseMethodParams,
   predictedClasses,
+  readOnce,
   spearman,
   takeAttribution,
 } from "./attribution.ts";
@@ -90,7 +91,7 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
     const pool = await evaluationImages(ctx, Math.min(2000, p.count * 8), "sanity-check");
     const n0 = pool.images.x.shape[0];
     const labels = pool.images.labels.some((l) => l < 0)
-      ? predictedClasses(net, pool.images.x)
+      ? await predictedClasses(net, pool.images.x)
       : pool.images.labels;
     const firsts: number[] = [], partners: number[] = [];
     for (let i = 0; i < n0 && firsts.length < p.count; i++) {
@@ -127,7 +128,7 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
     const b = pick(partners);
     disposeEvaluationImages(pool);
     const n = firsts.length;
-    const classes = predictedClasses(net, a.x);
+    const classes = await predictedClasses(net, a.x);
     const mapsOf = async (images: InputImages, method: string): Promise<Float32Array[]> => {
       const attr = takeAttribution(
         await ctx.runOn(images, method, { ...extra[method], class: classes, render: false }),
@@ -136,8 +137,7 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
       const m = attributionMap(attr);
       attr.dispose();
       const [, h, w] = m.shape;
-      const v = m.dataSync() as Float32Array;
-      m.dispose();
+      const v = await readOnce(m) as Float32Array;
       return Array.from({ length: n }, (_, i) => v.slice(i * h * w, (i + 1) * h * w));
     };
     const meanCorrelation = (x: Float32Array[], y: Float32Array[]) =>
@@ -162,17 +162,24 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
         const weights = layer.getWeights();
         saved.set(layerName, weights.map((w) => w.clone()));
         const names = layer.weights.map((v) => v.originalName ?? v.name);
-        const fresh = weights.map((w, i) =>
-          tf.tidy(() => {
+        const fresh: tf.Tensor[] = [];
+        try {
+          // In order, one seed per re-initialized weight.
+          for (let i = 0; i < weights.length; i++) {
+            const w = weights[i];
             // Batch-norm statistics describe the data, not learnt weights: kept.
-            if (/moving_(mean|variance)/.test(names[i])) return w.clone();
-            const { variance } = tf.moments(w);
-            const sd = Math.sqrt(variance.dataSync()[0]) || 0.05;
-            return tf.randomNormal(w.shape, 0, sd, "float32", ctx.rng.seedForTf());
-          })
-        );
-        layer.setWeights(fresh);
-        tf.dispose(fresh);
+            if (/moving_(mean|variance)/.test(names[i])) {
+              fresh.push(w.clone());
+              continue;
+            }
+            const [variance] = await readOnce(tf.tidy(() => tf.moments(w).variance));
+            const sd = Math.sqrt(variance) || 0.05;
+            fresh.push(tf.randomNormal(w.shape, 0, sd, "float32", ctx.rng.seedForTf()));
+          }
+          layer.setWeights(fresh);
+        } finally {
+          tf.dispose(fresh);
+        }
         const row: number[] = [];
         for (let k = 0; k < methods.length; k++) {
           const maps = await mapsOf(a, methods[k]);

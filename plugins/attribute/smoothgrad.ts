@@ -26,6 +26,7 @@ import {
   checkTarget,
   chunks,
   pluginAttribution,
+  readOnce,
   resolveClasses,
 } from "./attribution.ts";
 
@@ -80,13 +81,13 @@ export function smoothGrad<O extends object>(
       const shape = x.shape.slice(1) as [number, number, number];
       const rng = seededRandom(options.seed ?? 0);
       const seeds = Array.from({ length: n * samples }, () => rng.seedForTf());
-      const sd = tf.tidy(() => {
-        const flat = x.reshape([n, -1]);
-        const range = tf.sub(flat.max(1), flat.min(1));
-        return tf.mul(tf.where(tf.greater(range, 0), range, tf.onesLike(range)), sigma);
-      });
-      const sds = Array.from(sd.dataSync());
-      sd.dispose();
+      const sds = Array.from(
+        await readOnce(tf.tidy(() => {
+          const flat = x.reshape([n, -1]);
+          const range = tf.sub(flat.max(1), flat.min(1));
+          return tf.mul(tf.where(tf.greater(range, 0), range, tf.onesLike(range)), sigma);
+        })),
+      );
       const sums: (tf.Tensor | undefined)[] = Array(n).fill(undefined);
       try {
         for (const [start, count] of chunks(n * samples, batchSize)) {
@@ -194,7 +195,7 @@ export const smoothgrad: Plugin<SmoothGradParams> = definePlugin({
         `Parameter --params of smoothgrad must be a JSON object such as {"steps":32}, got ${p.params}`,
       );
     }
-    const classes = resolveClasses(net, images.x, p.class, "smoothgrad");
+    const classes = await resolveClasses(net, images.x, p.class, "smoothgrad");
     const method = smoothGrad(pluginAttribution(ctx, p.method, params));
     const attribution = await method.attribute(net, images.x, classes, {
       samples: p.samples,
