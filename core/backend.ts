@@ -7,6 +7,7 @@
  */
 import { tf } from "./tf.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
+import { registerWebGpuGradients } from "./webgpu_grads.ts";
 
 /** A backend name as the user gives it. */
 export type BackendName = "auto" | "webgpu" | "wasm" | "cpu";
@@ -86,6 +87,7 @@ export async function initBackend(
 ): Promise<string> {
   const asked = resolveBackendName(name);
   registerWasmKernels();
+  registerWebGpuGradients();
   let order: string[];
   let why = "";
   if (asked === "auto") {

@@ -28,9 +28,8 @@ async function compute(backend: string) {
   const out = net.forward(x, { taps: ["conv2"] });
   const plain = gradient(net, x, objective, { rule: "plain" });
   const guided = gradient(net, x, objective, { rule: "guided" });
-  // conv2, not conv1: below conv1 a max-pool over tied zeros routes the gradient to
-  // whichever tied position a backend picks first, a legitimate difference.
-  const wrtLayer = gradient(net, x, objective, { wrt: "conv2" });
+  // Through a max-pool over tied zeros: every backend must pick the first maximum.
+  const wrtLayer = gradient(net, x, objective, { wrt: "conv1" });
   const values = {
     output: await out.output.data(),
     conv2: await out.taps.conv2.data(),
@@ -73,6 +72,42 @@ for (const backend of ["wasm", "webgpu"]) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "webgpu routes a tied max-pool gradient to the first maximum, as cpu does, and agrees on MNIST saliency",
+  ignore: !(await probeGpu()).present,
+  async fn() {
+    const { loadNet } = await import("../core/load.ts");
+    const { heldOutDigits } = await import("../core/datasets.ts");
+    const run = async (backend: string) => {
+      await initBackend(backend, { quiet: true });
+      const x = tf.tensor4d([3, 3, 0, 0, 1, 2, 2, 1, 5, 5, 5, 5, 0, 0, 0, 0], [1, 4, 4, 1]);
+      const pool = await tf.grad((v: tf.Tensor) =>
+        tf.maxPool(v as tf.Tensor4D, 2, 2, "valid").sum()
+      )(x)
+        .data();
+      const net = await loadNet("models/mnist");
+      const d = await heldOutDigits({ count: 4 });
+      const objective: Objective = {
+        logits: true,
+        value: (r) => r.logits!.mul(tf.oneHot(d.labels, 10)).sum() as tf.Scalar,
+      };
+      const g = gradient(net, d.images, objective);
+      const saliency = await g.grad.data();
+      tf.dispose([x, d.images, g.grad, g.value]);
+      net.dispose();
+      return { pool, saliency };
+    };
+    const cpu = await run("cpu");
+    const gpu = await run("webgpu");
+    assert.deepEqual(Array.from(gpu.pool), Array.from(cpu.pool));
+    assert.deepEqual(Array.from(cpu.pool).slice(0, 2), [1, 0]);
+    const rel = maxRel(gpu.saliency, cpu.saliency);
+    assert.ok(rel < GRAD_TOL, `saliency on webgpu differs from cpu by ${rel}`);
+    await tf.setBackend("cpu");
+  },
+});
 
 Deno.test("initBackend() honours CONVLENS_BACKEND and names bad choices", async () => {
   assert.equal(resolveBackendName("cpu"), "cpu");
