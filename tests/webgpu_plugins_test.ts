@@ -38,13 +38,6 @@ const QUICK: Record<string, Record<string, unknown>> = {
   "shallow-fooling": { count: 20, epochs: 1, epsilons: [0, 0.1] },
 };
 
-/**
- * Attribute plugins that pass on WebGPU; the others still read synchronously in
- * plugins/attribute (being converted) and are ignored until added here.
- */
-// pointing-game plays only on the canvas model: on MNIST it returns at once, skipped.
-const ATTRIBUTE_PASSING = new Set(["pointing-game"]);
-
 /** Relative tolerance of numeric figures, WebGPU vs WASM (float32 on both). */
 const DEFAULT_TOL = 1e-2;
 const TOL: Record<string, Record<string, number> & { "*"?: number }> = {
@@ -72,10 +65,6 @@ cases.push({
   plugin: visualize,
   params: { ...QUICK.visualize, param: "fourier" },
 });
-
-const runAll = Deno.env.get("CONVLENS_WEBGPU_ALL") === "1";
-const pending = (c: Case) =>
-  !runAll && c.plugin.family === "attribute" && !ATTRIBUTE_PASSING.has(c.plugin.name);
 
 interface Outcome {
   figures: Record<string, FigureValue>;
@@ -130,7 +119,6 @@ if (!gpu.present) {
   await initBackend("wasm", { quiet: true });
   const wasmLens = await Lens.open({ backend: "wasm", quiet: true, count: 1 });
   for (const c of cases) {
-    if (pending(c)) continue;
     try {
       const r = await wasmLens.run(c.plugin, c.params);
       reference.set(c.name, outcome(r));
@@ -143,14 +131,6 @@ if (!gpu.present) {
   const lens = await Lens.open({ backend: "webgpu", quiet: true, count: 1 });
 
   for (const c of cases) {
-    if (pending(c)) {
-      Deno.test({
-        name: `${c.name} on webgpu (pending: synchronous reads in plugins/attribute)`,
-        ignore: true,
-        fn() {},
-      });
-      continue;
-    }
     Deno.test(`${c.name} on webgpu: succeeds, matches wasm, no leaks`, async () => {
       assert.equal(tf.getBackend(), "webgpu");
       const want = reference.get(c.name)!;
