@@ -6,8 +6,7 @@
  * here. Each run must succeed, give the figures of the WASM run (loosely for
  * numbers, exactly for the rest) and leave `tf.memory().numTensors` unchanged.
  *
- * Skipped when `navigator.gpu` gives no adapter. Attribute plugins that still
- * read synchronously are listed as ignored; `CONVLENS_WEBGPU_ALL=1` runs them too.
+ * Skipped when `navigator.gpu` gives no adapter.
  */
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
