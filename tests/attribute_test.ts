@@ -26,7 +26,7 @@ import { Net } from "../core/net.ts";
 import type { AnyPlugin, InputImages } from "../core/plugin.ts";
 import { imagesFromPixels } from "../core/inputs.ts";
 import { seededRandom } from "../core/random.ts";
-import { runPlugin } from "../plugins/attribute/_context.ts";
+import { runPlugin } from "./_run.ts";
 import {
   attributionMap,
   attributionPlugins,

@@ -6,7 +6,7 @@ import { heldOutDigits } from "../core/datasets.ts";
 import { disposeImages, imagesFromPixels } from "../core/inputs.ts";
 import type { AnyPlugin } from "../core/plugin.ts";
 import { resolveParams } from "../core/params.ts";
-import { runPlugin } from "../plugins/attribute/_context.ts";
+import { runPlugin } from "./_run.ts";
 import { classModel } from "../plugins/optimize/class_model.ts";
 import { visualize } from "../plugins/optimize/visualize.ts";
 import { deepDream } from "../plugins/optimize/deep_dream.ts";
