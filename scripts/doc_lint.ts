@@ -12,6 +12,7 @@ import { tf } from "../core/tf.ts";
 /** Type-only names of TensorFlow.js that our signatures use. */
 const TFJS_TYPE_NAMES = new Set([
   "Rank",
+  "TypedArray",
   "Scalar",
   "Tensor1D",
   "Tensor2D",
