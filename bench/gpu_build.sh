@@ -6,11 +6,15 @@
 #   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 #   python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('.gpu/deno.xz'), open('/tmp/deno','wb'))"
 #   chmod +x /tmp/deno; XDG_RUNTIME_DIR=/tmp /tmp/deno run -A .gpu/gpu_side.js --repeats 10
+#   XDG_RUNTIME_DIR=/tmp /tmp/deno run -A .gpu/gpu_check.js   # WebGPU vs CPU, every plugin
 # (if the adapter is not hardware, export VK_DRIVER_FILES to the NVIDIA ICD json).
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p .gpu .gl
 deno bundle --platform deno bench/gpu_side.ts -o .gpu/gpu_side.js
+# mnist and imagescript's native addon stay out: the check reads no data set.
+deno bundle --platform deno --external=mnist --external='*.node' -o .gpu/gpu_check.js \
+  bench/gpu_check.ts
 [ -f .gpu/deno.xz ] || xz -T2 -6 -c "$(command -v deno)" > .gpu/deno.xz
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 mkdir -p /tmp/amd64/partial
