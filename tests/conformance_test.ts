@@ -11,24 +11,7 @@ import { Lens } from "../lens.ts";
 import { ParamError, type ParamSpec, resolveParams } from "../core/params.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import type { Result } from "../core/result.ts";
-
-/** Light parameters for plugins whose defaults take long. */
-const QUICK: Record<string, Record<string, unknown>> = {
-  "top-patches": { count: 40, k: 3, maxChannels: 2 },
-  occlusion: { stride: 4 },
-  smoothgrad: { samples: 4 },
-  "integrated-gradients": { steps: 8 },
-  "pointing-game": { count: 10 },
-  deletion: { count: 6, steps: 4 },
-  "sanity-check": { count: 2 },
-  "class-model": { steps: 3, classes: [0, 1] },
-  visualize: { steps: 3, units: [0, 1] },
-  "deep-dream": { steps: 2, octaves: 2 },
-  invert: { steps: 3, starts: 1, layers: "conv1,fc1" },
-  adversarial: { steps: 3, batchSize: 2 },
-  "fooling-images": { steps: 3, generations: 3, classes: [0, 1] },
-  "shallow-fooling": { count: 20, epochs: 1, epsilons: [0, 0.1] },
-};
+import { QUICK } from "./_quick.ts";
 
 const lens = await Lens.open({ backend: "wasm", quiet: true, count: 2, seed: 3 });
 

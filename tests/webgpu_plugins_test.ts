@@ -9,6 +9,7 @@
  * Skipped when `navigator.gpu` gives no adapter.
  */
 import assert from "node:assert/strict";
+import { QUICK } from "./_quick.ts";
 import { tf } from "../core/tf.ts";
 import { initBackend, probeGpu } from "../core/backend.ts";
 import type { AnyPlugin } from "../core/plugin.ts";
@@ -18,24 +19,6 @@ import { builtinPlugins, visualize } from "../plugins/mod.ts";
 
 // Mesa warns on stderr without it.
 if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
-
-/** Light parameters (the conformance test's, for one input image). */
-const QUICK: Record<string, Record<string, unknown>> = {
-  "top-patches": { count: 40, k: 3, maxChannels: 2 },
-  occlusion: { stride: 4 },
-  smoothgrad: { samples: 4 },
-  "integrated-gradients": { steps: 8 },
-  "pointing-game": { count: 10 },
-  deletion: { count: 6, steps: 4 },
-  "sanity-check": { count: 2 },
-  "class-model": { steps: 3, classes: [0, 1] },
-  visualize: { steps: 3, units: [0, 1] },
-  "deep-dream": { steps: 2, octaves: 2 },
-  invert: { steps: 3, starts: 1, layers: "conv1,fc1" },
-  adversarial: { steps: 3, batchSize: 2 },
-  "fooling-images": { steps: 3, generations: 3, classes: [0, 1] },
-  "shallow-fooling": { count: 20, epochs: 1, epsilons: [0, 0.1] },
-};
 
 /** Relative tolerance of numeric figures, WebGPU vs WASM (float32 on both). */
 const DEFAULT_TOL = 1e-2;
