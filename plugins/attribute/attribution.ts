@@ -87,6 +87,17 @@ export type MapReduction = "max-abs" | "sum-abs" | "sum";
 /** The reductions, for parameter schemas. */
 export const MAP_REDUCTIONS: readonly MapReduction[] = ["max-abs", "sum-abs", "sum"];
 
+/** The class-score parameter of the gradient attributions. */
+export const TARGET_PARAM = {
+  type: "enum",
+  choices: ["logit", "prob", "logprob"] as const,
+  default: "logit",
+  help: "score to differentiate: logit (s_y), prob or logprob",
+} as const;
+
+/** The type of {@linkcode TARGET_PARAM}. */
+export type TargetParam = typeof TARGET_PARAM;
+
 /**
  * The parameters every attribution plugin takes (spread them into its schema):
  * `class`, the class to explain (one for all images or one per image; -1 or left

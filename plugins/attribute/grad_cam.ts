@@ -25,6 +25,8 @@ import {
   classObjective,
   resolveClasses,
   type ScoreKind,
+  TARGET_PARAM,
+  type TargetParam,
 } from "./attribution.ts";
 
 /** Options of {@linkcode gradCamAttribution}. */
@@ -128,12 +130,7 @@ export type GradCamParams = typeof ATTRIBUTION_PARAMS & {
   /** Layer with a spatial grid. Default: the last one. */
   layer: { type: "layer"; help: string };
   /** Which class score. */
-  target: {
-    type: "enum";
-    choices: readonly ["logit", "prob", "logprob"];
-    default: "logit";
-    help: string;
-  };
+  target: TargetParam;
 };
 
 /** The `grad-cam` plugin. */
@@ -144,12 +141,7 @@ export const gradCam: Plugin<GradCamParams> = definePlugin({
   params: {
     ...ATTRIBUTION_PARAMS,
     layer: { type: "layer", help: "layer with a spatial grid (default: the last one)" },
-    target: {
-      type: "enum",
-      choices: ["logit", "prob", "logprob"] as const,
-      default: "logit",
-      help: "score to explain: logit, prob or logprob",
-    },
+    target: TARGET_PARAM,
   },
   resultShape(net, p, images) {
     const [n, h, w, c] = images.x.shape;

@@ -17,6 +17,8 @@ import {
   projectBack,
   type ProjectionOptions,
   resolveClasses,
+  TARGET_PARAM,
+  type TargetParam,
 } from "./attribution.ts";
 import { describeUnits, UNIT_PARAMS } from "./deconvnet.ts";
 
@@ -36,12 +38,7 @@ export type GuidedBackpropParams = typeof ATTRIBUTION_PARAMS & typeof UNIT_PARAM
   /** Layer of a unit to visualize. Default: none, the class score is explained. */
   layer: { type: "layer"; help: string };
   /** Which class score, when no layer is given. */
-  target: {
-    type: "enum";
-    choices: readonly ["logit", "prob", "logprob"];
-    default: "logit";
-    help: string;
-  };
+  target: TargetParam;
 };
 
 /** The `guided-backprop` plugin. */
@@ -53,12 +50,7 @@ export const guidedBackprop: Plugin<GuidedBackpropParams> = definePlugin({
     ...ATTRIBUTION_PARAMS,
     ...UNIT_PARAMS,
     layer: { type: "layer", help: "layer of a unit to visualize (default: the class score)" },
-    target: {
-      type: "enum",
-      choices: ["logit", "prob", "logprob"] as const,
-      default: "logit",
-      help: "class score when no layer is given: logit, prob or logprob",
-    },
+    target: TARGET_PARAM,
   },
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;

@@ -16,6 +16,8 @@ import {
   resolveClasses,
   type ScoreKind,
   takeAttribution,
+  TARGET_PARAM,
+  type TargetParam,
 } from "./attribution.ts";
 import { gradCam, gradCamAttribution, gradCamLayer } from "./grad_cam.ts";
 import { guidedBackprop, guidedBackpropAttribution } from "./guided_backprop.ts";
@@ -53,12 +55,7 @@ export type GuidedGradCamParams = typeof ATTRIBUTION_PARAMS & {
   /** Grad-CAM layer. Default: the last layer with a spatial grid. */
   layer: { type: "layer"; help: string };
   /** Which class score. */
-  target: {
-    type: "enum";
-    choices: readonly ["logit", "prob", "logprob"];
-    default: "logit";
-    help: string;
-  };
+  target: TargetParam;
 };
 
 /** The `guided-grad-cam` plugin. */
@@ -69,12 +66,7 @@ export const guidedGradCam: Plugin<GuidedGradCamParams> = definePlugin({
   params: {
     ...ATTRIBUTION_PARAMS,
     layer: { type: "layer", help: "Grad-CAM layer (default: the last layer with a grid)" },
-    target: {
-      type: "enum",
-      choices: ["logit", "prob", "logprob"] as const,
-      default: "logit",
-      help: "score to explain: logit, prob or logprob",
-    },
+    target: TARGET_PARAM,
   },
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;

@@ -26,6 +26,8 @@ import {
   readOnce,
   resolveClasses,
   type ScoreKind,
+  TARGET_PARAM,
+  type TargetParam,
 } from "./attribution.ts";
 
 /** The baseline `x'`: all zeros in model input space, a black image, or uniform noise pixels. */
@@ -220,12 +222,7 @@ export type IntegratedGradientsParams = typeof ATTRIBUTION_PARAMS & {
   /** Path points per pass. */
   batchSize: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
   /** Which class score. */
-  target: {
-    type: "enum";
-    choices: readonly ["logit", "prob", "logprob"];
-    default: "logit";
-    help: string;
-  };
+  target: TargetParam;
 };
 
 /** The `integrated-gradients` plugin. */
@@ -255,12 +252,7 @@ export const integratedGradients: Plugin<IntegratedGradientsParams> = definePlug
       help: "Riemann rule of the path integral",
     },
     batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "path points per pass" },
-    target: {
-      type: "enum",
-      choices: ["logit", "prob", "logprob"] as const,
-      default: "logit",
-      help: "score F to explain: logit, prob or logprob",
-    },
+    target: TARGET_PARAM,
   },
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;

@@ -19,6 +19,8 @@ import {
   classObjective,
   resolveClasses,
   type ScoreKind,
+  TARGET_PARAM,
+  type TargetParam,
 } from "./attribution.ts";
 
 /** Options of {@linkcode saliencyAttribution}. */
@@ -50,12 +52,7 @@ export const saliencyAttribution: Attribution<SaliencyOptions> = {
 /** Options of the `saliency` plugin. */
 export type SaliencyParams = typeof ATTRIBUTION_PARAMS & {
   /** Which score to differentiate: the logit `s_y` (Simonyan), the probability or its log. */
-  target: {
-    type: "enum";
-    choices: readonly ["logit", "prob", "logprob"];
-    default: "logit";
-    help: string;
-  };
+  target: TargetParam;
 };
 
 /** The `saliency` plugin. */
@@ -65,12 +62,7 @@ export const saliency: Plugin<SaliencyParams> = definePlugin({
   summary: "Class saliency map max_k |d s_y / d X_ijk| (Simonyan et al. 2014)",
   params: {
     ...ATTRIBUTION_PARAMS,
-    target: {
-      type: "enum",
-      choices: ["logit", "prob", "logprob"] as const,
-      default: "logit",
-      help: "score to differentiate: logit (s_y), prob or logprob",
-    },
+    target: TARGET_PARAM,
   },
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
