@@ -25,6 +25,8 @@ interface WasmBackend {
 }
 
 type Attrs = Record<string, unknown>;
+/** What tfjs passes a kernel function. */
+type KernelArgs = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Attrs };
 
 /** Set to "1" to keep stock tfjs-backend-wasm (for baseline timings). */
 const SKIP_ENV = "CONVLENS_STOCK_WASM";
@@ -229,11 +231,7 @@ function correlate(
 }
 
 function conv2DBackpropInput(
-  { inputs, backend, attrs }: {
-    inputs: Record<string, TensorInfo>;
-    backend: WasmBackend;
-    attrs: Attrs;
-  },
+  { inputs, backend, attrs }: KernelArgs,
 ): TensorInfo {
   const { dy, filter } = inputs;
   const stock = stockBackpropInput!;
@@ -260,11 +258,7 @@ function conv2DBackpropInput(
 }
 
 function conv2DBackpropFilter(
-  { inputs, backend, attrs }: {
-    inputs: Record<string, TensorInfo>;
-    backend: WasmBackend;
-    attrs: Attrs;
-  },
+  { inputs, backend, attrs }: KernelArgs,
 ): TensorInfo {
   const { x, dy } = inputs;
   if (!isChannelsLast(attrs)) {
@@ -283,11 +277,7 @@ function conv2DBackpropFilter(
 }
 
 function depthwiseBackpropInput(
-  { inputs, backend, attrs }: {
-    inputs: Record<string, TensorInfo>;
-    backend: WasmBackend;
-    attrs: Attrs;
-  },
+  { inputs, backend, attrs }: KernelArgs,
 ): TensorInfo {
   const { dy, filter } = inputs;
   const g = geometry(attrs.inputShape as number[], filter.shape, attrs, true);
@@ -310,11 +300,7 @@ function depthwiseBackpropInput(
 }
 
 function depthwiseBackpropFilter(
-  { inputs, backend, attrs }: {
-    inputs: Record<string, TensorInfo>;
-    backend: WasmBackend;
-    attrs: Attrs;
-  },
+  { inputs, backend, attrs }: KernelArgs,
 ): TensorInfo {
   const { x, dy } = inputs;
   const filterShape = attrs.filterShape as number[];
@@ -339,11 +325,7 @@ function depthwiseBackpropFilter(
 }
 
 function unsortedSegmentSum(
-  { inputs, backend, attrs }: {
-    inputs: Record<string, TensorInfo>;
-    backend: WasmBackend;
-    attrs: Attrs;
-  },
+  { inputs, backend, attrs }: KernelArgs,
 ): TensorInfo {
   const { x, segmentIds } = inputs;
   const numSegments = attrs.numSegments as number;
@@ -397,11 +379,7 @@ function unsortedSegmentSum(
  * values are all <= 0 pass no gradient at all.
  */
 function maxPoolGrad(
-  { inputs, backend, attrs }: {
-    inputs: Record<string, TensorInfo>;
-    backend: WasmBackend;
-    attrs: Attrs;
-  },
+  { inputs, backend, attrs }: KernelArgs,
 ): TensorInfo {
   const { dy, input } = inputs;
   const info = tf.backend_util.computePool2DInfo(

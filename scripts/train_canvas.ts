@@ -23,7 +23,7 @@ import {
   heldOutCanvases,
   SPLIT_SEED,
 } from "../core/datasets.ts";
-import { accuracy, type ConvlensSidecar } from "./train_mnist.ts";
+import { accuracy, type ConvlensSidecar, type TrainResult } from "./train_mnist.ts";
 
 /**
  * Builds the canvas ConvNet (uncompiled), every layer named, initializers seeded:
@@ -146,17 +146,8 @@ export interface TrainCanvasOptions {
   verbose?: boolean;
 }
 
-/** What {@linkcode trainCanvas} returns. */
-export interface TrainCanvasResult {
-  /** The trained model (the caller disposes of it). */
-  model: tf.Sequential;
-  /** Accuracy on the 2,000 built-in held-out canvases. */
-  heldOutAccuracy: number;
-  /** Wall-clock seconds of training, canvas generation included. */
-  trainSeconds: number;
-  /** Epochs run. */
-  epochs: number;
-}
+/** What {@linkcode trainCanvas} returns (its training time includes making the canvases). */
+export type TrainCanvasResult = TrainResult;
 
 /**
  * Trains the canvas ConvNet on training canvases (training digits only).

@@ -164,7 +164,7 @@ export interface TrainMnistOptions {
 export interface TrainResult {
   /** The trained model (the caller disposes of it). */
   model: tf.Sequential;
-  /** Accuracy on the 2,000 held-out digits. */
+  /** Accuracy on the 2,000 held-out images (digits or canvases). */
   heldOutAccuracy: number;
   /** Wall-clock seconds of training (without loading data or measuring). */
   trainSeconds: number;
@@ -194,7 +194,8 @@ export async function trainMnist(options: TrainMnistOptions = {}): Promise<Train
     loss: "categoricalCrossentropy",
     metrics: ["accuracy"],
   });
-  const rand = seededRandom(seed).next;
+  const rng = seededRandom(seed);
+  const rand = rng.next;
   const batch = new Float32Array(batchSize * area);
   const shifted = new Float32Array(batchSize * area);
   const held = await heldOutDigits();
@@ -206,11 +207,7 @@ export async function trainMnist(options: TrainMnistOptions = {}): Promise<Train
     if (epochs > 2 && epoch === epochs - 1) {
       (model.optimizer as unknown as { learningRate: number }).learningRate = 0.0003;
     }
-    const order = train.slice();
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    const order = rng.shuffle(train);
     let lossSum = 0, accSum = 0, steps = 0;
     for (let b = 0; b + batchSize <= order.length; b += batchSize) {
       const labels = new Int32Array(batchSize);

@@ -20,8 +20,9 @@ import {
   attributionMap,
   chunks,
   disposeEvaluationImages,
-  EVALUATION_METHOD_PARAMS,
   evaluationImages,
+  type EvaluationMethodsParams,
+  evaluationMethodsParams,
   methodList,
   parseMethodParams,
   predictedClasses,
@@ -30,11 +31,7 @@ import {
 } from "./attribution.ts";
 
 /** Options of the `deletion` plugin. */
-export type DeletionParams = {
-  /** Attribution plugins to score, comma-separated. */
-  methods: { type: "string"; default: string; help: string };
-  /** Parameters of the methods, as JSON by method name. */
-  methodParams: { type: "string"; default: string; help: string };
+export type DeletionParams = EvaluationMethodsParams & {
   /** Held-out images (digits for a 28x28 model, canvases for a 64x64 one). */
   count: { type: "integer"; default: 200; min: 1; max: 2000; help: string };
   /** Deletion steps (the curve has `steps + 1` points). */
@@ -146,16 +143,7 @@ export const deletion: Plugin<DeletionParams> = definePlugin({
   family: "attribute",
   summary: "Deletion metric: class probability as pixels go in map order vs random (AUC)",
   params: {
-    methods: {
-      type: "string",
-      default: DELETION_METHODS,
-      help: "attribution plugins, comma-separated",
-    },
-    methodParams: {
-      type: "string",
-      default: EVALUATION_METHOD_PARAMS,
-      help: "parameters of the methods, JSON by method name",
-    },
+    ...evaluationMethodsParams(DELETION_METHODS),
     count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out images" },
     steps: { type: "integer", default: 20, min: 1, max: 1000, help: "deletion steps" },
     batchSize: { type: "integer", default: 100, min: 1, max: 4096, help: "images per pass" },

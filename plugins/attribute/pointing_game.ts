@@ -31,8 +31,9 @@ import {
   attributionMap,
   chunks,
   disposeEvaluationImages,
-  EVALUATION_METHOD_PARAMS,
   evaluationImages,
+  type EvaluationMethodsParams,
+  evaluationMethodsParams,
   methodList,
   parseMethodParams,
   readOnce,
@@ -41,11 +42,7 @@ import {
 } from "./attribution.ts";
 
 /** Options of the `pointing-game` plugin. */
-export type PointingGameParams = {
-  /** Attribution plugins to score, comma-separated. */
-  methods: { type: "string"; default: string; help: string };
-  /** Parameters of the methods, as JSON by method name. */
-  methodParams: { type: "string"; default: string; help: string };
+export type PointingGameParams = EvaluationMethodsParams & {
   /** Held-out canvases to play on. */
   count: { type: "integer"; default: 200; min: 1; max: 2000; help: string };
   /** Pixels by which a box is grown before testing a hit. */
@@ -88,16 +85,7 @@ export const pointingGame: Plugin<PointingGameParams> = definePlugin({
   family: "attribute",
   summary: "Pointing game: does each method's map peak inside the digit's box? (Zhang et al.)",
   params: {
-    methods: {
-      type: "string",
-      default: POINTING_METHODS,
-      help: "attribution plugins, comma-separated",
-    },
-    methodParams: {
-      type: "string",
-      default: EVALUATION_METHOD_PARAMS,
-      help: "parameters of the methods, JSON by method name",
-    },
+    ...evaluationMethodsParams(POINTING_METHODS),
     count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out canvases" },
     tolerance: { type: "integer", default: 0, min: 0, max: 64, help: "pixels a box is grown by" },
     batchSize: { type: "integer", default: 50, min: 1, max: 2000, help: "canvases per call" },

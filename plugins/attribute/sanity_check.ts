@@ -28,8 +28,9 @@ import type { InputImages } from "../../core/plugin.ts";
 import {
   attributionMap,
   disposeEvaluationImages,
-  EVALUATION_METHOD_PARAMS,
   evaluationImages,
+  type EvaluationMethodsParams,
+  evaluationMethodsParams,
   methodList,
   parseMethodParams,
   predictedClasses,
@@ -39,11 +40,7 @@ import {
 } from "./attribution.ts";
 
 /** Options of the `sanity-check` plugin. */
-export type SanityCheckParams = {
-  /** Attribution plugins to check, comma-separated. */
-  methods: { type: "string"; default: string; help: string };
-  /** Parameters of the methods, as JSON by method name. */
-  methodParams: { type: "string"; default: string; help: string };
+export type SanityCheckParams = EvaluationMethodsParams & {
   /** Held-out images compared. */
   count: { type: "integer"; default: 8; min: 1; max: 500; help: string };
 };
@@ -57,16 +54,7 @@ export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
   family: "attribute",
   summary: "Cascading model randomization: do the maps change with the weights? (Adebayo et al.)",
   params: {
-    methods: {
-      type: "string",
-      default: SANITY_METHODS,
-      help: "attribution plugins, comma-separated",
-    },
-    methodParams: {
-      type: "string",
-      default: EVALUATION_METHOD_PARAMS,
-      help: "parameters of the methods, JSON by method name",
-    },
+    ...evaluationMethodsParams(SANITY_METHODS),
     count: { type: "integer", default: 8, min: 1, max: 500, help: "held-out images compared" },
   },
   resultShape(net, p) {
