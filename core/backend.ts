@@ -6,6 +6,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { registerNativeKernels } from "./native_kernels.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
 import { registerWebGpuGradients } from "./webgpu_grads.ts";
 
@@ -87,6 +88,7 @@ export async function initBackend(
 ): Promise<string> {
   const asked = resolveBackendName(name);
   registerWasmKernels();
+  registerNativeKernels();
   registerWebGpuGradients();
   let order: string[];
   let why = "";
@@ -124,7 +126,11 @@ export async function initBackend(
 function announce(b: string, why: string, options: BackendOptions): string {
   if (!announced && !options.quiet) {
     announced = true;
-    console.error(`convlens: backend ${b}${why ? ` (${why})` : ""}`);
+    const native = registerNativeKernels();
+    const extra = b === "wasm" && native.kernels.length
+      ? ` + oneDNN (${native.threads} threads) for convolutions and matrix products`
+      : "";
+    console.error(`convlens: backend ${b}${extra}${why ? ` (${why})` : ""}`);
   }
   return b;
 }

@@ -1,0 +1,269 @@
+/**
+ * Native kernels for the WASM backend: convolutions, their input and filter
+ * gradients and matrix products run by oneDNN (`onednn.ts`) on every core,
+ * straight on the WASM heap. Each replaces the WASM kernel of the same name
+ * and hands every case it does not cover (NCHW, other activations, PReLU,
+ * non-float32, empty tensors, shapes oneDNN refuses) to that kernel.
+ *
+ * Off when oneDNN cannot be opened (no `--allow-ffi`, library not installed)
+ * or with `CONVLENS_NATIVE=0`; `CONVLENS_STOCK_WASM=1` turns it off too.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { type ConvGeometry, type NativeActivation, type OneDnn, oneDnn } from "./onednn.ts";
+
+type TensorInfo = tf.TensorInfo;
+type Attrs = Record<string, unknown>;
+type Ptr = Deno.PointerValue;
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  getMemoryOffset(dataId: TensorInfo["dataId"]): number;
+  wasm: { HEAPU8: Uint8Array };
+}
+
+type KernelArgs = {
+  inputs: Record<string, TensorInfo | undefined>;
+  backend: WasmBackend;
+  attrs: Attrs;
+};
+type Kernel = (args: KernelArgs) => TensorInfo;
+
+/** What the native path is doing, for the backend's one-line announcement. */
+export interface NativeStatus {
+  /** Kernels replaced, or empty when off. */
+  kernels: string[];
+  /** oneDNN's thread count, or 0 when off. */
+  threads: number;
+  /** Why it is off, when it is. */
+  why: string;
+}
+
+let status: NativeStatus | undefined;
+
+/** The state of the native kernels (registering them on first call). */
+export function nativeStatus(): NativeStatus {
+  return registerNativeKernels();
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function pair(v: unknown): [number, number] {
+  if (v == null) return [1, 1];
+  if (typeof v === "number") return [v, v];
+  const a = v as number[];
+  return [a[0], a.length > 1 ? a[1] : a[0]];
+}
+
+function isChannelsLast(attrs: Attrs): boolean {
+  const f = attrs.dataFormat as string | undefined;
+  return f == null || f === "NHWC" || f === "channelsLast";
+}
+
+function convGeometry(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Attrs,
+): ConvGeometry {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    pair(attrs.strides),
+    pair(attrs.dilations),
+    attrs.pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+    false,
+    "channelsLast",
+  );
+  const p = info.padInfo;
+  return {
+    inShape: xShape,
+    filterShape,
+    outShape: info.outShape,
+    strides: [info.strideHeight, info.strideWidth],
+    dilations: [info.dilationHeight, info.dilationWidth],
+    pads: [p.top, p.bottom, p.left, p.right],
+  };
+}
+
+function sizeOf(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function float(...infos: (TensorInfo | undefined)[]): boolean {
+  return infos.every((t) => !t || (t.dtype === "float32" && sizeOf(t.shape) > 0));
+}
+
+/** Pointer to a tensor's data in the WASM heap; taken after every allocation. */
+function heap(backend: WasmBackend, info: TensorInfo): Ptr {
+  const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8 as unknown as BufferSource);
+  return Deno.UnsafePointer.offset(base!, backend.getMemoryOffset(info.dataId));
+}
+
+function activationOf(attrs: Attrs): NativeActivation | null {
+  const a = (attrs.activation as string | undefined) ?? "linear";
+  return a === "linear" || a === "relu" ? a : null;
+}
+
+/**
+ * Runs `native` unless it returns null (a case it does not cover) or oneDNN
+ * refuses the geometry, in which case the replaced kernel answers; refused
+ * geometries are remembered so each is tried once.
+ */
+function withFallback(
+  name: string,
+  previous: tf.KernelConfig,
+  native: (args: KernelArgs, dnnl: OneDnn) => TensorInfo | null,
+  dnnl: OneDnn,
+): Kernel {
+  const refused = new Set<string>();
+  const keyOf = (args: KernelArgs) =>
+    JSON.stringify([Object.values(args.inputs).map((t) => t?.shape), args.attrs]);
+  return (args) => {
+    if (refused.size === 0 || !refused.has(keyOf(args))) {
+      try {
+        const out = native(args, dnnl);
+        if (out) return out;
+      } catch (err) {
+        if (env("CONVLENS_NATIVE_DEBUG") === "1") {
+          console.error(`convlens: native ${name} refused: ${(err as Error).message}`);
+        }
+        refused.add(keyOf(args));
+      }
+    }
+    return previous.kernelFunc({
+      inputs: args.inputs as tf.NamedTensorInfoMap,
+      // deno-lint-ignore no-explicit-any
+      backend: args.backend as any,
+      attrs: args.attrs as tf.NamedAttrMap,
+    }) as TensorInfo;
+  };
+}
+
+function conv2D({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
+  const { x, filter, bias, preluActivationWeights } = inputs;
+  const activation = activationOf(attrs);
+  if (!x || !filter || preluActivationWeights || !activation) return null;
+  if (!isChannelsLast(attrs) || !float(x, filter, bias)) return null;
+  if (bias && sizeOf(bias.shape) !== filter.shape[3]) return null;
+  const g = convGeometry(x.shape, filter.shape, attrs);
+  const op = dnnl.convForward(g, bias != null, activation);
+  const out = backend.makeOutput(g.outShape.slice(), "float32");
+  op.run(
+    heap(backend, x),
+    heap(backend, filter),
+    bias ? heap(backend, bias) : null,
+    heap(backend, out),
+  );
+  return out;
+}
+
+function conv2DBackpropInput(
+  { inputs, backend, attrs }: KernelArgs,
+  dnnl: OneDnn,
+): TensorInfo | null {
+  const { dy, filter } = inputs;
+  if (!dy || !filter || !isChannelsLast(attrs) || !float(dy, filter)) return null;
+  const inShape = attrs.inputShape as number[];
+  if (sizeOf(inShape) === 0) return null;
+  const g = convGeometry(inShape, filter.shape, attrs);
+  const op = dnnl.convBackwardData(g);
+  const out = backend.makeOutput(inShape.slice(), "float32");
+  op.run(heap(backend, dy), heap(backend, filter), heap(backend, out));
+  return out;
+}
+
+function conv2DBackpropFilter(
+  { inputs, backend, attrs }: KernelArgs,
+  dnnl: OneDnn,
+): TensorInfo | null {
+  const { x, dy } = inputs;
+  if (!x || !dy || !isChannelsLast(attrs) || !float(x, dy)) return null;
+  const filterShape = attrs.filterShape as number[];
+  const g = convGeometry(x.shape, filterShape, attrs);
+  const op = dnnl.convBackwardWeights(g);
+  const out = backend.makeOutput(filterShape.slice(), "float32");
+  op.run(heap(backend, x), heap(backend, dy), heap(backend, out));
+  return out;
+}
+
+function matMul({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const activation = activationOf(attrs);
+  if (!a || !b || preluActivationWeights || !activation) return null;
+  if (a.shape.length !== 3 || b.shape.length !== 3 || !float(a, b, bias)) return null;
+  const transposeA = attrs.transposeA === true, transposeB = attrs.transposeB === true;
+  const [batchA, a1, a2] = a.shape;
+  const [batchB, b1, b2] = b.shape;
+  const m = transposeA ? a2 : a1, k = transposeA ? a1 : a2;
+  const n = transposeB ? b1 : b2;
+  if ((transposeB ? b2 : b1) !== k) return null;
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null;
+  if (bias && sizeOf(bias.shape) !== n) return null;
+  const op = dnnl.matMul({
+    batchA,
+    batchB,
+    m,
+    k,
+    n,
+    transposeA,
+    transposeB,
+    bias: bias != null,
+    activation,
+  });
+  const out = backend.makeOutput([Math.max(batchA, batchB), m, n], "float32");
+  op.run(
+    heap(backend, a),
+    heap(backend, b),
+    bias ? heap(backend, bias) : null,
+    heap(backend, out),
+  );
+  return out;
+}
+
+const NATIVE: [string, (args: KernelArgs, dnnl: OneDnn) => TensorInfo | null][] = [
+  ["Conv2D", conv2D],
+  ["FusedConv2D", conv2D],
+  ["Conv2DBackpropInput", conv2DBackpropInput],
+  ["Conv2DBackpropFilter", conv2DBackpropFilter],
+  ["BatchMatMul", matMul],
+  ["_FusedMatMul", matMul],
+];
+
+/**
+ * Replaces the WASM backend's convolution and matrix-product kernels by oneDNN
+ * ones when the library can be opened. Safe to call more than once; call it
+ * after `registerWasmKernels` (whose kernels become the fallbacks) and before
+ * the wasm backend starts.
+ */
+export function registerNativeKernels(): NativeStatus {
+  if (status) return status;
+  if (env("CONVLENS_NATIVE") === "0" || env("CONVLENS_STOCK_WASM") === "1") {
+    return status = { kernels: [], threads: 0, why: "turned off by the environment" };
+  }
+  const dnnl = oneDnn();
+  if (typeof dnnl === "string") return status = { kernels: [], threads: 0, why: dnnl };
+  const kernels: string[] = [];
+  for (const [name, native] of NATIVE) {
+    const previous = tf.getKernel(name, "wasm");
+    if (!previous) continue;
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({
+      kernelName: name,
+      backendName: "wasm",
+      kernelFunc: withFallback(name, previous, native, dnnl) as unknown as tf.KernelFunc,
+      setupFunc: previous.setupFunc,
+      disposeFunc: previous.disposeFunc,
+    });
+    kernels.push(name);
+  }
+  return status = { kernels, threads: dnnl.threads, why: "" };
+}

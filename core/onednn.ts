@@ -1,0 +1,609 @@
+/**
+ * oneDNN (libdnnl 2.x) through Deno's FFI: the convolution and matrix-product
+ * primitives the WASM backend's native kernels run on (see `native_kernels.ts`).
+ *
+ * WASM runs on one thread under Deno and its 128-bit SIMD has no FMA, so its
+ * convolutions and their gradients stay several times behind a native library
+ * on the same cores. oneDNN runs them with AVX2/AVX-512 on every core, reading
+ * and writing the tensors where they already live, in the WASM heap, so no
+ * data is copied. Only the 2.x C API is bound (the op-descriptor API that 3.x
+ * removed); the library is looked for as `libdnnl.so.2` (Debian and Ubuntu
+ * `libdnnl2`) unless `CONVLENS_ONEDNN` names a file.
+ *
+ * @module
+ */
+
+const F32 = 3; // dnnl_f32
+const ENGINE_CPU = 1; // dnnl_cpu
+const STREAM_DEFAULT = 1; // dnnl_stream_default_flags
+const TAG_ANY = 1; // dnnl_format_tag_any
+/** dnnl_prop_kind_t values. */
+const FORWARD_TRAINING = 64;
+/** dnnl_alg_kind_t values. */
+const CONV_DIRECT = 1;
+const ELTWISE_RELU = 31;
+/** dnnl_query_t values. */
+const QUERY_IMPL_INFO = 8;
+const QUERY_WEIGHTS_MD = 131;
+const QUERY_DIFF_WEIGHTS_MD = 132;
+/** DNNL_ARG_* values. */
+const ARG_SRC = 1;
+const ARG_DST = 17;
+const ARG_WEIGHTS = 33;
+const ARG_BIAS = 41;
+const ARG_DIFF_SRC = 129;
+const ARG_DIFF_DST = 145;
+const ARG_DIFF_WEIGHTS = 161;
+
+/** sizeof(dnnl_memory_desc_t) in 2.x is 696; the op descriptors are larger still. */
+const MD_BYTES = 1024;
+const OP_DESC_BYTES = 8192;
+
+const SYMBOLS = {
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_memory_desc_init_by_tag: {
+    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
+  dnnl_dilated_convolution_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_data_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_weights_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_matmul_desc_init: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
+  dnnl_primitive_desc_query: {
+    parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_memory_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_append_eltwise: {
+    parameters: ["pointer", "f32", "i32", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
+} as const;
+
+/** oneDNN's thread count: its OpenMP runtime's, else the cores. */
+function threadCount(): number {
+  try {
+    const gomp = Deno.dlopen("libgomp.so.1", {
+      omp_get_max_threads: { parameters: [], result: "i32" },
+    });
+    const n = gomp.symbols.omp_get_max_threads();
+    gomp.close();
+    return n;
+  } catch {
+    return navigator.hardwareConcurrency;
+  }
+}
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Ptr = Deno.PointerValue;
+
+/** The activation a primitive applies to its result (`linear` = none). */
+export type NativeActivation = "linear" | "relu";
+
+/** Geometry of a 2-D convolution in NHWC with an HWIO filter (tfjs's layouts). */
+export interface ConvGeometry {
+  /** [batch, height, width, channels] of the input. */
+  inShape: readonly number[];
+  /** [kh, kw, in, out] of the filter. */
+  filterShape: readonly number[];
+  /** [batch, height, width, channels] of the output. */
+  outShape: readonly number[];
+  strides: readonly [number, number];
+  dilations: readonly [number, number];
+  /** [top, bottom, left, right]; each >= 0. */
+  pads: readonly [number, number, number, number];
+}
+
+function dims(values: readonly number[]): BigInt64Array {
+  const a = new BigInt64Array(12);
+  values.forEach((v, i) => (a[i] = BigInt(v)));
+  return a;
+}
+
+/** The NCHW-logical descriptor of an NHWC tensor. */
+function nhwc(shape: readonly number[]): [number[], number[]] {
+  const [n, h, w, c] = shape;
+  return [[n, c, h, w], [h * w * c, 1, w * c, c]];
+}
+
+/** The OIHW-logical descriptor of an HWIO filter. */
+function hwio(shape: readonly number[]): [number[], number[]] {
+  const [kh, kw, i, o] = shape;
+  return [[o, i, kh, kw], [1, o, kw * i * o, i * o]];
+}
+
+function ptr(view: ArrayBufferView): Ptr {
+  return Deno.UnsafePointer.of(view as unknown as BufferSource);
+}
+
+/** One memory object whose data handle is set before each run. */
+interface Slot {
+  arg: number;
+  memory: Ptr;
+}
+
+/**
+ * A created primitive with its memory objects, and, where oneDNN chose its own
+ * layout for the weights, a reorder into a scratch buffer owned here.
+ */
+class Prepared {
+  readonly args: Uint8Array;
+  constructor(
+    readonly dnnl: OneDnn,
+    readonly primitive: Ptr,
+    readonly slots: Slot[],
+    readonly impl: string,
+  ) {
+    this.args = new Uint8Array(16 * slots.length);
+    const dv = new DataView(this.args.buffer);
+    slots.forEach((s, i) => {
+      dv.setInt32(16 * i, s.arg, true);
+      dv.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(s.memory)), true);
+    });
+  }
+
+  /** Runs with the given data pointers, in the order of the slots. */
+  run(handles: Ptr[]): void {
+    const lib = this.dnnl.lib;
+    for (let i = 0; i < handles.length; i++) {
+      this.dnnl.check(
+        lib.dnnl_memory_set_data_handle(this.slots[i].memory, handles[i]),
+        "set handle",
+      );
+    }
+    this.dnnl.check(
+      lib.dnnl_primitive_execute(this.primitive, this.dnnl.stream, this.slots.length, this.args),
+      "execute",
+    );
+  }
+}
+
+/** A reorder from the user's layout to a primitive's (or back). */
+interface Reorder {
+  prepared: Prepared;
+  scratch: Float32Array;
+}
+
+/** A convolution or matrix product ready to run on raw pointers. */
+export interface NativeOp {
+  /** oneDNN's name for the implementation it picked (e.g. `brgconv:avx512_core`). */
+  impl: string;
+}
+
+/** Forward convolution: run(x, filter, bias | null, out). */
+export interface ConvForward extends NativeOp {
+  run(x: Ptr, filter: Ptr, bias: Ptr | null, out: Ptr): void;
+}
+
+/** Input gradient: run(dy, filter, dx). */
+export interface ConvBackwardData extends NativeOp {
+  run(dy: Ptr, filter: Ptr, dx: Ptr): void;
+}
+
+/** Filter gradient: run(x, dy, dfilter). */
+export interface ConvBackwardWeights extends NativeOp {
+  run(x: Ptr, dy: Ptr, dw: Ptr): void;
+}
+
+/** Batched matrix product: run(a, b, bias | null, out). */
+export interface MatMulOp extends NativeOp {
+  run(a: Ptr, b: Ptr, bias: Ptr | null, out: Ptr): void;
+}
+
+/** Shape of a batched product: a is [batchA, m, k] (or [batchA, k, m] transposed). */
+export interface MatMulGeometry {
+  batchA: number;
+  batchB: number;
+  m: number;
+  k: number;
+  n: number;
+  transposeA: boolean;
+  transposeB: boolean;
+  /** Bias of length n added to every row. */
+  bias: boolean;
+  activation: NativeActivation;
+}
+
+/** The oneDNN library, opened once, with a cache of primitives by geometry. */
+export class OneDnn {
+  readonly engine: Ptr;
+  readonly stream: Ptr;
+  readonly threads: number;
+  private cache = new Map<string, NativeOp>();
+  // Descriptors and attributes must outlive the primitives made from them.
+  private keep: unknown[] = [];
+
+  private constructor(readonly lib: Lib, readonly path: string) {
+    const out = new BigUint64Array(1);
+    this.check(lib.dnnl_engine_create(out, ENGINE_CPU, 0n), "engine");
+    this.engine = Deno.UnsafePointer.create(out[0]);
+    this.check(lib.dnnl_stream_create(out, this.engine, STREAM_DEFAULT), "stream");
+    this.stream = Deno.UnsafePointer.create(out[0]);
+    this.threads = threadCount();
+  }
+
+  /**
+   * Opens the library, or returns why it cannot be used (no FFI permission,
+   * not installed, an incompatible version).
+   */
+  static open(): OneDnn | string {
+    let path = "libdnnl.so.2";
+    try {
+      path = Deno.env.get("CONVLENS_ONEDNN") || path;
+    } catch {
+      // Without --allow-env the default name is used.
+    }
+    try {
+      if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+        return "no --allow-ffi permission";
+      }
+      const lib = Deno.dlopen(path, SYMBOLS as unknown as Deno.ForeignLibraryInterface);
+      return new OneDnn(lib.symbols as unknown as Lib, path);
+    } catch (err) {
+      return `${path} not loaded (${(err as Error).message.split("\n")[0]})`;
+    }
+  }
+
+  /** @throws {Error} naming the call when oneDNN reports a failure. */
+  check(status: number, what: string): void {
+    if (status !== 0) throw new Error(`oneDNN ${what} failed (dnnl_status_t ${status})`);
+  }
+
+  private md(shape: readonly number[], strides?: readonly number[]): Uint8Array {
+    const md = new Uint8Array(MD_BYTES);
+    if (strides) {
+      this.check(
+        this.lib.dnnl_memory_desc_init_by_strides(
+          md,
+          shape.length,
+          dims(shape),
+          F32,
+          dims(strides),
+        ),
+        "memory descriptor",
+      );
+    } else {
+      this.check(
+        this.lib.dnnl_memory_desc_init_by_tag(md, shape.length, dims(shape), F32, TAG_ANY),
+        "memory descriptor",
+      );
+    }
+    this.keep.push(md);
+    return md;
+  }
+
+  private memory(md: Ptr): Ptr {
+    const out = new BigUint64Array(1);
+    this.check(this.lib.dnnl_memory_create(out, md, this.engine, null), "memory");
+    return Deno.UnsafePointer.create(out[0]);
+  }
+
+  private primitiveDesc(opDesc: Uint8Array, attr: Ptr, hint: Ptr, what: string): Ptr {
+    const out = new BigUint64Array(1);
+    this.check(this.lib.dnnl_primitive_desc_create(out, opDesc, attr, this.engine, hint), what);
+    return Deno.UnsafePointer.create(out[0]);
+  }
+
+  private prepare(pd: Ptr, slots: [number, Ptr][]): Prepared {
+    const out = new BigUint64Array(1);
+    this.check(this.lib.dnnl_primitive_create(out, pd), "primitive");
+    const primitive = Deno.UnsafePointer.create(out[0]);
+    const info = new BigUint64Array(1);
+    this.lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO, 0, info);
+    const impl = info[0]
+      ? new Deno.UnsafePointerView(Deno.UnsafePointer.create(info[0])!).getCString()
+      : "?";
+    return new Prepared(
+      this,
+      primitive,
+      slots.map(([arg, md]) => ({ arg, memory: this.memory(md) })),
+      impl,
+    );
+  }
+
+  /** A reorder between two layouts of the same tensor, with its scratch. */
+  private reorder(from: Ptr, to: Ptr, scratchMd: Ptr): Reorder {
+    const out = new BigUint64Array(1);
+    this.check(
+      this.lib.dnnl_reorder_primitive_desc_create(out, from, this.engine, to, this.engine, null),
+      "reorder",
+    );
+    const pd = Deno.UnsafePointer.create(out[0]);
+    const prepared = this.prepare(pd, [[ARG_SRC, from], [ARG_DST, to]]);
+    const bytes = Number(this.lib.dnnl_memory_desc_get_size(scratchMd));
+    return { prepared, scratch: new Float32Array(Math.ceil(bytes / 4) + 16) };
+  }
+
+  private attr(activation: NativeActivation): Ptr {
+    if (activation === "linear") return null;
+    const out = new BigUint64Array(1);
+    this.check(this.lib.dnnl_post_ops_create(out), "post-ops");
+    const ops = Deno.UnsafePointer.create(out[0]);
+    this.check(this.lib.dnnl_post_ops_append_eltwise(ops, 1, ELTWISE_RELU, 0, 0), "post-ops");
+    this.check(this.lib.dnnl_primitive_attr_create(out), "attribute");
+    const attr = Deno.UnsafePointer.create(out[0]);
+    this.check(this.lib.dnnl_primitive_attr_set_post_ops(attr, ops), "attribute");
+    return attr;
+  }
+
+  private convDescs(g: ConvGeometry) {
+    const [srcDims, srcStrides] = nhwc(g.inShape);
+    const [dstDims, dstStrides] = nhwc(g.outShape);
+    const [wDims, wStrides] = hwio(g.filterShape);
+    const geo = {
+      src: this.md(srcDims, srcStrides),
+      dst: this.md(dstDims, dstStrides),
+      userW: this.md(wDims, wStrides),
+      anyW: this.md(wDims),
+      strides: dims(g.strides),
+      dilations: dims([g.dilations[0] - 1, g.dilations[1] - 1]),
+      padL: dims([g.pads[0], g.pads[2]]),
+      padR: dims([g.pads[1], g.pads[3]]),
+    };
+    this.keep.push(geo);
+    return geo;
+  }
+
+  private forwardDesc(g: ConvGeometry, bias: boolean, activation: NativeActivation) {
+    const d = this.convDescs(g);
+    const biasMd = bias ? this.md([g.filterShape[3]], [1]) : null;
+    const op = new Uint8Array(OP_DESC_BYTES);
+    this.keep.push(op);
+    this.check(
+      this.lib.dnnl_dilated_convolution_forward_desc_init(
+        op,
+        FORWARD_TRAINING,
+        CONV_DIRECT,
+        d.src,
+        d.anyW,
+        biasMd,
+        d.dst,
+        d.strides,
+        d.dilations,
+        d.padL,
+        d.padR,
+      ),
+      "convolution descriptor",
+    );
+    const pd = this.primitiveDesc(op, this.attr(activation), null, "convolution");
+    return { d, pd, biasMd };
+  }
+
+  private key(kind: string, g: object): string {
+    return kind + JSON.stringify(g);
+  }
+
+  /** The forward convolution for this geometry (made once, then cached). */
+  convForward(g: ConvGeometry, bias: boolean, activation: NativeActivation): ConvForward {
+    const key = this.key("fwd", { g, bias, activation });
+    const hit = this.cache.get(key);
+    if (hit) return hit as ConvForward;
+    const { d, pd, biasMd } = this.forwardDesc(g, bias, activation);
+    const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_WEIGHTS_MD, 0);
+    const slots: [number, Ptr][] = [[ARG_SRC, ptr(d.src)], [ARG_WEIGHTS, wMd], [
+      ARG_DST,
+      ptr(d.dst),
+    ]];
+    if (biasMd) slots.push([ARG_BIAS, ptr(biasMd)]);
+    const prepared = this.prepare(pd, slots);
+    const reorder = this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)
+      ? null
+      : this.reorder(ptr(d.userW), wMd, wMd);
+    const op: ConvForward = {
+      impl: prepared.impl,
+      run: (x, filter, biasPtr, out) => {
+        let w = filter;
+        if (reorder) {
+          w = ptr(reorder.scratch);
+          reorder.prepared.run([filter, w]);
+        }
+        const handles = [x, w, out];
+        if (biasMd) handles.push(biasPtr);
+        prepared.run(handles);
+      },
+    };
+    this.cache.set(key, op);
+    return op;
+  }
+
+  /** The input gradient of a convolution (dy -> dx). */
+  convBackwardData(g: ConvGeometry): ConvBackwardData {
+    const key = this.key("bwd-data", g);
+    const hit = this.cache.get(key);
+    if (hit) return hit as ConvBackwardData;
+    const fwd = this.forwardDesc(g, false, "linear");
+    const d = fwd.d;
+    const op = new Uint8Array(OP_DESC_BYTES);
+    this.keep.push(op);
+    this.check(
+      this.lib.dnnl_dilated_convolution_backward_data_desc_init(
+        op,
+        CONV_DIRECT,
+        d.src,
+        d.anyW,
+        d.dst,
+        d.strides,
+        d.dilations,
+        d.padL,
+        d.padR,
+      ),
+      "convolution backward-data descriptor",
+    );
+    const pd = this.primitiveDesc(op, null, fwd.pd, "convolution backward data");
+    const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_WEIGHTS_MD, 0);
+    const prepared = this.prepare(pd, [[ARG_DIFF_DST, ptr(d.dst)], [ARG_WEIGHTS, wMd], [
+      ARG_DIFF_SRC,
+      ptr(d.src),
+    ]]);
+    const reorder = this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)
+      ? null
+      : this.reorder(ptr(d.userW), wMd, wMd);
+    const result: ConvBackwardData = {
+      impl: prepared.impl,
+      run: (dy, filter, dx) => {
+        let w = filter;
+        if (reorder) {
+          w = ptr(reorder.scratch);
+          reorder.prepared.run([filter, w]);
+        }
+        prepared.run([dy, w, dx]);
+      },
+    };
+    this.cache.set(key, result);
+    return result;
+  }
+
+  /** The filter gradient of a convolution (x, dy -> dfilter). */
+  convBackwardWeights(g: ConvGeometry): ConvBackwardWeights {
+    const key = this.key("bwd-weights", g);
+    const hit = this.cache.get(key);
+    if (hit) return hit as ConvBackwardWeights;
+    const fwd = this.forwardDesc(g, false, "linear");
+    const d = fwd.d;
+    const op = new Uint8Array(OP_DESC_BYTES);
+    this.keep.push(op);
+    this.check(
+      this.lib.dnnl_dilated_convolution_backward_weights_desc_init(
+        op,
+        CONV_DIRECT,
+        d.src,
+        d.anyW,
+        null,
+        d.dst,
+        d.strides,
+        d.dilations,
+        d.padL,
+        d.padR,
+      ),
+      "convolution backward-weights descriptor",
+    );
+    const pd = this.primitiveDesc(op, null, fwd.pd, "convolution backward weights");
+    const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_DIFF_WEIGHTS_MD, 0);
+    const prepared = this.prepare(pd, [[ARG_SRC, ptr(d.src)], [ARG_DIFF_DST, ptr(d.dst)], [
+      ARG_DIFF_WEIGHTS,
+      wMd,
+    ]]);
+    const reorder = this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)
+      ? null
+      : this.reorder(wMd, ptr(d.userW), wMd);
+    const result: ConvBackwardWeights = {
+      impl: prepared.impl,
+      run: (x, dy, dw) => {
+        if (!reorder) return prepared.run([x, dy, dw]);
+        const scratch = ptr(reorder.scratch);
+        prepared.run([x, dy, scratch]);
+        reorder.prepared.run([scratch, dw]);
+      },
+    };
+    this.cache.set(key, result);
+    return result;
+  }
+
+  /** A batched matrix product (batch broadcast where one side has batch 1). */
+  matMul(g: MatMulGeometry): MatMulOp {
+    const key = this.key("matmul", g);
+    const hit = this.cache.get(key);
+    if (hit) return hit as MatMulOp;
+    const { batchA, batchB, m, k, n } = g;
+    const batch = Math.max(batchA, batchB);
+    const a = this.md(
+      [batchA, m, k],
+      g.transposeA ? [m * k, 1, m] : [m * k, k, 1],
+    );
+    const b = this.md(
+      [batchB, k, n],
+      g.transposeB ? [k * n, 1, k] : [k * n, n, 1],
+    );
+    const c = this.md([batch, m, n], [m * n, n, 1]);
+    const bias = g.bias ? this.md([1, 1, n], [n, n, 1]) : null;
+    const op = new Uint8Array(OP_DESC_BYTES);
+    this.keep.push(op);
+    this.check(this.lib.dnnl_matmul_desc_init(op, a, b, bias, c), "matmul descriptor");
+    const pd = this.primitiveDesc(op, this.attr(g.activation), null, "matmul");
+    const slots: [number, Ptr][] = [[ARG_SRC, ptr(a)], [ARG_WEIGHTS, ptr(b)], [ARG_DST, ptr(c)]];
+    if (bias) slots.push([ARG_BIAS, ptr(bias)]);
+    const prepared = this.prepare(pd, slots);
+    const result: MatMulOp = {
+      impl: prepared.impl,
+      run: (pa, pb, pbias, out) => prepared.run(bias ? [pa, pb, out, pbias] : [pa, pb, out]),
+    };
+    this.cache.set(key, result);
+    return result;
+  }
+}
+
+let opened: OneDnn | string | undefined;
+
+/** The library, opened on first use; a string says why it is not available. */
+export function oneDnn(): OneDnn | string {
+  if (opened === undefined) opened = OneDnn.open();
+  return opened;
+}
