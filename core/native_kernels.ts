@@ -42,6 +42,15 @@ export interface NativeStatus {
 }
 
 let status: NativeStatus | undefined;
+let enabled = true;
+
+/**
+ * Turns the native kernels off (each call then goes to the WASM kernel it
+ * replaced) or back on, for comparisons and for testing those kernels.
+ */
+export function useNativeKernels(on: boolean): void {
+  enabled = on;
+}
 
 /** The state of the native kernels (registering them on first call). */
 export function nativeStatus(): NativeStatus {
@@ -128,7 +137,7 @@ function withFallback(
   const keyOf = (args: KernelArgs) =>
     JSON.stringify([Object.values(args.inputs).map((t) => t?.shape), args.attrs]);
   return (args) => {
-    if (refused.size === 0 || !refused.has(keyOf(args))) {
+    if (enabled && (refused.size === 0 || !refused.has(keyOf(args)))) {
       try {
         const out = native(args, dnnl);
         if (out) return out;

@@ -453,6 +453,70 @@ function sign(
   return info;
 }
 
+let stockFusedMatMul: tf.KernelConfig | undefined;
+const fusedSetUp = new WeakSet<object>();
+
+/** The unary kernel and attributes of each fused activation. */
+function activationKernel(attrs: Attrs): [string, Attrs] | null {
+  switch (attrs.activation as string | undefined) {
+    case undefined:
+    case "linear":
+      return null;
+    case "relu":
+      return ["Relu", {}];
+    case "relu6":
+      return ["Relu6", {}];
+    case "elu":
+      return ["Elu", {}];
+    case "sigmoid":
+      return ["Sigmoid", {}];
+    case "leakyrelu":
+      return ["LeakyRelu", { alpha: attrs.leakyreluAlpha ?? 0.2 }];
+    default:
+      return ["Prelu", {}];
+  }
+}
+
+/**
+ * Stock WASM `_FusedMatMul` adds the bias wrongly when the batch is larger
+ * than 1 or either side is transposed (measured: errors as large as the
+ * values), so those products are computed as product, add and activation;
+ * the plain case (a dense layer's) keeps the stock fused kernel.
+ */
+function fusedMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const stock = stockFusedMatMul!;
+  if (!fusedSetUp.has(backend)) {
+    // deno-lint-ignore no-explicit-any
+    stock.setupFunc?.(backend as any);
+    fusedSetUp.add(backend);
+  }
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const plain = Math.max(a.shape[0], b.shape[0]) === 1 && !attrs.transposeA &&
+    !attrs.transposeB;
+  if (!bias || plain) {
+    return stock.kernelFunc({
+      inputs,
+      // deno-lint-ignore no-explicit-any
+      backend: backend as any,
+      attrs: attrs as tf.NamedAttrMap,
+    }) as TensorInfo;
+  }
+  const product = run(backend, "BatchMatMul", { a, b }, {
+    transposeA: attrs.transposeA,
+    transposeB: attrs.transposeB,
+  });
+  const sum = run(backend, "Add", { a: product, b: bias! });
+  free(backend, product);
+  const act = activationKernel(attrs);
+  if (!act) return sum;
+  const [name, actAttrs] = act;
+  const out = name === "Prelu"
+    ? run(backend, name, { x: sum, alpha: preluActivationWeights })
+    : run(backend, name, { x: sum }, actAttrs);
+  free(backend, sum);
+  return out;
+}
+
 /** The kernels this module registers on "wasm", by tfjs kernel name. */
 export const WASM_KERNEL_NAMES: readonly string[] = [
   "Conv2DBackpropInput",
@@ -462,6 +526,7 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   "UnsortedSegmentSum",
   "MaxPoolGrad",
   "Sign",
+  "_FusedMatMul",
 ];
 
 /**
@@ -498,6 +563,17 @@ export function registerWasmKernels(): void {
   add("MaxPoolGrad", maxPoolGrad);
   if (tf.getKernel("Sign", "wasm")) tf.unregisterKernel("Sign", "wasm");
   add("Sign", sign);
+  const stockFused = tf.getKernel("_FusedMatMul", "wasm");
+  if (stockFused) {
+    stockFusedMatMul = stockFused;
+    tf.unregisterKernel("_FusedMatMul", "wasm");
+    tf.registerKernel({
+      kernelName: "_FusedMatMul",
+      backendName: "wasm",
+      kernelFunc: fusedMatMul as unknown as tf.KernelFunc,
+      setupFunc: stockFused.setupFunc,
+    });
+  }
   const missing: [string, unknown][] = [
     ["Conv2DBackpropFilter", conv2DBackpropFilter],
     ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput],

@@ -2,6 +2,11 @@ import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../core/backend.ts";
 import { registerWasmKernels, WASM_KERNEL_NAMES } from "../core/wasm_kernels.ts";
+import { useNativeKernels } from "../core/native_kernels.ts";
+
+// These tests are about the WASM kernels themselves, which the oneDNN kernels
+// (tests/native_kernels_test.ts) would otherwise answer for.
+useNativeKernels(false);
 
 type Backend = "wasm" | "cpu";
 type Pad = "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -414,5 +419,31 @@ Deno.test("every kernel that common gradients use is registered for wasm", async
   // And they do run on wasm, to the cpu backend's answer.
   for (const [what, f] of Object.entries(objectives)) {
     assertAllClose(await onBoth(() => [tf.grad(f)(x4())]), what);
+  }
+});
+
+Deno.test("fused matMul with a bias on wasm matches cpu for batches and transposes", async () => {
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const batch of [1, 3]) {
+      const [m, k, n] = [7, 13, 5];
+      const r = await onBoth(() => {
+        const as = ta ? [batch, k, m] : [batch, m, k], bs = tb ? [batch, n, k] : [batch, k, n];
+        const a = tf.tensor3d(values(size(as), 8), as as [number, number, number]);
+        const b = tf.tensor3d(values(size(bs), 9), bs as [number, number, number]);
+        const bias = tf.tensor1d(values(n, 10));
+        return ["linear", "relu", "leakyrelu"].map((activation) =>
+          tf.fused.matMul({
+            a,
+            b,
+            transposeA: ta,
+            transposeB: tb,
+            bias,
+            activation: activation as "relu",
+            leakyreluAlpha: 0.3,
+          })
+        );
+      });
+      assertAllClose(r, `fused matMul transpose ${ta}/${tb} batch ${batch}`);
+    }
   }
 });

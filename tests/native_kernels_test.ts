@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { tf } from "../core/tf.ts";
+import { initBackend } from "../core/backend.ts";
+import { nativeStatus, useNativeKernels } from "../core/native_kernels.ts";
+import { oneDnn } from "../core/onednn.ts";
+import { seededRandom } from "../core/random.ts";
+
+// .ci/run installs libdnnl2 and sets CONVLENS_REQUIRE_NATIVE=1, so there these
+// tests cannot be skipped; elsewhere they run wherever the library opens.
+const dnnl = oneDnn();
+const required = Deno.env.get("CONVLENS_REQUIRE_NATIVE") === "1";
+if (required && typeof dnnl === "string") {
+  throw new Error(`CONVLENS_REQUIRE_NATIVE=1 but oneDNN is unavailable: ${dnnl}`);
+}
+const ignore = typeof dnnl === "string";
+
+type Side = "native" | "wasm" | "cpu";
+
+async function use(side: Side): Promise<void> {
+  await initBackend(side === "cpu" ? "cpu" : "wasm", { quiet: true });
+  useNativeKernels(side === "native");
+}
+
+function values(shape: number[], seed: number): tf.Tensor {
+  const r = seededRandom(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = r.next() - 0.5;
+  return tf.tensor(v, shape);
+}
+
+/** Runs `fn` on every side; checks that no side leaks a tensor. */
+async function onEach(fn: () => tf.Tensor[]): Promise<Record<Side, Float32Array[]>> {
+  const out = {} as Record<Side, Float32Array[]>;
+  for (const side of ["cpu", "wasm", "native"] as Side[]) {
+    await use(side);
+    const before = tf.memory().numTensors;
+    const ts = tf.tidy(fn);
+    out[side] = ts.map((t) => t.dataSync() as Float32Array);
+    tf.dispose(ts);
+    assert.equal(tf.memory().numTensors, before, `tensors leaked on ${side}`);
+  }
+  useNativeKernels(true);
+  return out;
+}
+
+function assertClose(got: Float32Array, want: Float32Array, what: string, tol = 1e-4): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let scale = 1e-6, err = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]));
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= err)) err = Number.isNaN(d) ? Infinity : d;
+  }
+  assert.ok(err <= tol * scale, `${what}: max error ${err} vs scale ${scale}`);
+}
+
+function assertAgree(r: Record<Side, Float32Array[]>, what: string): void {
+  r.cpu.forEach((want, i) => {
+    assertClose(r.native[i], want, `${what} [${i}] native vs cpu`);
+    assertClose(r.wasm[i], want, `${what} [${i}] wasm vs cpu`);
+  });
+}
+
+type Pad = "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]];
+
+interface ConvCase {
+  batch: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  dilation: number;
+  pad: Pad;
+}
+
+function convCases(): ConvCase[] {
+  const cases: ConvCase[] = [];
+  for (const stride of [1, 2]) {
+    for (const pad of ["same", "valid"] as Pad[]) {
+      for (const [kh, kw] of [[1, 1], [3, 3], [5, 2]]) {
+        for (const batch of [1, 3]) {
+          cases.push({ batch, h: 9, w: 11, kh, kw, stride, dilation: 1, pad });
+        }
+      }
+    }
+  }
+  cases.push({
+    batch: 2,
+    h: 8,
+    w: 5,
+    kh: 3,
+    kw: 3,
+    stride: 2,
+    dilation: 1,
+    pad: [[0, 0], [1, 2], [
+      2,
+      0,
+    ], [0, 0]],
+  });
+  cases.push({ batch: 2, h: 12, w: 13, kh: 3, kw: 3, stride: 1, dilation: 2, pad: "same" });
+  cases.push({ batch: 1, h: 12, w: 13, kh: 3, kw: 2, stride: 1, dilation: 2, pad: "valid" });
+  return cases;
+}
+
+Deno.test({
+  name: "native conv2d forward and both gradients match the cpu backend",
+  ignore,
+  fn: async () => {
+    const [ci, co] = [3, 5];
+    for (const c of convCases()) {
+      const what = JSON.stringify(c);
+      const r = await onEach(() => {
+        const x = values([c.batch, c.h, c.w, ci], 1) as tf.Tensor4D;
+        const f = values([c.kh, c.kw, ci, co], 2) as tf.Tensor4D;
+        const weights = tf.sin(tf.range(0, co).add(1));
+        const conv = (a: tf.Tensor4D, b: tf.Tensor4D) =>
+          tf.conv2d(a, b, c.stride, c.pad, "NHWC", c.dilation);
+        const y = conv(x, f);
+        if (c.dilation > 1) return [y]; // tfjs has no gradient for dilated convs
+        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          conv(a as tf.Tensor4D, b as tf.Tensor4D).mul(weights).sum()
+        )([x, f]);
+        return [y, dx, df];
+      });
+      assertAgree(r, what);
+    }
+  },
+});
+
+Deno.test({
+  name: "native fused conv2d (bias, relu) and its gradients match the cpu backend",
+  ignore,
+  fn: async () => {
+    for (const activation of ["linear", "relu", "elu", "leakyrelu"] as const) {
+      for (const bias of [true, false]) {
+        const r = await onEach(() => {
+          const x = values([2, 10, 10, 4], 3) as tf.Tensor4D;
+          const f = values([3, 3, 4, 6], 4) as tf.Tensor4D;
+          const b = bias ? values([6], 5) as tf.Tensor1D : undefined;
+          const y = (a: tf.Tensor, w: tf.Tensor) =>
+            tf.fused.conv2d({
+              x: a as tf.Tensor4D,
+              filter: w as tf.Tensor4D,
+              bias: b,
+              activation,
+              leakyreluAlpha: 0.1,
+              strides: 1,
+              pad: "same",
+            });
+          const [dx, df] = tf.grads((a: tf.Tensor, w: tf.Tensor) => y(a, w).square().sum())([x, f]);
+          return [y(x, f), dx, df];
+        });
+        assertAgree(r, `${activation}, bias ${bias}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "native matrix products (transposes, batch broadcast, fused bias and relu) match cpu",
+  ignore,
+  fn: async () => {
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+      for (const [ba, bb] of [[1, 1], [3, 3], [1, 3], [3, 1]]) {
+        const [m, k, n] = [7, 13, 5];
+        const r = await onEach(() => {
+          const a = values(ta ? [ba, k, m] : [ba, m, k], 6) as tf.Tensor3D;
+          const b = values(tb ? [bb, n, k] : [bb, k, n], 7) as tf.Tensor3D;
+          const plain = tf.matMul(a, b, ta, tb);
+          const fused = tf.fused.matMul({
+            a,
+            b,
+            transposeA: ta,
+            transposeB: tb,
+            bias: values([n], 8),
+            activation: "relu",
+          });
+          // tfjs's BatchMatMul gradient does not broadcast the batch.
+          if (ba !== bb) return [plain, fused];
+          const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+            tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb).square().sum()
+          )([a, b]);
+          return [plain, fused, da, db];
+        });
+        assertAgree(r, `transpose ${ta}/${tb}, batch ${ba}/${bb}`);
+      }
+    }
+    // A dense layer's sizes, and an activation the native path leaves to wasm.
+    const r = await onEach(() => {
+      const a = values([64, 2048], 9) as tf.Tensor2D;
+      const b = values([2048, 256], 10) as tf.Tensor2D;
+      const elu = tf.fused.matMul({ a, b, bias: values([256], 11), activation: "elu" });
+      return [tf.matMul(a, b), elu];
+    });
+    assertAgree(r, "dense 64x2048x256, plain and with elu");
+  },
+});
+
+Deno.test({
+  name: "native kernels are registered, named in the status, and survive WASM heap growth",
+  ignore,
+  fn: async () => {
+    await use("native");
+    const s = nativeStatus();
+    assert.deepEqual(s.kernels.slice().sort(), [
+      "BatchMatMul",
+      "Conv2D",
+      "Conv2DBackpropFilter",
+      "Conv2DBackpropInput",
+      "FusedConv2D",
+      "_FusedMatMul",
+    ]);
+    assert.ok(s.threads >= 1);
+    // The heap's base address can move when WASM memory grows; every call
+    // takes it afresh, so results stay right across a large allocation.
+    const before = tf.memory().numTensors;
+    const x = values([1, 16, 16, 8], 11) as tf.Tensor4D;
+    const f = values([3, 3, 8, 8], 12) as tf.Tensor4D;
+    const conv = () => tf.tidy(() => tf.conv2d(x, f, 1, "same").dataSync().slice());
+    const first = conv();
+    const big = tf.zeros([64, 1024, 1024]); // 256 MB: forces growth
+    const second = conv();
+    assert.deepEqual(second, first);
+    tf.dispose([x, f, big]);
+    assert.equal(tf.memory().numTensors, before);
+  },
+});
