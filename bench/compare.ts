@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { WORKLOAD_NAMES } from "./workloads.ts";
+import { oneDnn } from "../core/onednn.ts";
 
 const { values } = parseArgs({
   options: {
@@ -43,7 +44,7 @@ async function runJson(cmd: string, args: string[], env: Record<string, string>)
 }
 
 const repeats = values.repeats;
-const tfjs = (backend: string, stock = false, extra: string[] = []) =>
+const tfjs = (backend: string, env: Record<string, string> = {}, extra: string[] = []) =>
   runJson(Deno.execPath(), [
     "run",
     "-A",
@@ -53,20 +54,27 @@ const tfjs = (backend: string, stock = false, extra: string[] = []) =>
     "--repeats",
     repeats,
     ...extra,
-  ], stock ? { CONVLENS_STOCK_WASM: "1" } : {});
+  ], env);
 
+const dnnl = oneDnn();
 const configs: [string, () => ReturnType<typeof tfjs>][] = values.backend
   ? [[`tfjs ${values.backend}`, () => tfjs(values.backend!)]]
   : [
-    ["tfjs wasm (convlens kernels)", () => tfjs("wasm")],
-    ["tfjs wasm (stock 4.22)", () => tfjs("wasm", true)],
+    [
+      typeof dnnl === "string"
+        ? "convlens wasm (oneDNN unavailable)"
+        : `convlens wasm + oneDNN (${dnnl.threads} threads)`,
+      () => tfjs("wasm"),
+    ],
+    ["convlens wasm, no oneDNN", () => tfjs("wasm", { CONVLENS_NATIVE: "0" })],
+    ["tfjs wasm (stock 4.22)", () => tfjs("wasm", { CONVLENS_STOCK_WASM: "1" })],
   ];
 if (values["with-cpu"]) {
   const extra = [
     ...(values["cpu-repeats"] ? ["--repeats", values["cpu-repeats"]] : []),
     ...(values["cpu-only"] ? ["--only", values["cpu-only"]] : []),
   ];
-  configs.push(["tfjs cpu (pure JS)", () => tfjs("cpu", false, extra)]);
+  configs.push(["tfjs cpu (pure JS)", () => tfjs("cpu", {}, extra)]);
 }
 
 const torch = await runJson("/usr/bin/python3", [

@@ -12,6 +12,7 @@
  */
 import { tf } from "./tf.ts";
 import { type ConvGeometry, type NativeActivation, type OneDnn, oneDnn } from "./onednn.ts";
+import { registerWasmKernels } from "./wasm_kernels.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -39,10 +40,13 @@ export interface NativeStatus {
   threads: number;
   /** Why it is off, when it is. */
   why: string;
+  /** Calls answered natively so far, by kernel name (the rest went to WASM). */
+  calls: Record<string, number>;
 }
 
 let status: NativeStatus | undefined;
 let enabled = true;
+const calls: Record<string, number> = {};
 
 /**
  * Turns the native kernels off (each call then goes to the WASM kernel it
@@ -140,7 +144,10 @@ function withFallback(
     if (enabled && (refused.size === 0 || !refused.has(keyOf(args)))) {
       try {
         const out = native(args, dnnl);
-        if (out) return out;
+        if (out) {
+          calls[name] = (calls[name] ?? 0) + 1;
+          return out;
+        }
       } catch (err) {
         if (env("CONVLENS_NATIVE_DEBUG") === "1") {
           console.error(`convlens: native ${name} refused: ${(err as Error).message}`);
@@ -208,14 +215,19 @@ function matMul({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInf
   const { a, b, bias, preluActivationWeights } = inputs;
   const activation = activationOf(attrs);
   if (!a || !b || preluActivationWeights || !activation) return null;
-  if (a.shape.length !== 3 || b.shape.length !== 3 || !float(a, b, bias)) return null;
+  const rank = a.shape.length;
+  if (rank < 2 || b.shape.length !== rank || !float(a, b, bias)) return null;
   const transposeA = attrs.transposeA === true, transposeB = attrs.transposeB === true;
-  const [batchA, a1, a2] = a.shape;
-  const [batchB, b1, b2] = b.shape;
+  // Leading dimensions are one batch axis; each side's is the same or all 1s.
+  const lead = (t: TensorInfo) => t.shape.slice(0, rank - 2);
+  const leadA = lead(a), leadB = lead(b);
+  const batchA = sizeOf(leadA), batchB = sizeOf(leadB);
+  if (batchA !== 1 && batchB !== 1 && leadA.join() !== leadB.join()) return null;
+  const [a1, a2] = a.shape.slice(rank - 2);
+  const [b1, b2] = b.shape.slice(rank - 2);
   const m = transposeA ? a2 : a1, k = transposeA ? a1 : a2;
   const n = transposeB ? b1 : b2;
   if ((transposeB ? b2 : b1) !== k) return null;
-  if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null;
   if (bias && sizeOf(bias.shape) !== n) return null;
   const op = dnnl.matMul({
     batchA,
@@ -228,11 +240,79 @@ function matMul({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInf
     bias: bias != null,
     activation,
   });
-  const out = backend.makeOutput([Math.max(batchA, batchB), m, n], "float32");
+  const out = backend.makeOutput([...(batchA >= batchB ? leadA : leadB), m, n], "float32");
   op.run(
     heap(backend, a),
     heap(backend, b),
     bias ? heap(backend, bias) : null,
+    heap(backend, out),
+  );
+  return out;
+}
+
+/** The max-pool gradient, first maximum of each window (as tfjs's cpu backend). */
+function maxPoolGrad({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
+  const { dy, input } = inputs;
+  if (!dy || !input || !float(dy, input)) return null;
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize as [number, number],
+    attrs.strides as [number, number],
+    1,
+    attrs.pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+  );
+  const p = info.padInfo;
+  const op = dnnl.maxPoolBackward({
+    inShape: input.shape,
+    outShape: info.outShape,
+    kernel: [info.filterHeight, info.filterWidth],
+    strides: [info.strideHeight, info.strideWidth],
+    pads: [p.top, p.bottom, p.left, p.right],
+  });
+  const out = backend.makeOutput(input.shape.slice(), "float32");
+  op.run(heap(backend, input), heap(backend, dy), heap(backend, out));
+  return out;
+}
+
+let ones = new Float32Array(0);
+
+/**
+ * A sum over the leading axes (a conv or dense bias gradient: all but the
+ * channel axis) as a product with a row of ones. The WASM kernel would first
+ * transpose the reduced axes innermost, then sum on one thread.
+ */
+function sum({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
+  const { x } = inputs;
+  if (!x || !float(x)) return null;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape)
+    .sort((a, b) => a - b);
+  if (axes.length === 0 || axes.length >= rank || axes.some((a, i) => a !== i)) return null;
+  const rows = sizeOf(x.shape.slice(0, axes.length));
+  const cols = sizeOf(x.shape.slice(axes.length));
+  // Below a few rows the transpose is cheap and the single pass wins.
+  if (rows < 64) return null;
+  if (ones.length < rows) ones = new Float32Array(rows).fill(1);
+  const op = dnnl.matMul({
+    batchA: 1,
+    batchB: 1,
+    m: 1,
+    k: rows,
+    n: cols,
+    transposeA: false,
+    transposeB: false,
+    bias: false,
+    activation: "linear",
+  });
+  const outShape = attrs.keepDims
+    ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
+    : x.shape.slice(axes.length);
+  const out = backend.makeOutput(outShape, "float32");
+  op.run(
+    Deno.UnsafePointer.of(ones as unknown as BufferSource),
+    heap(backend, x),
+    null,
     heap(backend, out),
   );
   return out;
@@ -245,21 +325,26 @@ const NATIVE: [string, (args: KernelArgs, dnnl: OneDnn) => TensorInfo | null][] 
   ["Conv2DBackpropFilter", conv2DBackpropFilter],
   ["BatchMatMul", matMul],
   ["_FusedMatMul", matMul],
+  ["Sum", sum],
+  ["MaxPoolGrad", maxPoolGrad],
 ];
 
 /**
  * Replaces the WASM backend's convolution and matrix-product kernels by oneDNN
- * ones when the library can be opened. Safe to call more than once; call it
- * after `registerWasmKernels` (whose kernels become the fallbacks) and before
+ * ones when the library can be opened. Safe to call more than once; it
+ * registers the WASM kernels first (they become the fallbacks). Call it before
  * the wasm backend starts.
  */
 export function registerNativeKernels(): NativeStatus {
   if (status) return status;
+  // The kernels wrapped here fall back to convlens's WASM kernels, so those
+  // must be in place first.
+  registerWasmKernels();
   if (env("CONVLENS_NATIVE") === "0" || env("CONVLENS_STOCK_WASM") === "1") {
-    return status = { kernels: [], threads: 0, why: "turned off by the environment" };
+    return status = { kernels: [], threads: 0, why: "turned off by the environment", calls };
   }
   const dnnl = oneDnn();
-  if (typeof dnnl === "string") return status = { kernels: [], threads: 0, why: dnnl };
+  if (typeof dnnl === "string") return status = { kernels: [], threads: 0, why: dnnl, calls };
   const kernels: string[] = [];
   for (const [name, native] of NATIVE) {
     const previous = tf.getKernel(name, "wasm");
@@ -274,5 +359,5 @@ export function registerNativeKernels(): NativeStatus {
     });
     kernels.push(name);
   }
-  return status = { kernels, threads: dnnl.threads, why: "" };
+  return status = { kernels, threads: dnnl.threads, why: "", calls };
 }

@@ -21,11 +21,13 @@ const TAG_ANY = 1; // dnnl_format_tag_any
 const FORWARD_TRAINING = 64;
 /** dnnl_alg_kind_t values. */
 const CONV_DIRECT = 1;
+const POOLING_MAX = 511;
 const ELTWISE_RELU = 31;
 /** dnnl_query_t values. */
 const QUERY_IMPL_INFO = 8;
 const QUERY_WEIGHTS_MD = 131;
 const QUERY_DIFF_WEIGHTS_MD = 132;
+const QUERY_WORKSPACE_MD = 135;
 /** DNNL_ARG_* values. */
 const ARG_SRC = 1;
 const ARG_DST = 17;
@@ -34,6 +36,7 @@ const ARG_BIAS = 41;
 const ARG_DIFF_SRC = 129;
 const ARG_DIFF_DST = 145;
 const ARG_DIFF_WEIGHTS = 161;
+const ARG_WORKSPACE = 64;
 
 /** sizeof(dnnl_memory_desc_t) in 2.x is 696; the op descriptors are larger still. */
 const MD_BYTES = 1024;
@@ -87,6 +90,35 @@ const SYMBOLS = {
       "buffer",
       "i32",
       "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_pooling_v2_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_pooling_v2_backward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
       "buffer",
       "buffer",
       "buffer",
@@ -256,6 +288,21 @@ export interface ConvBackwardWeights extends NativeOp {
 /** Batched matrix product: run(a, b, bias | null, out). */
 export interface MatMulOp extends NativeOp {
   run(a: Ptr, b: Ptr, bias: Ptr | null, out: Ptr): void;
+}
+
+/** Max-pool gradient: run(x, dy, dx), the pool recomputed to find each maximum. */
+export interface MaxPoolBackward extends NativeOp {
+  run(x: Ptr, dy: Ptr, dx: Ptr): void;
+}
+
+/** Geometry of a 2-D max pool in NHWC. */
+export interface PoolGeometry {
+  inShape: readonly number[];
+  outShape: readonly number[];
+  kernel: readonly [number, number];
+  strides: readonly [number, number];
+  /** [top, bottom, left, right]. */
+  pads: readonly [number, number, number, number];
 }
 
 /** Shape of a batched product: a is [batchA, m, k] (or [batchA, k, m] transposed). */
@@ -561,6 +608,66 @@ export class OneDnn {
         const scratch = ptr(reorder.scratch);
         prepared.run([x, dy, scratch]);
         reorder.prepared.run([scratch, dw]);
+      },
+    };
+    this.cache.set(key, result);
+    return result;
+  }
+
+  /**
+   * The gradient of a max pool: the forward pool runs again (in training mode,
+   * so it records where each maximum is), then its backward pass routes dy.
+   */
+  maxPoolBackward(g: PoolGeometry): MaxPoolBackward {
+    const key = this.key("maxpool-bwd", g);
+    const hit = this.cache.get(key);
+    if (hit) return hit as MaxPoolBackward;
+    const [srcDims, srcStrides] = nhwc(g.inShape);
+    const [dstDims, dstStrides] = nhwc(g.outShape);
+    const src = this.md(srcDims, srcStrides), dst = this.md(dstDims, dstStrides);
+    const geo = [
+      dims(g.strides),
+      dims(g.kernel),
+      dims([0, 0]),
+      dims([g.pads[0], g.pads[2]]),
+      dims([g.pads[1], g.pads[3]]),
+    ] as const;
+    this.keep.push(geo);
+    const fwdDesc = new Uint8Array(OP_DESC_BYTES), bwdDesc = new Uint8Array(OP_DESC_BYTES);
+    this.keep.push(fwdDesc, bwdDesc);
+    this.check(
+      this.lib.dnnl_pooling_v2_forward_desc_init(
+        fwdDesc,
+        FORWARD_TRAINING,
+        POOLING_MAX,
+        src,
+        dst,
+        ...geo,
+      ),
+      "pooling descriptor",
+    );
+    const fwdPd = this.primitiveDesc(fwdDesc, null, null, "pooling");
+    const ws = this.lib.dnnl_primitive_desc_query_md(fwdPd, QUERY_WORKSPACE_MD, 0);
+    this.check(
+      this.lib.dnnl_pooling_v2_backward_desc_init(bwdDesc, POOLING_MAX, src, dst, ...geo),
+      "pooling backward descriptor",
+    );
+    const bwdPd = this.primitiveDesc(bwdDesc, null, fwdPd, "pooling backward");
+    const fwd = this.prepare(fwdPd, [[ARG_SRC, ptr(src)], [ARG_DST, ptr(dst)], [
+      ARG_WORKSPACE,
+      ws,
+    ]]);
+    const bwd = this.prepare(bwdPd, [[ARG_DIFF_DST, ptr(dst)], [ARG_WORKSPACE, ws], [
+      ARG_DIFF_SRC,
+      ptr(src),
+    ]]);
+    const pooled = new Float32Array(g.outShape.reduce((a, b) => a * b, 1));
+    const workspace = new Uint8Array(Number(this.lib.dnnl_memory_desc_get_size(ws)) + 64);
+    const result: MaxPoolBackward = {
+      impl: `${fwd.impl} + ${bwd.impl}`,
+      run: (x, dy, dx) => {
+        fwd.run([x, ptr(pooled), ptr(workspace)]);
+        bwd.run([dy, ptr(workspace), dx]);
       },
     };
     this.cache.set(key, result);

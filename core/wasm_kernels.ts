@@ -20,6 +20,7 @@ type Pad = "same" | "valid" | number | number[][];
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
 interface WasmBackend {
   disposeData(dataId: DataId, force?: boolean): boolean;
+  incRef(dataId: DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
@@ -517,6 +518,17 @@ function fusedMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   return out;
 }
 
+/**
+ * Identity without a copy: the data is shared and reference-counted, as the
+ * cpu backend does (stock WASM copies the whole tensor; the gradient tape
+ * calls it dozens of times per backward pass).
+ */
+function identity({ inputs, backend }: KernelArgs): TensorInfo {
+  const { x } = inputs;
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 /** The kernels this module registers on "wasm", by tfjs kernel name. */
 export const WASM_KERNEL_NAMES: readonly string[] = [
   "Conv2DBackpropInput",
@@ -527,6 +539,7 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   "MaxPoolGrad",
   "Sign",
   "_FusedMatMul",
+  "Identity",
 ];
 
 /**
@@ -563,6 +576,8 @@ export function registerWasmKernels(): void {
   add("MaxPoolGrad", maxPoolGrad);
   if (tf.getKernel("Sign", "wasm")) tf.unregisterKernel("Sign", "wasm");
   add("Sign", sign);
+  if (tf.getKernel("Identity", "wasm")) tf.unregisterKernel("Identity", "wasm");
+  add("Identity", identity);
   const stockFused = tf.getKernel("_FusedMatMul", "wasm");
   if (stockFused) {
     stockFusedMatMul = stockFused;

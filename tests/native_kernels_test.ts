@@ -29,9 +29,16 @@ function values(shape: number[], seed: number): tf.Tensor {
   return tf.tensor(v, shape);
 }
 
-/** Runs `fn` on every side; checks that no side leaks a tensor. */
-async function onEach(fn: () => tf.Tensor[]): Promise<Record<Side, Float32Array[]>> {
+/**
+ * Runs `fn` on every side; checks that no side leaks a tensor and that each
+ * kernel named in `native` answered natively at least once.
+ */
+async function onEach(
+  fn: () => tf.Tensor[],
+  native: string[] = [],
+): Promise<Record<Side, Float32Array[]>> {
   const out = {} as Record<Side, Float32Array[]>;
+  const calls = { ...nativeStatus().calls };
   for (const side of ["cpu", "wasm", "native"] as Side[]) {
     await use(side);
     const before = tf.memory().numTensors;
@@ -41,6 +48,10 @@ async function onEach(fn: () => tf.Tensor[]): Promise<Record<Side, Float32Array[
     assert.equal(tf.memory().numTensors, before, `tensors leaked on ${side}`);
   }
   useNativeKernels(true);
+  for (const name of native) {
+    const now = nativeStatus().calls[name] ?? 0;
+    assert.ok(now > (calls[name] ?? 0), `${name} never ran natively`);
+  }
   return out;
 }
 
@@ -123,7 +134,7 @@ Deno.test({
           conv(a as tf.Tensor4D, b as tf.Tensor4D).mul(weights).sum()
         )([x, f]);
         return [y, dx, df];
-      });
+      }, c.dilation > 1 ? ["Conv2D"] : ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"]);
       assertAgree(r, what);
     }
   },
@@ -151,7 +162,7 @@ Deno.test({
             });
           const [dx, df] = tf.grads((a: tf.Tensor, w: tf.Tensor) => y(a, w).square().sum())([x, f]);
           return [y(x, f), dx, df];
-        });
+        }, ["Conv2DBackpropInput", "Conv2DBackpropFilter"]);
         assertAgree(r, `${activation}, bias ${bias}`);
       }
     }
@@ -183,7 +194,7 @@ Deno.test({
             tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb).square().sum()
           )([a, b]);
           return [plain, fused, da, db];
-        });
+        }, ["BatchMatMul", "_FusedMatMul"]);
         assertAgree(r, `transpose ${ta}/${tb}, batch ${ba}/${bb}`);
       }
     }
@@ -192,9 +203,58 @@ Deno.test({
       const a = values([64, 2048], 9) as tf.Tensor2D;
       const b = values([2048, 256], 10) as tf.Tensor2D;
       const elu = tf.fused.matMul({ a, b, bias: values([256], 11), activation: "elu" });
-      return [tf.matMul(a, b), elu];
-    });
-    assertAgree(r, "dense 64x2048x256, plain and with elu");
+      // Rank 4: the leading axes are one batch axis.
+      const a4 = values([2, 3, 4, 6], 12) as tf.Tensor4D;
+      const b4 = values([2, 3, 6, 5], 13) as tf.Tensor4D;
+      return [tf.matMul(a, b), tf.matMul(b, a, true, true), elu, tf.matMul(a4, b4)];
+    }, ["BatchMatMul"]);
+    assertAgree(r, "dense 64x2048x256 (plain, transposed, with elu) and rank 4");
+  },
+});
+
+Deno.test({
+  name: "native max-pool gradients match cpu, ties (relu zeros) going to the first maximum",
+  ignore,
+  fn: async () => {
+    const pools: [number, number, "same" | "valid"][] = [
+      [2, 2, "valid"],
+      [2, 2, "same"],
+      [3, 2, "same"],
+      [3, 1, "valid"],
+      [3, 3, "same"],
+    ];
+    for (const [size, stride, pad] of pools) {
+      for (const [h, w] of [[8, 8], [9, 7]]) {
+        const r = await onEach(() => {
+          // Rounded and relu'd: most windows hold ties, many all zeros.
+          const x = values([2, h, w, 3], 14).mul(4).round().relu() as tf.Tensor4D;
+          const [dx] = tf.grads((a: tf.Tensor) =>
+            tf.maxPool(a as tf.Tensor4D, size, stride, pad).mul(tf.range(1, 4)).sum()
+          )([x]);
+          return [dx];
+        }, ["MaxPoolGrad"]);
+        assertAgree(r, `max pool ${size}/${stride} ${pad} on ${h}x${w}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "native sums over leading axes (bias gradients) match cpu; other sums are left to wasm",
+  ignore,
+  fn: async () => {
+    const r = await onEach(() => {
+      const x = values([16, 9, 7, 5], 15);
+      return [
+        x.sum([0, 1, 2]),
+        x.sum([0, 1], true),
+        x.sum(0),
+        x.sum([1, 2]),
+        x.sum(),
+        x.reshape([1008, 5]).sum(0),
+      ];
+    }, ["Sum"]);
+    assertAgree(r, "sums");
   },
 });
 
@@ -210,6 +270,8 @@ Deno.test({
       "Conv2DBackpropFilter",
       "Conv2DBackpropInput",
       "FusedConv2D",
+      "MaxPoolGrad",
+      "Sum",
       "_FusedMatMul",
     ]);
     assert.ok(s.threads >= 1);
