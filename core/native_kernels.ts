@@ -85,6 +85,7 @@ function convGeometry(
   xShape: number[],
   filterShape: number[],
   attrs: Attrs,
+  depthwise: boolean,
 ): ConvGeometry {
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
@@ -93,11 +94,12 @@ function convGeometry(
     pair(attrs.dilations),
     attrs.pad as "same",
     attrs.dimRoundingMode as "floor" | undefined,
-    false,
+    depthwise,
     "channelsLast",
   );
   const p = info.padInfo;
   return {
+    depthwise,
     inShape: xShape,
     filterShape,
     outShape: info.outShape,
@@ -164,13 +166,17 @@ function withFallback(
   };
 }
 
-function conv2D({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
+function conv2D(
+  { inputs, backend, attrs }: KernelArgs,
+  dnnl: OneDnn,
+  depthwise = false,
+): TensorInfo | null {
   const { x, filter, bias, preluActivationWeights } = inputs;
   const activation = activationOf(attrs);
   if (!x || !filter || preluActivationWeights || !activation) return null;
   if (!isChannelsLast(attrs) || !float(x, filter, bias)) return null;
-  if (bias && sizeOf(bias.shape) !== filter.shape[3]) return null;
-  const g = convGeometry(x.shape, filter.shape, attrs);
+  const g = convGeometry(x.shape, filter.shape, attrs, depthwise);
+  if (bias && sizeOf(bias.shape) !== g.outShape[3]) return null;
   const op = dnnl.convForward(g, bias != null, activation);
   const out = backend.makeOutput(g.outShape.slice(), "float32");
   op.run(
@@ -185,12 +191,13 @@ function conv2D({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInf
 function conv2DBackpropInput(
   { inputs, backend, attrs }: KernelArgs,
   dnnl: OneDnn,
+  depthwise = false,
 ): TensorInfo | null {
   const { dy, filter } = inputs;
   if (!dy || !filter || !isChannelsLast(attrs) || !float(dy, filter)) return null;
   const inShape = attrs.inputShape as number[];
   if (sizeOf(inShape) === 0) return null;
-  const g = convGeometry(inShape, filter.shape, attrs);
+  const g = convGeometry(inShape, filter.shape, attrs, depthwise);
   const op = dnnl.convBackwardData(g);
   const out = backend.makeOutput(inShape.slice(), "float32");
   op.run(heap(backend, dy), heap(backend, filter), heap(backend, out));
@@ -200,11 +207,12 @@ function conv2DBackpropInput(
 function conv2DBackpropFilter(
   { inputs, backend, attrs }: KernelArgs,
   dnnl: OneDnn,
+  depthwise = false,
 ): TensorInfo | null {
   const { x, dy } = inputs;
   if (!x || !dy || !isChannelsLast(attrs) || !float(x, dy)) return null;
   const filterShape = attrs.filterShape as number[];
-  const g = convGeometry(x.shape, filterShape, attrs);
+  const g = convGeometry(x.shape, filterShape, attrs, depthwise);
   const op = dnnl.convBackwardWeights(g);
   const out = backend.makeOutput(filterShape.slice(), "float32");
   op.run(heap(backend, x), heap(backend, dy), heap(backend, out));
@@ -323,6 +331,10 @@ const NATIVE: [string, (args: KernelArgs, dnnl: OneDnn) => TensorInfo | null][] 
   ["FusedConv2D", conv2D],
   ["Conv2DBackpropInput", conv2DBackpropInput],
   ["Conv2DBackpropFilter", conv2DBackpropFilter],
+  ["DepthwiseConv2dNative", (a, d) => conv2D(a, d, true)],
+  ["FusedDepthwiseConv2D", (a, d) => conv2D(a, d, true)],
+  ["DepthwiseConv2dNativeBackpropInput", (a, d) => conv2DBackpropInput(a, d, true)],
+  ["DepthwiseConv2dNativeBackpropFilter", (a, d) => conv2DBackpropFilter(a, d, true)],
   ["BatchMatMul", matMul],
   ["_FusedMatMul", matMul],
   ["Sum", sum],

@@ -8,7 +8,8 @@
  * and writing the tensors where they already live, in the WASM heap, so no
  * data is copied. Only the 2.x C API is bound (the op-descriptor API that 3.x
  * removed); the library is looked for as `libdnnl.so.2` (Debian and Ubuntu
- * `libdnnl2`) unless `CONVLENS_ONEDNN` names a file.
+ * `libdnnl2`; `libdnnl.2.dylib` on macOS, `dnnl.dll` on Windows) unless
+ * `CONVLENS_ONEDNN` names a file.
  *
  * @module
  */
@@ -192,6 +193,8 @@ export interface ConvGeometry {
   dilations: readonly [number, number];
   /** [top, bottom, left, right]; each >= 0. */
   pads: readonly [number, number, number, number];
+  /** A depthwise convolution: the filter is [kh, kw, channels, multiplier]. */
+  depthwise?: boolean;
 }
 
 function dims(values: readonly number[]): BigInt64Array {
@@ -210,6 +213,16 @@ function nhwc(shape: readonly number[]): [number[], number[]] {
 function hwio(shape: readonly number[]): [number[], number[]] {
   const [kh, kw, i, o] = shape;
   return [[o, i, kh, kw], [1, o, kw * i * o, i * o]];
+}
+
+/**
+ * The grouped (G, O/G, I/G, H, W) descriptor of a depthwise filter [kh, kw,
+ * channels, multiplier]: one group per channel, whose outputs c*m..c*m+m-1 are
+ * the same channels tfjs numbers them as.
+ */
+function depthwiseFilter(shape: readonly number[]): [number[], number[]] {
+  const [kh, kw, c, m] = shape;
+  return [[c, m, 1, kh, kw], [m, 1, m, kw * c * m, c * m]];
 }
 
 function ptr(view: ArrayBufferView): Ptr {
@@ -342,7 +355,8 @@ export class OneDnn {
    * not installed, an incompatible version).
    */
   static open(): OneDnn | string {
-    let path = "libdnnl.so.2";
+    const os = Deno.build.os;
+    let path = os === "darwin" ? "libdnnl.2.dylib" : os === "windows" ? "dnnl.dll" : "libdnnl.so.2";
     try {
       path = Deno.env.get("CONVLENS_ONEDNN") || path;
     } catch {
@@ -355,7 +369,9 @@ export class OneDnn {
       const lib = Deno.dlopen(path, SYMBOLS as unknown as Deno.ForeignLibraryInterface);
       return new OneDnn(lib.symbols as unknown as Lib, path);
     } catch (err) {
-      return `${path} not loaded (${(err as Error).message.split("\n")[0]})`;
+      return `${path} not loaded (${
+        (err as Error).message.split("\n")[0]
+      }); install oneDNN 2.x (Debian/Ubuntu: apt install libdnnl2) or set CONVLENS_ONEDNN`;
     }
   }
 
@@ -444,7 +460,7 @@ export class OneDnn {
   private convDescs(g: ConvGeometry) {
     const [srcDims, srcStrides] = nhwc(g.inShape);
     const [dstDims, dstStrides] = nhwc(g.outShape);
-    const [wDims, wStrides] = hwio(g.filterShape);
+    const [wDims, wStrides] = g.depthwise ? depthwiseFilter(g.filterShape) : hwio(g.filterShape);
     const geo = {
       src: this.md(srcDims, srcStrides),
       dst: this.md(dstDims, dstStrides),
@@ -461,7 +477,7 @@ export class OneDnn {
 
   private forwardDesc(g: ConvGeometry, bias: boolean, activation: NativeActivation) {
     const d = this.convDescs(g);
-    const biasMd = bias ? this.md([g.filterShape[3]], [1]) : null;
+    const biasMd = bias ? this.md([g.outShape[3]], [1]) : null;
     const op = new Uint8Array(OP_DESC_BYTES);
     this.keep.push(op);
     this.check(

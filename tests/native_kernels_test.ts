@@ -141,6 +141,53 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "native depthwise conv2d (multipliers 1 and 2, fused bias/relu) and its gradients match cpu",
+  ignore,
+  fn: async () => {
+    for (const c of convCases()) {
+      for (const m of [1, 2]) {
+        const what = `depthwise m${m} ${JSON.stringify(c)}`;
+        const ci = 3;
+        const r = await onEach(
+          () => {
+            const x = values([c.batch, c.h, c.w, ci], 16) as tf.Tensor4D;
+            const f = values([c.kh, c.kw, ci, m], 17) as tf.Tensor4D;
+            const weights = tf.cos(tf.range(0, ci * m));
+            const stride = c.dilation > 1 ? 1 : c.stride;
+            const conv = (a: tf.Tensor4D, b: tf.Tensor4D) =>
+              tf.depthwiseConv2d(a, b, stride, c.pad, "NHWC", c.dilation);
+            const y = conv(x, f);
+            const fused = tf.fused.depthwiseConv2d({
+              x,
+              filter: f,
+              strides: stride,
+              // typed as same/valid only, but explicit pads run too
+              pad: c.pad as "same",
+              dilations: c.dilation,
+              bias: values([ci * m], 18),
+              activation: "relu",
+            });
+            if (c.dilation > 1) return [y, fused];
+            const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+              conv(a as tf.Tensor4D, b as tf.Tensor4D).mul(weights).sum()
+            )([x, f]);
+            return [y, fused, dx, df];
+          },
+          c.dilation > 1 ? ["DepthwiseConv2dNative", "FusedDepthwiseConv2D"] : [
+            "DepthwiseConv2dNative",
+            "FusedDepthwiseConv2D",
+            "DepthwiseConv2dNativeBackpropInput",
+            "DepthwiseConv2dNativeBackpropFilter",
+          ],
+        );
+        assertAgree(r, what);
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "native fused conv2d (bias, relu) and its gradients match the cpu backend",
   ignore,
   fn: async () => {
@@ -269,7 +316,11 @@ Deno.test({
       "Conv2D",
       "Conv2DBackpropFilter",
       "Conv2DBackpropInput",
+      "DepthwiseConv2dNative",
+      "DepthwiseConv2dNativeBackpropFilter",
+      "DepthwiseConv2dNativeBackpropInput",
       "FusedConv2D",
+      "FusedDepthwiseConv2D",
       "MaxPoolGrad",
       "Sum",
       "_FusedMatMul",
@@ -288,4 +339,36 @@ Deno.test({
     tf.dispose([x, f, big]);
     assert.equal(tf.memory().numTensors, before);
   },
+});
+
+Deno.test("without oneDNN (library missing, turned off) WASM runs alone and says why", async () => {
+  const core = new URL("../core/", import.meta.url).href;
+  const code = `
+    import { tf } from "${core}tf.ts";
+    import { initBackend } from "${core}backend.ts";
+    import { nativeStatus } from "${core}native_kernels.ts";
+    await initBackend("wasm");
+    const y = tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same");
+    const s = nativeStatus();
+    console.log(JSON.stringify({ kernels: s.kernels.length, why: s.why, y: y.dataSync()[5] }));`;
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ CONVLENS_ONEDNN: "/nonexistent/libdnnl.so.2" }, /not loaded.*apt install libdnnl2/],
+    [{ CONVLENS_NATIVE: "0" }, /turned off/],
+  ];
+  for (const [env, why] of cases) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", code],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, stderr);
+    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    assert.equal(r.kernels, 0);
+    assert.match(r.why, why);
+    assert.equal(r.y, 9); // an interior pixel of a 3x3 box sum of ones
+    assert.match(stderr, /convlens: backend wasm/);
+    assert.doesNotMatch(stderr, /oneDNN/);
+  }
 });
