@@ -283,6 +283,66 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): Tens
   return out;
 }
 
+/** The kernel the ReLU gradient runs on wasm while the native path is on. */
+export const RELU_GRAD_KERNEL = "ConvlensReluGrad";
+
+/** dy * step(x) by the wasm kernels, as stock tfjs computes the ReLU gradient. */
+function stockReluGrad({ inputs, backend }: KernelArgs): TensorInfo {
+  const call = (name: string, ins: Record<string, TensorInfo>, attrs: Attrs = {}) =>
+    tf.getKernel(name, "wasm")!.kernelFunc({
+      inputs: ins,
+      // deno-lint-ignore no-explicit-any
+      backend: backend as any,
+      attrs: attrs as tf.NamedAttrMap,
+    }) as TensorInfo;
+  const mask = call("Step", { x: inputs.x! }, { alpha: 0 });
+  const out = call("Multiply", { a: inputs.dy!, b: mask });
+  (backend as unknown as { disposeData(id: unknown): void }).disposeData(mask.dataId);
+  return out;
+}
+
+/** dx = x > 0 ? dy : 0 in one native pass (stock tfjs: step, cast, multiply). */
+function reluGrad({ inputs, backend }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
+  const { dy, x } = inputs;
+  if (!dy || !x || !float(dy, x) || sizeOf(dy.shape) !== sizeOf(x.shape)) return null;
+  const op = dnnl.reluBackward(sizeOf(x.shape));
+  const out = backend.makeOutput(x.shape.slice(), "float32");
+  op.run(heap(backend, x), heap(backend, dy), heap(backend, out));
+  return out;
+}
+
+/**
+ * Sends the ReLU gradient to {@linkcode RELU_GRAD_KERNEL} on wasm while the
+ * native kernels are on; elsewhere the stock gradient runs. The rule swaps of
+ * `gradients.ts` save and restore whatever is registered, this included.
+ */
+function routeReluGradient(): void {
+  const original = tf.getGradient("Relu");
+  if (!original) return;
+  tf.unregisterGradient("Relu");
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) => {
+      const g = dy as tf.Tensor;
+      if (!enabled || tf.getBackend() !== "wasm" || g.dtype !== "float32") {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      const x = saved[0];
+      return { x: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: g, x }) as tf.Tensor };
+    },
+  });
+  // Its own gradient, for second derivatives: linear in dy with the same mask.
+  tf.registerGradient({
+    kernelName: RELU_GRAD_KERNEL,
+    inputsToSave: ["x"],
+    gradFunc: (ddx, saved) => ({
+      dy: () =>
+        tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: ddx as tf.Tensor, x: saved[0] }) as tf.Tensor,
+      x: () => tf.zerosLike(saved[0]),
+    }),
+  });
+}
+
 let ones = new Float32Array(0);
 
 /**
@@ -371,5 +431,20 @@ export function registerNativeKernels(): NativeStatus {
     });
     kernels.push(name);
   }
+  // A kernel of convlens's own, so with the stock composition as its fallback.
+  tf.registerKernel({
+    kernelName: RELU_GRAD_KERNEL,
+    backendName: "wasm",
+    kernelFunc: ((args: KernelArgs) => {
+      const out = enabled ? reluGrad(args, dnnl) : null;
+      if (out) {
+        calls[RELU_GRAD_KERNEL] = (calls[RELU_GRAD_KERNEL] ?? 0) + 1;
+        return out;
+      }
+      return stockReluGrad(args);
+    }) as unknown as tf.KernelFunc,
+  });
+  routeReluGradient();
+  kernels.push(RELU_GRAD_KERNEL);
   return status = { kernels, threads: dnnl.threads, why: "", calls };
 }

@@ -130,6 +130,14 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
   dnnl_matmul_desc_init: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"],
     result: "i32",
@@ -305,6 +313,11 @@ export interface MatMulOp extends NativeOp {
 
 /** Max-pool gradient: run(x, dy, dx), the pool recomputed to find each maximum. */
 export interface MaxPoolBackward extends NativeOp {
+  run(x: Ptr, dy: Ptr, dx: Ptr): void;
+}
+
+/** ReLU gradient over n contiguous floats: run(x, dy, dx), dx = x > 0 ? dy : 0. */
+export interface ReluBackward extends NativeOp {
   run(x: Ptr, dy: Ptr, dx: Ptr): void;
 }
 
@@ -685,6 +698,34 @@ export class OneDnn {
         fwd.run([x, ptr(pooled), ptr(workspace)]);
         bwd.run([dy, ptr(workspace), dx]);
       },
+    };
+    this.cache.set(key, result);
+    return result;
+  }
+
+  /** The ReLU gradient over `n` contiguous values (one pass, every core). */
+  reluBackward(n: number): ReluBackward {
+    const key = this.key("relu-bwd", { n });
+    const hit = this.cache.get(key);
+    if (hit) return hit as ReluBackward;
+    const md = this.md([n], [1]);
+    const fwdDesc = new Uint8Array(OP_DESC_BYTES), bwdDesc = new Uint8Array(OP_DESC_BYTES);
+    this.keep.push(fwdDesc, bwdDesc);
+    this.check(
+      this.lib.dnnl_eltwise_forward_desc_init(fwdDesc, FORWARD_TRAINING, ELTWISE_RELU, md, 0, 0),
+      "eltwise descriptor",
+    );
+    const fwdPd = this.primitiveDesc(fwdDesc, null, null, "eltwise");
+    this.check(
+      this.lib.dnnl_eltwise_backward_desc_init(bwdDesc, ELTWISE_RELU, md, md, 0, 0),
+      "eltwise backward descriptor",
+    );
+    const pd = this.primitiveDesc(bwdDesc, null, fwdPd, "eltwise backward");
+    const m = ptr(md);
+    const prepared = this.prepare(pd, [[ARG_SRC, m], [ARG_DIFF_DST, m], [ARG_DIFF_SRC, m]]);
+    const result: ReluBackward = {
+      impl: prepared.impl,
+      run: (x, dy, dx) => prepared.run([x, dy, dx]),
     };
     this.cache.set(key, result);
     return result;

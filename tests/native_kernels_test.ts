@@ -287,6 +287,26 @@ Deno.test({
 });
 
 Deno.test({
+  name: "the ReLU gradient runs natively, matches cpu, keeps second derivatives and the rules",
+  ignore,
+  fn: async () => {
+    const { withReluRule } = await import("../core/gradients.ts");
+    const r = await onEach(() => {
+      const x = values([4, 9, 7, 5], 19).round(); // many exact zeros
+      const w = values([4, 9, 7, 5], 20);
+      const f = (v: tf.Tensor) => tf.relu(v).mul(w).sum();
+      const first = tf.grad(f)(x);
+      const second = tf.grad((v: tf.Tensor) =>
+        tf.grad((u: tf.Tensor) => tf.relu(u).square().sum())(v).mul(w).sum()
+      )(x);
+      const guided = withReluRule("guided", () => tf.grad(f)(x));
+      return [first, second, guided];
+    }, ["ConvlensReluGrad"]);
+    assertAgree(r, "relu gradients");
+  },
+});
+
+Deno.test({
   name: "native sums over leading axes (bias gradients) match cpu; other sums are left to wasm",
   ignore,
   fn: async () => {
@@ -316,6 +336,7 @@ Deno.test({
       "Conv2D",
       "Conv2DBackpropFilter",
       "Conv2DBackpropInput",
+      "ConvlensReluGrad",
       "DepthwiseConv2dNative",
       "DepthwiseConv2dNativeBackpropFilter",
       "DepthwiseConv2dNativeBackpropInput",
