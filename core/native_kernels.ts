@@ -12,7 +12,7 @@
  */
 import { tf } from "./tf.ts";
 import { type ConvGeometry, type NativeActivation, type OneDnn, oneDnn } from "./onednn.ts";
-import { registerWasmKernels } from "./wasm_kernels.ts";
+import { isChannelsLast, pair, registerWasmKernels } from "./wasm_kernels.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -67,18 +67,6 @@ function env(name: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function pair(v: unknown): [number, number] {
-  if (v == null) return [1, 1];
-  if (typeof v === "number") return [v, v];
-  const a = v as number[];
-  return [a[0], a.length > 1 ? a[1] : a[0]];
-}
-
-function isChannelsLast(attrs: Attrs): boolean {
-  const f = attrs.dataFormat as string | undefined;
-  return f == null || f === "NHWC" || f === "channelsLast";
 }
 
 function convGeometry(

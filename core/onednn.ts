@@ -491,8 +491,7 @@ export class OneDnn {
   private forwardDesc(g: ConvGeometry, bias: boolean, activation: NativeActivation) {
     const d = this.convDescs(g);
     const biasMd = bias ? this.md([g.outShape[3]], [1]) : null;
-    const op = new Uint8Array(OP_DESC_BYTES);
-    this.keep.push(op);
+    const op = this.opDesc();
     this.check(
       this.lib.dnnl_dilated_convolution_forward_desc_init(
         op,
@@ -513,134 +512,138 @@ export class OneDnn {
     return { d, pd, biasMd };
   }
 
-  private key(kind: string, g: object): string {
-    return kind + JSON.stringify(g);
+  /** The op made for this kind and geometry, made on first use. */
+  private cached<T extends NativeOp>(kind: string, g: object, make: () => T): T {
+    const key = kind + JSON.stringify(g);
+    let op = this.cache.get(key);
+    if (!op) {
+      op = make();
+      this.cache.set(key, op);
+    }
+    return op as T;
+  }
+
+  /** An op descriptor's storage, kept alive with the primitives. */
+  private opDesc(): Uint8Array {
+    const op = new Uint8Array(OP_DESC_BYTES);
+    this.keep.push(op);
+    return op;
+  }
+
+  /**
+   * What a filter in the user's layout becomes for a primitive that picked
+   * `wMd`: itself, or its reordered copy in a scratch buffer.
+   */
+  private filterFor(userW: Uint8Array, wMd: Ptr): (filter: Ptr) => Ptr {
+    if (this.lib.dnnl_memory_desc_equal(ptr(userW), wMd)) return (filter) => filter;
+    const reorder = this.reorder(ptr(userW), wMd, wMd);
+    const scratch = ptr(reorder.scratch);
+    return (filter) => {
+      reorder.prepared.run([filter, scratch]);
+      return scratch;
+    };
   }
 
   /** The forward convolution for this geometry (made once, then cached). */
   convForward(g: ConvGeometry, bias: boolean, activation: NativeActivation): ConvForward {
-    const key = this.key("fwd", { g, bias, activation });
-    const hit = this.cache.get(key);
-    if (hit) return hit as ConvForward;
-    const { d, pd, biasMd } = this.forwardDesc(g, bias, activation);
-    const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_WEIGHTS_MD, 0);
-    const slots: [number, Ptr][] = [[ARG_SRC, ptr(d.src)], [ARG_WEIGHTS, wMd], [
-      ARG_DST,
-      ptr(d.dst),
-    ]];
-    if (biasMd) slots.push([ARG_BIAS, ptr(biasMd)]);
-    const prepared = this.prepare(pd, slots);
-    const reorder = this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)
-      ? null
-      : this.reorder(ptr(d.userW), wMd, wMd);
-    const op: ConvForward = {
-      impl: prepared.impl,
-      run: (x, filter, biasPtr, out) => {
-        let w = filter;
-        if (reorder) {
-          w = ptr(reorder.scratch);
-          reorder.prepared.run([filter, w]);
-        }
-        const handles = [x, w, out];
-        if (biasMd) handles.push(biasPtr);
-        prepared.run(handles);
-      },
-    };
-    this.cache.set(key, op);
-    return op;
+    return this.cached("fwd", { g, bias, activation }, () => {
+      const { d, pd, biasMd } = this.forwardDesc(g, bias, activation);
+      const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_WEIGHTS_MD, 0);
+      const slots: [number, Ptr][] = [
+        [ARG_SRC, ptr(d.src)],
+        [ARG_WEIGHTS, wMd],
+        [ARG_DST, ptr(d.dst)],
+      ];
+      if (biasMd) slots.push([ARG_BIAS, ptr(biasMd)]);
+      const prepared = this.prepare(pd, slots);
+      const filterFor = this.filterFor(d.userW, wMd);
+      return {
+        impl: prepared.impl,
+        run: (x, filter, biasPtr, out) =>
+          prepared.run(
+            biasMd ? [x, filterFor(filter), out, biasPtr] : [x, filterFor(filter), out],
+          ),
+      };
+    });
   }
 
   /** The input gradient of a convolution (dy -> dx). */
   convBackwardData(g: ConvGeometry): ConvBackwardData {
-    const key = this.key("bwd-data", g);
-    const hit = this.cache.get(key);
-    if (hit) return hit as ConvBackwardData;
-    const fwd = this.forwardDesc(g, false, "linear");
-    const d = fwd.d;
-    const op = new Uint8Array(OP_DESC_BYTES);
-    this.keep.push(op);
-    this.check(
-      this.lib.dnnl_dilated_convolution_backward_data_desc_init(
-        op,
-        CONV_DIRECT,
-        d.src,
-        d.anyW,
-        d.dst,
-        d.strides,
-        d.dilations,
-        d.padL,
-        d.padR,
-      ),
-      "convolution backward-data descriptor",
-    );
-    const pd = this.primitiveDesc(op, null, fwd.pd, "convolution backward data");
-    const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_WEIGHTS_MD, 0);
-    const prepared = this.prepare(pd, [[ARG_DIFF_DST, ptr(d.dst)], [ARG_WEIGHTS, wMd], [
-      ARG_DIFF_SRC,
-      ptr(d.src),
-    ]]);
-    const reorder = this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)
-      ? null
-      : this.reorder(ptr(d.userW), wMd, wMd);
-    const result: ConvBackwardData = {
-      impl: prepared.impl,
-      run: (dy, filter, dx) => {
-        let w = filter;
-        if (reorder) {
-          w = ptr(reorder.scratch);
-          reorder.prepared.run([filter, w]);
-        }
-        prepared.run([dy, w, dx]);
-      },
-    };
-    this.cache.set(key, result);
-    return result;
+    return this.cached("bwd-data", g, () => {
+      const fwd = this.forwardDesc(g, false, "linear");
+      const d = fwd.d;
+      const op = this.opDesc();
+      this.check(
+        this.lib.dnnl_dilated_convolution_backward_data_desc_init(
+          op,
+          CONV_DIRECT,
+          d.src,
+          d.anyW,
+          d.dst,
+          d.strides,
+          d.dilations,
+          d.padL,
+          d.padR,
+        ),
+        "convolution backward-data descriptor",
+      );
+      const pd = this.primitiveDesc(op, null, fwd.pd, "convolution backward data");
+      const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_WEIGHTS_MD, 0);
+      const prepared = this.prepare(pd, [
+        [ARG_DIFF_DST, ptr(d.dst)],
+        [ARG_WEIGHTS, wMd],
+        [ARG_DIFF_SRC, ptr(d.src)],
+      ]);
+      const filterFor = this.filterFor(d.userW, wMd);
+      return {
+        impl: prepared.impl,
+        run: (dy, filter, dx) => prepared.run([dy, filterFor(filter), dx]),
+      };
+    });
   }
 
   /** The filter gradient of a convolution (x, dy -> dfilter). */
   convBackwardWeights(g: ConvGeometry): ConvBackwardWeights {
-    const key = this.key("bwd-weights", g);
-    const hit = this.cache.get(key);
-    if (hit) return hit as ConvBackwardWeights;
-    const fwd = this.forwardDesc(g, false, "linear");
-    const d = fwd.d;
-    const op = new Uint8Array(OP_DESC_BYTES);
-    this.keep.push(op);
-    this.check(
-      this.lib.dnnl_dilated_convolution_backward_weights_desc_init(
-        op,
-        CONV_DIRECT,
-        d.src,
-        d.anyW,
-        null,
-        d.dst,
-        d.strides,
-        d.dilations,
-        d.padL,
-        d.padR,
-      ),
-      "convolution backward-weights descriptor",
-    );
-    const pd = this.primitiveDesc(op, null, fwd.pd, "convolution backward weights");
-    const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_DIFF_WEIGHTS_MD, 0);
-    const prepared = this.prepare(pd, [[ARG_SRC, ptr(d.src)], [ARG_DIFF_DST, ptr(d.dst)], [
-      ARG_DIFF_WEIGHTS,
-      wMd,
-    ]]);
-    const reorder = this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)
-      ? null
-      : this.reorder(wMd, ptr(d.userW), wMd);
-    const result: ConvBackwardWeights = {
-      impl: prepared.impl,
-      run: (x, dy, dw) => {
-        if (!reorder) return prepared.run([x, dy, dw]);
-        const scratch = ptr(reorder.scratch);
-        prepared.run([x, dy, scratch]);
-        reorder.prepared.run([scratch, dw]);
-      },
-    };
-    this.cache.set(key, result);
-    return result;
+    return this.cached("bwd-weights", g, () => {
+      const fwd = this.forwardDesc(g, false, "linear");
+      const d = fwd.d;
+      const op = this.opDesc();
+      this.check(
+        this.lib.dnnl_dilated_convolution_backward_weights_desc_init(
+          op,
+          CONV_DIRECT,
+          d.src,
+          d.anyW,
+          null,
+          d.dst,
+          d.strides,
+          d.dilations,
+          d.padL,
+          d.padR,
+        ),
+        "convolution backward-weights descriptor",
+      );
+      const pd = this.primitiveDesc(op, null, fwd.pd, "convolution backward weights");
+      const wMd = this.lib.dnnl_primitive_desc_query_md(pd, QUERY_DIFF_WEIGHTS_MD, 0);
+      const prepared = this.prepare(pd, [
+        [ARG_SRC, ptr(d.src)],
+        [ARG_DIFF_DST, ptr(d.dst)],
+        [ARG_DIFF_WEIGHTS, wMd],
+      ]);
+      if (this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)) {
+        return { impl: prepared.impl, run: (x, dy, dw) => prepared.run([x, dy, dw]) };
+      }
+      // The primitive writes its own layout; reorder from there to the user's.
+      const reorder = this.reorder(wMd, ptr(d.userW), wMd);
+      const scratch = ptr(reorder.scratch);
+      return {
+        impl: prepared.impl,
+        run: (x, dy, dw) => {
+          prepared.run([x, dy, scratch]);
+          reorder.prepared.run([scratch, dw]);
+        },
+      };
+    });
   }
 
   /**
@@ -648,119 +651,103 @@ export class OneDnn {
    * so it records where each maximum is), then its backward pass routes dy.
    */
   maxPoolBackward(g: PoolGeometry): MaxPoolBackward {
-    const key = this.key("maxpool-bwd", g);
-    const hit = this.cache.get(key);
-    if (hit) return hit as MaxPoolBackward;
-    const [srcDims, srcStrides] = nhwc(g.inShape);
-    const [dstDims, dstStrides] = nhwc(g.outShape);
-    const src = this.md(srcDims, srcStrides), dst = this.md(dstDims, dstStrides);
-    const geo = [
-      dims(g.strides),
-      dims(g.kernel),
-      dims([0, 0]),
-      dims([g.pads[0], g.pads[2]]),
-      dims([g.pads[1], g.pads[3]]),
-    ] as const;
-    this.keep.push(geo);
-    const fwdDesc = new Uint8Array(OP_DESC_BYTES), bwdDesc = new Uint8Array(OP_DESC_BYTES);
-    this.keep.push(fwdDesc, bwdDesc);
-    this.check(
-      this.lib.dnnl_pooling_v2_forward_desc_init(
-        fwdDesc,
-        FORWARD_TRAINING,
-        POOLING_MAX,
-        src,
-        dst,
-        ...geo,
-      ),
-      "pooling descriptor",
-    );
-    const fwdPd = this.primitiveDesc(fwdDesc, null, null, "pooling");
-    const ws = this.lib.dnnl_primitive_desc_query_md(fwdPd, QUERY_WORKSPACE_MD, 0);
-    this.check(
-      this.lib.dnnl_pooling_v2_backward_desc_init(bwdDesc, POOLING_MAX, src, dst, ...geo),
-      "pooling backward descriptor",
-    );
-    const bwdPd = this.primitiveDesc(bwdDesc, null, fwdPd, "pooling backward");
-    const fwd = this.prepare(fwdPd, [[ARG_SRC, ptr(src)], [ARG_DST, ptr(dst)], [
-      ARG_WORKSPACE,
-      ws,
-    ]]);
-    const bwd = this.prepare(bwdPd, [[ARG_DIFF_DST, ptr(dst)], [ARG_WORKSPACE, ws], [
-      ARG_DIFF_SRC,
-      ptr(src),
-    ]]);
-    const pooled = new Float32Array(g.outShape.reduce((a, b) => a * b, 1));
-    const workspace = new Uint8Array(Number(this.lib.dnnl_memory_desc_get_size(ws)) + 64);
-    const result: MaxPoolBackward = {
-      impl: `${fwd.impl} + ${bwd.impl}`,
-      run: (x, dy, dx) => {
-        fwd.run([x, ptr(pooled), ptr(workspace)]);
-        bwd.run([dy, ptr(workspace), dx]);
-      },
-    };
-    this.cache.set(key, result);
-    return result;
+    return this.cached("maxpool-bwd", g, () => {
+      const [srcDims, srcStrides] = nhwc(g.inShape);
+      const [dstDims, dstStrides] = nhwc(g.outShape);
+      const src = this.md(srcDims, srcStrides), dst = this.md(dstDims, dstStrides);
+      const geo = [
+        dims(g.strides),
+        dims(g.kernel),
+        dims([0, 0]),
+        dims([g.pads[0], g.pads[2]]),
+        dims([g.pads[1], g.pads[3]]),
+      ] as const;
+      this.keep.push(geo);
+      const fwdDesc = this.opDesc(), bwdDesc = this.opDesc();
+      this.check(
+        this.lib.dnnl_pooling_v2_forward_desc_init(
+          fwdDesc,
+          FORWARD_TRAINING,
+          POOLING_MAX,
+          src,
+          dst,
+          ...geo,
+        ),
+        "pooling descriptor",
+      );
+      const fwdPd = this.primitiveDesc(fwdDesc, null, null, "pooling");
+      const ws = this.lib.dnnl_primitive_desc_query_md(fwdPd, QUERY_WORKSPACE_MD, 0);
+      this.check(
+        this.lib.dnnl_pooling_v2_backward_desc_init(bwdDesc, POOLING_MAX, src, dst, ...geo),
+        "pooling backward descriptor",
+      );
+      const bwdPd = this.primitiveDesc(bwdDesc, null, fwdPd, "pooling backward");
+      const fwd = this.prepare(fwdPd, [
+        [ARG_SRC, ptr(src)],
+        [ARG_DST, ptr(dst)],
+        [ARG_WORKSPACE, ws],
+      ]);
+      const bwd = this.prepare(bwdPd, [
+        [ARG_DIFF_DST, ptr(dst)],
+        [ARG_WORKSPACE, ws],
+        [ARG_DIFF_SRC, ptr(src)],
+      ]);
+      // Scratch for the recomputed pool and its workspace; kept alive here
+      // since only their addresses are held.
+      const pooledBuffer = new Float32Array(g.outShape.reduce((a, b) => a * b, 1));
+      const wsBuffer = new Uint8Array(Number(this.lib.dnnl_memory_desc_get_size(ws)) + 64);
+      this.keep.push(pooledBuffer, wsBuffer);
+      const pooled = ptr(pooledBuffer), workspace = ptr(wsBuffer);
+      return {
+        impl: `${fwd.impl} + ${bwd.impl}`,
+        run: (x, dy, dx) => {
+          fwd.run([x, pooled, workspace]);
+          bwd.run([dy, workspace, dx]);
+        },
+      };
+    });
   }
 
   /** The ReLU gradient over `n` contiguous values (one pass, every core). */
   reluBackward(n: number): ReluBackward {
-    const key = this.key("relu-bwd", { n });
-    const hit = this.cache.get(key);
-    if (hit) return hit as ReluBackward;
-    const md = this.md([n], [1]);
-    const fwdDesc = new Uint8Array(OP_DESC_BYTES), bwdDesc = new Uint8Array(OP_DESC_BYTES);
-    this.keep.push(fwdDesc, bwdDesc);
-    this.check(
-      this.lib.dnnl_eltwise_forward_desc_init(fwdDesc, FORWARD_TRAINING, ELTWISE_RELU, md, 0, 0),
-      "eltwise descriptor",
-    );
-    const fwdPd = this.primitiveDesc(fwdDesc, null, null, "eltwise");
-    this.check(
-      this.lib.dnnl_eltwise_backward_desc_init(bwdDesc, ELTWISE_RELU, md, md, 0, 0),
-      "eltwise backward descriptor",
-    );
-    const pd = this.primitiveDesc(bwdDesc, null, fwdPd, "eltwise backward");
-    const m = ptr(md);
-    const prepared = this.prepare(pd, [[ARG_SRC, m], [ARG_DIFF_DST, m], [ARG_DIFF_SRC, m]]);
-    const result: ReluBackward = {
-      impl: prepared.impl,
-      run: (x, dy, dx) => prepared.run([x, dy, dx]),
-    };
-    this.cache.set(key, result);
-    return result;
+    return this.cached("relu-bwd", { n }, () => {
+      const md = this.md([n], [1]);
+      const fwdDesc = this.opDesc(), bwdDesc = this.opDesc();
+      this.check(
+        this.lib.dnnl_eltwise_forward_desc_init(fwdDesc, FORWARD_TRAINING, ELTWISE_RELU, md, 0, 0),
+        "eltwise descriptor",
+      );
+      const fwdPd = this.primitiveDesc(fwdDesc, null, null, "eltwise");
+      this.check(
+        this.lib.dnnl_eltwise_backward_desc_init(bwdDesc, ELTWISE_RELU, md, md, 0, 0),
+        "eltwise backward descriptor",
+      );
+      const pd = this.primitiveDesc(bwdDesc, null, fwdPd, "eltwise backward");
+      const m = ptr(md);
+      const prepared = this.prepare(pd, [[ARG_SRC, m], [ARG_DIFF_DST, m], [ARG_DIFF_SRC, m]]);
+      return { impl: prepared.impl, run: (x, dy, dx) => prepared.run([x, dy, dx]) };
+    });
   }
 
   /** A batched matrix product (batch broadcast where one side has batch 1). */
   matMul(g: MatMulGeometry): MatMulOp {
-    const key = this.key("matmul", g);
-    const hit = this.cache.get(key);
-    if (hit) return hit as MatMulOp;
-    const { batchA, batchB, m, k, n } = g;
-    const batch = Math.max(batchA, batchB);
-    const a = this.md(
-      [batchA, m, k],
-      g.transposeA ? [m * k, 1, m] : [m * k, k, 1],
-    );
-    const b = this.md(
-      [batchB, k, n],
-      g.transposeB ? [k * n, 1, k] : [k * n, n, 1],
-    );
-    const c = this.md([batch, m, n], [m * n, n, 1]);
-    const bias = g.bias ? this.md([1, 1, n], [n, n, 1]) : null;
-    const op = new Uint8Array(OP_DESC_BYTES);
-    this.keep.push(op);
-    this.check(this.lib.dnnl_matmul_desc_init(op, a, b, bias, c), "matmul descriptor");
-    const pd = this.primitiveDesc(op, this.attr(g.activation), null, "matmul");
-    const slots: [number, Ptr][] = [[ARG_SRC, ptr(a)], [ARG_WEIGHTS, ptr(b)], [ARG_DST, ptr(c)]];
-    if (bias) slots.push([ARG_BIAS, ptr(bias)]);
-    const prepared = this.prepare(pd, slots);
-    const result: MatMulOp = {
-      impl: prepared.impl,
-      run: (pa, pb, pbias, out) => prepared.run(bias ? [pa, pb, out, pbias] : [pa, pb, out]),
-    };
-    this.cache.set(key, result);
-    return result;
+    return this.cached("matmul", g, () => {
+      const { batchA, batchB, m, k, n } = g;
+      const a = this.md([batchA, m, k], g.transposeA ? [m * k, 1, m] : [m * k, k, 1]);
+      const b = this.md([batchB, k, n], g.transposeB ? [k * n, 1, k] : [k * n, n, 1]);
+      const c = this.md([Math.max(batchA, batchB), m, n], [m * n, n, 1]);
+      const bias = g.bias ? this.md([1, 1, n], [n, n, 1]) : null;
+      const op = this.opDesc();
+      this.check(this.lib.dnnl_matmul_desc_init(op, a, b, bias, c), "matmul descriptor");
+      const pd = this.primitiveDesc(op, this.attr(g.activation), null, "matmul");
+      const slots: [number, Ptr][] = [[ARG_SRC, ptr(a)], [ARG_WEIGHTS, ptr(b)], [ARG_DST, ptr(c)]];
+      if (bias) slots.push([ARG_BIAS, ptr(bias)]);
+      const prepared = this.prepare(pd, slots);
+      return {
+        impl: prepared.impl,
+        run: (pa, pb, pbias, out) => prepared.run(bias ? [pa, pb, out, pbias] : [pa, pb, out]),
+      };
+    });
   }
 }
 

@@ -63,10 +63,12 @@ function free(backend: WasmBackend, ...infos: TensorInfo[]): void {
   for (const t of infos) backend.disposeData(t.dataId);
 }
 
-function pair(v: number | [number, number] | number[] | undefined): [number, number] {
+/** A stride or dilation attribute as [height, width]. */
+export function pair(v: unknown): [number, number] {
   if (v == null) return [1, 1];
   if (typeof v === "number") return [v, v];
-  return [v[0], v.length > 1 ? v[1] : v[0]];
+  const a = v as number[];
+  return [a[0], a.length > 1 ? a[1] : a[0]];
 }
 
 /** Slices off negative pads (a crop), leaving only non-negative pads for XNNPACK. */
@@ -159,7 +161,8 @@ function geometry(
   };
 }
 
-function isChannelsLast(attrs: Attrs): boolean {
+/** Whether a kernel's `dataFormat` attribute is NHWC (the default). */
+export function isChannelsLast(attrs: Attrs): boolean {
   const f = attrs.dataFormat as string | undefined;
   return f == null || f === "NHWC" || f === "channelsLast";
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
+import { assertClose } from "./_close.ts";
 import { initBackend } from "../core/backend.ts";
 import { nativeStatus, useNativeKernels } from "../core/native_kernels.ts";
 import { oneDnn } from "../core/onednn.ts";
@@ -53,17 +54,6 @@ async function onEach(
     assert.ok(now > (calls[name] ?? 0), `${name} never ran natively`);
   }
   return out;
-}
-
-function assertClose(got: Float32Array, want: Float32Array, what: string, tol = 1e-4): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  let scale = 1e-6, err = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]));
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= err)) err = Number.isNaN(d) ? Infinity : d;
-  }
-  assert.ok(err <= tol * scale, `${what}: max error ${err} vs scale ${scale}`);
 }
 
 function assertAgree(r: Record<Side, Float32Array[]>, what: string): void {
