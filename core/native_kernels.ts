@@ -12,7 +12,7 @@
  */
 import { tf } from "./tf.ts";
 import { type ConvGeometry, type NativeActivation, type OneDnn, oneDnn } from "./onednn.ts";
-import { isChannelsLast, pair, registerWasmKernels } from "./wasm_kernels.ts";
+import { convInfo, isChannelsLast, registerWasmKernels } from "./wasm_kernels.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -75,16 +75,7 @@ function convGeometry(
   attrs: Attrs,
   depthwise: boolean,
 ): ConvGeometry {
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    pair(attrs.strides),
-    pair(attrs.dilations),
-    attrs.pad as "same",
-    attrs.dimRoundingMode as "floor" | undefined,
-    depthwise,
-    "channelsLast",
-  );
+  const info = convInfo(xShape, filterShape, attrs, depthwise);
   const p = info.padInfo;
   return {
     depthwise,

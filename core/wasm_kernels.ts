@@ -64,7 +64,7 @@ function free(backend: WasmBackend, ...infos: TensorInfo[]): void {
 }
 
 /** A stride or dilation attribute as [height, width]. */
-export function pair(v: unknown): [number, number] {
+function pair(v: unknown): [number, number] {
   if (v == null) return [1, 1];
   if (typeof v === "number") return [v, v];
   const a = v as number[];
@@ -129,21 +129,31 @@ interface GeometryInfo {
   right: number;
 }
 
+/** tfjs's geometry of a conv kernel call (NHWC) from its shapes and attributes. */
+export function convInfo(
+  inShape: number[],
+  filterShape: number[],
+  attrs: Record<string, unknown>,
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    pair(attrs.strides),
+    pair(attrs.dilations),
+    attrs.pad as Pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+    depthwise,
+  );
+}
+
 function geometry(
   inShape: number[],
   filterShape: number[],
   attrs: Attrs,
   depthwise: boolean,
 ): GeometryInfo {
-  const info = tf.backend_util.computeConv2DInfo(
-    inShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides as [number, number],
-    pair(attrs.dilations as number[] | undefined),
-    attrs.pad as Pad as "same",
-    attrs.dimRoundingMode as "floor" | undefined,
-    depthwise,
-  );
+  const info = convInfo(inShape, filterShape, attrs, depthwise);
   return {
     inShape: info.inShape,
     outH: info.outHeight,
