@@ -167,6 +167,11 @@ const SYMBOLS = {
     result: "i32",
   },
   dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
 } as const;
 
 /** oneDNN's thread count: its OpenMP runtime's, else the cores. */
@@ -345,14 +350,26 @@ export interface MatMulGeometry {
   activation: NativeActivation;
 }
 
+/** What one cached op owns: oneDNN objects to destroy with it, buffers to keep alive. */
+interface Owned {
+  destroy: (() => void)[];
+  keep: unknown[];
+}
+
+/** Ops kept by default; each holds JIT code and descriptors (tens of KB). */
+export const CACHE_LIMIT = 512;
+
 /** The oneDNN library, opened once, with a cache of primitives by geometry. */
 export class OneDnn {
   readonly engine: Ptr;
   readonly stream: Ptr;
   readonly threads: number;
-  private cache = new Map<string, NativeOp>();
-  // Descriptors and attributes must outlive the primitives made from them.
-  private keep: unknown[] = [];
+  // Least recently used first; beyond the limit the oldest op is destroyed, so
+  // a stream of ever-new shapes does not grow memory without bound.
+  private cache = new Map<string, { op: NativeOp; owned: Owned }>();
+  private limit = CACHE_LIMIT;
+  // Where the op being made records what it owns.
+  private owned: Owned = { destroy: [], keep: [] };
 
   private constructor(readonly lib: Lib, readonly path: string) {
     const out = new BigUint64Array(1);
@@ -388,6 +405,31 @@ export class OneDnn {
     }
   }
 
+  /** How many ops are cached now. */
+  get cachedOps(): number {
+    return this.cache.size;
+  }
+
+  /** Sets how many ops the cache keeps (least recently used go first). */
+  setCacheLimit(limit: number): void {
+    this.limit = Math.max(2, Math.floor(limit));
+    this.evict();
+  }
+
+  private evict(): void {
+    while (this.cache.size > this.limit) {
+      const [key, entry] = this.cache.entries().next().value!;
+      this.cache.delete(key);
+      this.release(entry.owned);
+    }
+  }
+
+  private release(owned: Owned): void {
+    for (const destroy of owned.destroy.reverse()) destroy();
+    owned.destroy.length = 0;
+    owned.keep.length = 0;
+  }
+
   /** @throws {Error} naming the call when oneDNN reports a failure. */
   check(status: number, what: string): void {
     if (status !== 0) throw new Error(`oneDNN ${what} failed (dnnl_status_t ${status})`);
@@ -412,26 +454,33 @@ export class OneDnn {
         "memory descriptor",
       );
     }
-    this.keep.push(md);
+    this.owned.keep.push(md);
     return md;
+  }
+
+  /** A created oneDNN object, destroyed with the op being made. */
+  private own(out: BigUint64Array, destroy: (p: Ptr) => number): Ptr {
+    const p = Deno.UnsafePointer.create(out[0]);
+    this.owned.destroy.push(() => destroy(p));
+    return p;
   }
 
   private memory(md: Ptr): Ptr {
     const out = new BigUint64Array(1);
     this.check(this.lib.dnnl_memory_create(out, md, this.engine, null), "memory");
-    return Deno.UnsafePointer.create(out[0]);
+    return this.own(out, this.lib.dnnl_memory_destroy);
   }
 
   private primitiveDesc(opDesc: Uint8Array, attr: Ptr, hint: Ptr, what: string): Ptr {
     const out = new BigUint64Array(1);
     this.check(this.lib.dnnl_primitive_desc_create(out, opDesc, attr, this.engine, hint), what);
-    return Deno.UnsafePointer.create(out[0]);
+    return this.own(out, this.lib.dnnl_primitive_desc_destroy);
   }
 
   private prepare(pd: Ptr, slots: [number, Ptr][]): Prepared {
     const out = new BigUint64Array(1);
     this.check(this.lib.dnnl_primitive_create(out, pd), "primitive");
-    const primitive = Deno.UnsafePointer.create(out[0]);
+    const primitive = this.own(out, this.lib.dnnl_primitive_destroy);
     const info = new BigUint64Array(1);
     this.lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO, 0, info);
     const impl = info[0]
@@ -452,7 +501,7 @@ export class OneDnn {
       this.lib.dnnl_reorder_primitive_desc_create(out, from, this.engine, to, this.engine, null),
       "reorder",
     );
-    const pd = Deno.UnsafePointer.create(out[0]);
+    const pd = this.own(out, this.lib.dnnl_primitive_desc_destroy);
     const prepared = this.prepare(pd, [[ARG_SRC, from], [ARG_DST, to]]);
     const bytes = Number(this.lib.dnnl_memory_desc_get_size(scratchMd));
     return { prepared, scratch: new Float32Array(Math.ceil(bytes / 4) + 16) };
@@ -462,10 +511,10 @@ export class OneDnn {
     if (activation === "linear") return null;
     const out = new BigUint64Array(1);
     this.check(this.lib.dnnl_post_ops_create(out), "post-ops");
-    const ops = Deno.UnsafePointer.create(out[0]);
+    const ops = this.own(out, this.lib.dnnl_post_ops_destroy);
     this.check(this.lib.dnnl_post_ops_append_eltwise(ops, 1, ELTWISE_RELU, 0, 0), "post-ops");
     this.check(this.lib.dnnl_primitive_attr_create(out), "attribute");
-    const attr = Deno.UnsafePointer.create(out[0]);
+    const attr = this.own(out, this.lib.dnnl_primitive_attr_destroy);
     this.check(this.lib.dnnl_primitive_attr_set_post_ops(attr, ops), "attribute");
     return attr;
   }
@@ -484,7 +533,7 @@ export class OneDnn {
       padL: dims([g.pads[0], g.pads[2]]),
       padR: dims([g.pads[1], g.pads[3]]),
     };
-    this.keep.push(geo);
+    this.owned.keep.push(geo);
     return geo;
   }
 
@@ -515,18 +564,30 @@ export class OneDnn {
   /** The op made for this kind and geometry, made on first use. */
   private cached<T extends NativeOp>(kind: string, g: object, make: () => T): T {
     const key = kind + JSON.stringify(g);
-    let op = this.cache.get(key);
-    if (!op) {
-      op = make();
-      this.cache.set(key, op);
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key); // most recently used goes last
+      this.cache.set(key, hit);
+      return hit.op as T;
     }
-    return op as T;
+    const owned: Owned = { destroy: [], keep: [] };
+    this.owned = owned;
+    let op: T;
+    try {
+      op = make();
+    } catch (err) {
+      this.release(owned);
+      throw err;
+    }
+    this.cache.set(key, { op, owned });
+    this.evict();
+    return op;
   }
 
   /** An op descriptor's storage, kept alive with the primitives. */
   private opDesc(): Uint8Array {
     const op = new Uint8Array(OP_DESC_BYTES);
-    this.keep.push(op);
+    this.owned.keep.push(op);
     return op;
   }
 
@@ -662,7 +723,7 @@ export class OneDnn {
         dims([g.pads[0], g.pads[2]]),
         dims([g.pads[1], g.pads[3]]),
       ] as const;
-      this.keep.push(geo);
+      this.owned.keep.push(geo);
       const fwdDesc = this.opDesc(), bwdDesc = this.opDesc();
       this.check(
         this.lib.dnnl_pooling_v2_forward_desc_init(
@@ -696,7 +757,7 @@ export class OneDnn {
       // since only their addresses are held.
       const pooledBuffer = new Float32Array(g.outShape.reduce((a, b) => a * b, 1));
       const wsBuffer = new Uint8Array(Number(this.lib.dnnl_memory_desc_get_size(ws)) + 64);
-      this.keep.push(pooledBuffer, wsBuffer);
+      this.owned.keep.push(pooledBuffer, wsBuffer);
       const pooled = ptr(pooledBuffer), workspace = ptr(wsBuffer);
       return {
         impl: `${fwd.impl} + ${bwd.impl}`,

@@ -3,7 +3,7 @@ import { tf } from "../core/tf.ts";
 import { assertClose } from "./_close.ts";
 import { initBackend } from "../core/backend.ts";
 import { nativeStatus, useNativeKernels } from "../core/native_kernels.ts";
-import { oneDnn } from "../core/onednn.ts";
+import { CACHE_LIMIT, oneDnn } from "../core/onednn.ts";
 import { seededRandom } from "../core/random.ts";
 
 // .ci/run installs libdnnl2 and sets CONVLENS_REQUIRE_NATIVE=1, so there these
@@ -349,6 +349,30 @@ Deno.test({
     assert.deepEqual(second, first);
     tf.dispose([x, f, big]);
     assert.equal(tf.memory().numTensors, before);
+  },
+});
+
+Deno.test({
+  name: "the primitive cache keeps at most its limit, destroying the least recently used",
+  ignore,
+  fn: async () => {
+    const lib = dnnl as Exclude<typeof dnnl, string>;
+    lib.setCacheLimit(3);
+    try {
+      // Eight shapes, twice over: every op is destroyed and made again.
+      const shapes = Array.from({ length: 8 }, (_, i) => [3 + i, 5, 4 + i]);
+      for (let pass = 0; pass < 2; pass++) {
+        for (const [m, k, n] of shapes) {
+          const r = await onEach(() => [
+            tf.matMul(values([m, k], m) as tf.Tensor2D, values([k, n], n) as tf.Tensor2D),
+          ], ["BatchMatMul"]);
+          assertAgree(r, `matmul ${m}x${k}x${n}, pass ${pass}`);
+          assert.ok(lib.cachedOps <= 3, `${lib.cachedOps} ops cached`);
+        }
+      }
+    } finally {
+      lib.setCacheLimit(CACHE_LIMIT);
+    }
   },
 });
 
