@@ -5,6 +5,11 @@
  * from a folder or URL), run techniques as plugins, write their images, figures
  * and an HTML report; define your own plugins with {@linkcode definePlugin}.
  *
+ * On a CPU it runs TensorFlow.js's WASM backend; with `--allow-ffi` and oneDNN 2.x
+ * installed (Debian/Ubuntu: `apt install libdnnl2`) convolutions, their gradients
+ * and matrix products run natively on every core ({@linkcode nativeStatus} says
+ * whether they do).
+ *
  * @example Run built-in plugins and write a report
  * ```ts ignore
  * import { Lens } from "@convlens/convlens";
@@ -31,6 +36,7 @@ export * from "./core/receptive_field.ts";
 export * from "./core/random.ts";
 export * from "./core/inputs.ts";
 export * from "./core/backend.ts";
+export { type NativeStatus, nativeStatus, useNativeKernels } from "./core/native_kernels.ts";
 export * from "./core/images.ts";
 export { renderReport, type ReportOptions, writeReport } from "./core/report.ts";
 export * from "./plugins/mod.ts";
