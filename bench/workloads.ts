@@ -149,6 +149,7 @@ export function buildTensorWorkloads(): {
   };
   const dream: Objective = {
     taps: [pool2],
+    output: false,
     value: (r) => r.taps[pool2].square().mean() as tf.Scalar,
   };
   let cmX = x1.clone();

@@ -110,6 +110,11 @@ export interface Objective {
   taps?: readonly string[];
   /** Whether the objective reads the logits. */
   logits?: boolean;
+  /**
+   * Whether the objective reads `result.output`. Set false when it reads only
+   * taps (and logits): the forward pass then stops there. @default true
+   */
+  output?: boolean;
   /** The scalar, from the forward pass (and the input it was run on). */
   value(result: ForwardResult, x: tf.Tensor): tf.Scalar;
 }
@@ -158,6 +163,7 @@ export function gradient(
       taps,
       logits: objective.logits ?? false,
       edits: { ...edits, ...extra },
+      stopAtTaps: objective.output === false,
     });
     const v = objective.value(r, input);
     return v;
@@ -178,7 +184,7 @@ export function gradient(
         }
         // Differentiate with respect to an activation: compute it once, then feed it
         // back in its own place so that the graph downstream depends on the fed tensor.
-        const r = net.forward(x, { taps: [wrt], edits });
+        const r = net.forward(x, { taps: [wrt], edits, stopAtTaps: true });
         const act = r.taps[wrt];
         const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
           tf.tidy(() => run(x, { [wrt]: () => a }))

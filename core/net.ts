@@ -102,6 +102,12 @@ export interface ForwardOptions {
   edits?: Readonly<Record<string, Edit>>;
   /** Also return unnormalized class scores (the logits). @default false */
   logits?: boolean;
+  /**
+   * Stop once the taps (and the logits, when asked) are computed: the layers
+   * after them do not run. `output` is then not computed, and reading it throws.
+   * @default false
+   */
+  stopAtTaps?: boolean;
 }
 
 /** What {@linkcode Net.forward} returns; the caller owns every tensor. */
@@ -418,9 +424,22 @@ export class Net {
     const taps = [...(options.taps ?? [])];
     const edits = options.edits ?? {};
     for (const name of [...taps, ...Object.keys(edits)]) this.layer(name);
-    return this.kind === "layers"
-      ? this.#forwardLayers(x, taps, edits, options.logits ?? false)
-      : this.#forwardGraph(x, taps, edits, options.logits ?? false);
+    const stop = options.stopAtTaps ?? false;
+    const result = this.kind === "layers"
+      ? this.#forwardLayers(x, taps, edits, options.logits ?? false, stop)
+      : this.#forwardGraph(x, taps, edits, options.logits ?? false, stop);
+    if (stop) {
+      Object.defineProperty(result, "output", {
+        enumerable: false,
+        get() {
+          throw new Error(
+            "Net.forward ran with stopAtTaps, so the output was not computed; " +
+              "drop stopAtTaps (or tap the output layer) to read it",
+          );
+        },
+      });
+    }
+    return result;
   }
 
   /** Class probabilities for a batch (softmax of the logits). */
@@ -561,15 +580,30 @@ export class Net {
     taps: string[],
     edits: Readonly<Record<string, Edit>>,
     wantLogits: boolean,
+    stop: boolean,
   ): ForwardResult {
     const m = this.model as tf.LayersModel;
     const last = this.layers[this.layers.length - 1];
     const fusedSoftmax = wantLogits && !this.#logitsName && last.activation === "softmax";
     const keep = new Set([...taps, ...(this.#logitsName && wantLogits ? [this.#logitsName] : [])]);
+    // The layers to run: all, or (stopping at the taps) those the taps and the
+    // logits depend on.
+    const run = new Set(this.layers.map((l) => l.name));
+    if (stop) {
+      run.clear();
+      for (const name of keep) run.add(name);
+      if (fusedSoftmax || (wantLogits && !this.#logitsName)) run.add(last.name);
+      for (let i = this.layers.length - 1; i >= 0; i--) {
+        const l = this.layers[i];
+        if (run.has(l.name)) { for (const n of l.inputs) run.add(n); }
+      }
+    }
     // Count consumers so that intermediate activations are freed as soon as they
     // are used (inside tf.grad the tape keeps what the backward pass needs).
     const uses = new Map<string, number>();
-    for (const l of this.layers) for (const i of l.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+    for (const l of this.layers) {
+      if (run.has(l.name)) { for (const i of l.inputs) uses.set(i, (uses.get(i) ?? 0) + 1); }
+    }
     const values = new Map<string, tf.Tensor>();
     const result: ForwardResult = { output: null as unknown as tf.Tensor, taps: {} };
     const store = (name: string, t: tf.Tensor) => {
@@ -588,7 +622,7 @@ export class Net {
     store("input", x.clone());
     const byName = new Map(m.layers.map((l) => [l.name, l]));
     for (const info of this.layers) {
-      if (info.role === "input") continue;
+      if (info.role === "input" || !run.has(info.name)) continue;
       const layer = byName.get(info.name)!;
       const ins = info.inputs.map((n) => values.get(n)!);
       let out: tf.Tensor;
@@ -617,6 +651,12 @@ export class Net {
         uses.set(n, left);
         if (left === 0) values.get(n)!.dispose();
       }
+    }
+    if (stop) {
+      // The taps and logits are copies; what the pass still holds is freed.
+      if (wantLogits && !result.logits) result.logits = values.get(last.name)!.clone();
+      for (const v of values.values()) if (!v.isDisposed) v.dispose();
+      return result;
     }
     result.output = values.get(last.name)!;
     if (wantLogits && !result.logits) result.logits = result.output.clone();
@@ -759,6 +799,7 @@ export class Net {
     taps: string[],
     edits: Readonly<Record<string, Edit>>,
     wantLogits: boolean,
+    stop: boolean,
   ): ForwardResult {
     const g = this.model as tf.GraphModel;
     const outName = this.#graphOutput!;
@@ -784,12 +825,18 @@ export class Net {
       feeds[name] = v;
       owned.push(v);
     }
-    const names = [outName, ...taps.map((t) => (t === "input" ? this.#graphInput! : t))];
+    // The executor runs only the nodes the asked-for names depend on, so
+    // stopping at the taps is leaving the output out of the names.
+    const withOutput = !stop || (wantLogits && !logitsName);
+    const names = [
+      ...(withOutput ? [outName] : []),
+      ...taps.map((t) => (t === "input" ? this.#graphInput! : t)),
+    ];
     if (wantLogits && logitsName) names.push(logitsName);
-    const outs = g.execute(feeds, names) as tf.Tensor | tf.Tensor[];
-    const list = Array.isArray(outs) ? outs : [outs];
-    const result: ForwardResult = { output: list[0], taps: {} };
-    taps.forEach((t, i) => (result.taps[t] = list[i + 1]));
+    const list = names.length ? [g.execute(feeds, names) as tf.Tensor | tf.Tensor[]].flat() : [];
+    const first = withOutput ? 1 : 0;
+    const result: ForwardResult = { output: withOutput ? list[0] : x, taps: {} };
+    taps.forEach((t, i) => (result.taps[t] = list[i + first]));
     if (wantLogits) result.logits = logitsName ? list[list.length - 1] : list[0].clone();
     // The executor hands back fed tensors (the input, edited values) themselves, and one
     // tensor for a node asked for twice: give the caller its own copy of each, so that
@@ -800,7 +847,12 @@ export class Net {
       seen.add(mine);
       return mine;
     };
-    result.output = own(result.output);
+    if (stop) {
+      // The output was left out (or only served as the logits, copied above).
+      if (withOutput) list[0].dispose();
+    } else {
+      result.output = own(result.output);
+    }
     for (const [k, v] of Object.entries(result.taps)) result.taps[k] = own(v);
     if (result.logits) result.logits = own(result.logits);
     tf.dispose(owned.filter((t) => t !== x));

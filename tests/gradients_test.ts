@@ -99,3 +99,28 @@ Deno.test("guided and deconv gradients differ from plain ones on a real conv net
   x.dispose();
   net.dispose();
 });
+
+Deno.test("gradient with output: false stops at the taps and gives the same gradient", async () => {
+  const net = Net.fromModel(sequentialNet(), { logits: "logits", probs: "probs" });
+  const x = tf.randomUniform([2, net.input.height, net.input.width, 1], 0, 1, "float32", 4);
+  const tapOnly = (output: boolean): Objective => ({
+    taps: ["pool1"],
+    output,
+    value: (r) => r.taps.pool1.square().sum() as tf.Scalar,
+  });
+  await noLeak(() => {
+    for (const wrt of ["input", "conv1"]) {
+      const a = gradient(net, x, tapOnly(true), { wrt });
+      const b = gradient(net, x, tapOnly(false), { wrt });
+      assert.deepEqual(b.grad.arraySync(), a.grad.arraySync(), wrt);
+      assert.equal(b.value.arraySync(), a.value.arraySync());
+      tf.dispose([a.grad, a.value, b.grad, b.value]);
+    }
+    // An objective that says it does not read the output cannot read it.
+    assert.throws(
+      () => gradient(net, x, { output: false, value: (r) => r.output.sum() as tf.Scalar }),
+      /stopAtTaps/,
+    );
+  });
+  x.dispose();
+});

@@ -578,3 +578,42 @@ Deno.test("graph export: the built-in MNIST model gives the same predictions as 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("GraphModel forward with stopAtTaps gives the same taps and runs fewer nodes", async () => {
+  const model = functionalNet();
+  const sidecar: Sidecar = { name: "functional", logits: "logits", probs: "probs" };
+  const dir = await Deno.makeTempDir({ prefix: "convlens_graph_stop_" });
+  try {
+    await exportGraphModel(model, dir, { sidecar });
+    const graph = await loadNet(dir);
+    const layers = Net.fromModel(model, sidecar);
+    const { layerNodes } = await graphArtifacts(model, { sidecar });
+    const x = seededInput([2, graph.input.height, graph.input.width, graph.input.channels], 9);
+    const before = tf.memory().numTensors;
+    for (const tap of ["res_relu", "input"]) {
+      const node = tap === "input" ? "input" : layerNodes[tap];
+      const full = graph.forward(x, { taps: [node] });
+      const short = graph.forward(x, { taps: [node], stopAtTaps: true });
+      assertClose(short.taps[node], full.taps[node], `graph tap ${tap}`, 0);
+      assert.throws(() => short.output, /stopAtTaps/);
+      const logits = graph.forward(x, { taps: [node], logits: true, stopAtTaps: true });
+      const want = layers.logits(x);
+      assertClose(logits.logits!, want, "graph logits with stopAtTaps");
+      const count = async (stop: boolean) =>
+        (await tf.profile(() => {
+          const r = graph.forward(x, { taps: [node], stopAtTaps: stop });
+          tf.dispose(Object.values(r.taps));
+          if (!stop) r.output.dispose();
+        })).kernelNames.length;
+      assert.ok((await count(true)) < (await count(false)));
+      tf.dispose([full.output, ...Object.values(full.taps), ...Object.values(short.taps)]);
+      tf.dispose([logits.logits!, ...Object.values(logits.taps), want]);
+    }
+    assert.equal(tf.memory().numTensors, before);
+    x.dispose();
+    graph.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    model.dispose();
+  }
+});

@@ -111,3 +111,51 @@ Deno.test("Net maps pixels to model input space and back with the input contract
   tf.dispose([p, x, back]);
   net.dispose();
 });
+
+/** The kernels one call runs, by name (from tf.profile). */
+async function kernelsRun(fn: () => tf.TensorContainer): Promise<string[]> {
+  const info = await tf.profile(() => {
+    const r = fn();
+    tf.dispose(r);
+  });
+  return info.kernelNames;
+}
+
+Deno.test("forward with stopAtTaps runs only what the taps need, same taps, nothing left over", async () => {
+  const cases: [tf.LayersModel, string[], Record<string, string>][] = [
+    [sequentialNet(), ["conv1"], { logits: "logits", probs: "probs" }],
+    [sequentialNet(), ["pool1", "input"], { logits: "logits", probs: "probs" }],
+    [functionalNet(), ["add"], {}],
+    [functionalNet(), ["skip", "a"], {}],
+  ];
+  for (const [model, taps, sidecar] of cases) {
+    const net = Net.fromModel(model, sidecar);
+    const [h, w, c] = [net.input.height, net.input.width, net.input.channels];
+    const x = tf.randomUniform([2, h, w, c], 0, 1, "float32", 3);
+    await noLeak(async () => {
+      const full = net.forward(x, { taps });
+      const short = net.forward(x, { taps, stopAtTaps: true });
+      for (const t of taps) {
+        assert.deepEqual(short.taps[t].arraySync(), full.taps[t].arraySync(), `${t}`);
+      }
+      assert.throws(() => short.output, /stopAtTaps.*not computed/);
+      tf.dispose([full.output, ...Object.values(full.taps), ...Object.values(short.taps)]);
+      // Fewer kernels: nothing after the taps runs (no dense layer, no softmax).
+      const fullKernels = await kernelsRun(() => net.forward(x, { taps }) as never);
+      const shortKernels = await kernelsRun(() =>
+        Object.values(net.forward(x, { taps, stopAtTaps: true }).taps)
+      );
+      assert.ok(shortKernels.length < fullKernels.length, `${shortKernels} vs ${fullKernels}`);
+      assert.ok(!shortKernels.some((k) => /MatMul|Softmax/.test(k)), `${shortKernels}`);
+    });
+    // With logits asked, the pass still reaches the logits layer.
+    await noLeak(() => {
+      const r = net.forward(x, { taps: taps.slice(0, 1), logits: true, stopAtTaps: true });
+      const want = net.logits(x);
+      assert.deepEqual(r.logits!.arraySync(), want.arraySync());
+      tf.dispose([r.logits!, want, ...Object.values(r.taps)]);
+    });
+    x.dispose();
+    model.dispose();
+  }
+});

@@ -238,6 +238,7 @@ export function classObjective(target: readonly number[], kind: ScoreKind = "log
   const classes = [...target];
   return {
     logits: true,
+    output: false,
     value(result) {
       const s = result.logits as tf.Tensor2D;
       const scores = kind === "logit" ? s : kind === "prob" ? tf.softmax(s) : tf.logSoftmax(s);
@@ -360,7 +361,7 @@ export async function unitMask(
   const n = x.shape[0];
   const neuronOnly = !spatial || mode === "channel";
   const [mask, chan, pos, kept] = tf.tidy(() => {
-    const r = net.forward(x, { taps: [unit.layer] });
+    const r = net.forward(x, { taps: [unit.layer], stopAtTaps: true });
     const a = r.taps[unit.layer].reshape([n, h, w, channels]);
     const chan = channel === -1
       ? (a.max([1, 2]) as tf.Tensor2D).argMax(1)
@@ -422,6 +423,7 @@ export async function unitMask(
 export function unitObjective(layer: string, mask: tf.Tensor): Objective {
   return {
     taps: [layer],
+    output: false,
     value(result) {
       const kept = tf.mul(result.taps[layer], mask);
       return tf.mul(0.5, tf.sum(tf.square(kept))) as tf.Scalar;

@@ -87,7 +87,7 @@ export function gradCamMap(
   value.dispose();
   return tf.tidy(() => {
     const act = tf.tidy(() => {
-      const r = net.forward(x, { taps: [layer] });
+      const r = net.forward(x, { taps: [layer], stopAtTaps: true });
       return r.taps[layer];
     });
     const alpha = tf.mean(grad, [1, 2], true);

@@ -80,7 +80,7 @@ export const activations: Plugin<ActivationsOptions> = definePlugin({
     }
     const act = tf.tidy(() => {
       const x = images.x.slice([p.image, 0, 0, 0], [1, -1, -1, -1]);
-      const r = net.forward(x, { taps: [layer] });
+      const r = net.forward(x, { taps: [layer], stopAtTaps: true });
       return r.taps[layer].squeeze([0]) as tf.Tensor3D;
     });
     const [h, w, c] = act.shape;

@@ -333,7 +333,7 @@ export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
           const [values, picks, where] = tf.tidy(() => {
             const x = net.fromPixels(pixels);
             pixels.dispose();
-            const act = net.forward(x, { taps: [layer] }).taps[layer];
+            const act = net.forward(x, { taps: [layer], stopAtTaps: true }).taps[layer];
             const flat = act.gather(chIndex, 3).reshape([b, lh * lw, channels.length]);
             const best = flat.max(1).transpose() as tf.Tensor2D; // [channels, b]
             const at = flat.argMax(1).transpose().toInt(); // [channels, b]
@@ -506,7 +506,7 @@ function deconvProjection(
     const { grad, value } = gradient(
       net,
       x,
-      { taps: [layer], value: (r) => r.taps[layer].sum() as tf.Scalar },
+      { taps: [layer], output: false, value: (r) => r.taps[layer].sum() as tf.Scalar },
       { rule: "deconv", edits: { [layer]: (a) => a.mul(keep) } },
     );
     value.dispose();

@@ -94,7 +94,7 @@ export async function invertLayer(
   layer: string,
   options: InvertLayerOptions,
 ): Promise<{ images: tf.Tensor4D; figures: InversionFigures; perStart: InversionFigures[] }> {
-  const target = tf.tidy(() => net.forward(x0, { taps: [layer] }).taps[layer]);
+  const target = tf.tidy(() => net.forward(x0, { taps: [layer], stopAtTaps: true }).taps[layer]);
   const pixels = x0.size;
   const init = noiseImages(net, options.starts, options.rng, 0.1);
   try {
@@ -114,7 +114,7 @@ export async function invertLayer(
     });
     // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
     const read = tf.tidy(() => {
-      const a = net.forward(r.images, { taps: [layer] }).taps[layer];
+      const a = net.forward(r.images, { taps: [layer], stopAtTaps: true }).taps[layer];
       const t = target.reshape([1, -1]);
       const featureErr = a.reshape([options.starts, -1]).sub(t).square().sum(1)
         .div(t.square().sum().add(1e-12));

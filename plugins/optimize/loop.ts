@@ -239,6 +239,8 @@ export async function render(net: Net, options: RenderOptions): Promise<RenderRe
   objective.check(net);
   const taps = objective.taps;
   const wantLogits = objective.logits;
+  // Layers past the taps (and logits) need not run unless the objective reads the output.
+  const stopAtTaps = !objective.output;
   const kept: Snapshot[] = [];
   let p = tf.tidy(() => param.fromImage(init));
   let state = tf.tidy(() => optimizer.init(p));
@@ -255,7 +257,7 @@ export async function render(net: Net, options: RenderOptions): Promise<RenderRe
         const f = (im: tf.Tensor) => {
           let x = im as tf.Tensor4D;
           for (const t of transforms) x = t.apply(x, rng);
-          const result = net.forward(x, { taps, logits: wantLogits });
+          const result = net.forward(x, { taps, logits: wantLogits, stopAtTaps });
           return objective.perImage({ result, input: x, image: im as tf.Tensor4D });
         };
         let values: tf.Tensor1D | undefined;
@@ -290,7 +292,7 @@ export async function render(net: Net, options: RenderOptions): Promise<RenderRe
     let v: number[];
     try {
       const values = tf.tidy(() => {
-        const result = net.forward(images, { taps, logits: wantLogits });
+        const result = net.forward(images, { taps, logits: wantLogits, stopAtTaps });
         return objective.perImage({ result, input: images, image: images });
       });
       try {

@@ -46,6 +46,11 @@ export interface VisObjective {
   /** Whether it reads the logits. */
   readonly logits: boolean;
   /**
+   * Whether it reads `result.output`. Without it the forward pass stops at the
+   * taps and logits, and reading the output throws. @default false
+   */
+  readonly output?: boolean;
+  /**
    * Checks that it fits the model (layers exist, indices in range).
    * @throws {RangeError} naming the problem and the valid choices.
    */
@@ -290,19 +295,20 @@ export function featureMatch(layer: string, target: tf.Tensor): VisObjective {
  * @param name A name for captions.
  * @param taps The layers it reads.
  * @param fn The function; `input.result.taps` holds the tapped layers.
- * @param options Whether it reads the logits.
+ * @param options Whether it reads the logits, and the output (`result.output`).
  * @returns The objective.
  */
 export function custom(
   name: string,
   taps: readonly string[],
   fn: (input: ObjectiveInput) => tf.Tensor1D,
-  options: { logits?: boolean } = {},
+  options: { logits?: boolean; output?: boolean } = {},
 ): VisObjective {
   return {
     name,
     taps: [...taps],
     logits: options.logits ?? false,
+    output: options.output ?? false,
     check(net) {
       for (const t of taps) net.layer(t);
     },
@@ -393,6 +399,7 @@ export function weighted(terms: readonly (readonly [number, VisObjective])[]): V
     name: terms.map(([w, o]) => (w === 1 ? o.name : `${w}*${o.name}`)).join(" + "),
     taps: [...new Set(terms.flatMap(([, o]) => o.taps))],
     logits: terms.some(([, o]) => o.logits),
+    output: terms.some(([, o]) => o.output),
     check(net) {
       for (const [, o] of terms) o.check(net);
     },
@@ -433,7 +440,11 @@ export async function evaluate(
 ): Promise<number[]> {
   objective.check(net);
   const v = tf.tidy(() => {
-    const result = net.forward(images, { taps: objective.taps, logits: objective.logits });
+    const result = net.forward(images, {
+      taps: objective.taps,
+      logits: objective.logits,
+      stopAtTaps: !objective.output,
+    });
     return objective.perImage({ result, input: images, image: images });
   });
   try {
