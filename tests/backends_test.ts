@@ -128,3 +128,44 @@ Deno.test("initBackend() honours CONVLENS_BACKEND and names bad choices", async 
   }
   await tf.setBackend("cpu");
 });
+
+Deno.test("first-maximum max-pool gradients for any window and stride equal cpu's, ties included", async () => {
+  const { firstMaxPoolGradStrided } = await import("../core/webgpu_grads.ts");
+  const pools: [number, number, "same" | "valid"][] = [
+    [3, 2, "same"],
+    [3, 2, "valid"],
+    [3, 1, "same"],
+    [2, 1, "valid"],
+    [2, 3, "valid"], // gaps between windows
+    [2, 2, "same"],
+  ];
+  const gpu = (await probeGpu()).present;
+  for (const [f, s, pad] of pools) {
+    const run = async (backend: string, direct: boolean) => {
+      await initBackend(backend, { quiet: true });
+      const before = tf.memory().numTensors;
+      const out = tf.tidy(() => {
+        // Rounded and relu'd: many windows are ties, many all zeros.
+        const x = tf.randomNormal([2, 9, 7, 3], 0, 1, "float32", 5).mul(2).round().relu();
+        const y = tf.maxPool(x as tf.Tensor4D, f, s, pad);
+        const dy = tf.randomUniform(y.shape, 0.5, 1.5, "float32", 6);
+        return direct
+          ? firstMaxPoolGradStrided(dy as tf.Tensor4D, x as tf.Tensor4D, [f, f], [s, s], pad)
+          : tf.grad((v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, f, s, pad).mul(dy).sum())(x);
+      });
+      const v = await out.data();
+      out.dispose();
+      assert.equal(tf.memory().numTensors, before);
+      return Array.from(v);
+    };
+    // Overlapping windows add several dy into one pixel, in another order.
+    const close = (got: number[], want: number[], what: string) => {
+      const rel = maxRel(Float32Array.from(got), Float32Array.from(want));
+      assert.ok(rel < 1e-6, `${what}: relative difference ${rel}`);
+    };
+    const want = await run("cpu", false);
+    close(await run("cpu", true), want, `ops on cpu, pool ${f}/${s} ${pad}`);
+    if (gpu) close(await run("webgpu", false), want, `webgpu, pool ${f}/${s} ${pad}`);
+  }
+  await tf.setBackend("cpu");
+});
