@@ -12,7 +12,7 @@
  */
 import { tf } from "./tf.ts";
 import { type ConvGeometry, type NativeActivation, type OneDnn, oneDnn } from "./onednn.ts";
-import { convInfo, isChannelsLast, registerWasmKernels } from "./wasm_kernels.ts";
+import { convInfo, isChannelsLast, poolInfo, registerWasmKernels } from "./wasm_kernels.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -241,14 +241,7 @@ function matMul({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInf
 function maxPoolGrad({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
   const { dy, input } = inputs;
   if (!dy || !input || !float(dy, input)) return null;
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    attrs.filterSize as [number, number],
-    attrs.strides as [number, number],
-    1,
-    attrs.pad as "same",
-    attrs.dimRoundingMode as "floor" | undefined,
-  );
+  const info = poolInfo(input.shape, attrs);
   const p = info.padInfo;
   const op = dnnl.maxPoolBackward({
     inShape: input.shape,

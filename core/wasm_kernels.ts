@@ -147,6 +147,21 @@ export function convInfo(
   );
 }
 
+/** tfjs's geometry of a pool kernel call (NHWC) from its input shape and attributes. */
+export function poolInfo(
+  inShape: number[],
+  attrs: Record<string, unknown>,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computePool2DInfo(
+    inShape as [number, number, number, number],
+    attrs.filterSize as [number, number],
+    attrs.strides as [number, number],
+    1,
+    attrs.pad as Pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+  );
+}
+
 function geometry(
   inShape: number[],
   filterShape: number[],
@@ -396,14 +411,7 @@ function maxPoolGrad(
   { inputs, backend, attrs }: KernelArgs,
 ): TensorInfo {
   const { dy, input } = inputs;
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    attrs.filterSize as [number, number],
-    attrs.strides as [number, number],
-    1,
-    attrs.pad as "same",
-    attrs.dimRoundingMode as "floor" | undefined,
-  );
+  const info = poolInfo(input.shape, attrs);
   const dx = backend.makeOutput(input.shape, "float32");
   const out = backend.typedArrayFromHeap(dx) as Float32Array;
   out.fill(0);
