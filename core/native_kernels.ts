@@ -1,9 +1,11 @@
 /**
- * Native kernels for the WASM backend: convolutions, their input and filter
- * gradients and matrix products run by oneDNN (`onednn.ts`) on every core,
- * straight on the WASM heap. Each replaces the WASM kernel of the same name
- * and hands every case it does not cover (NCHW, other activations, PReLU,
- * non-float32, empty tensors, shapes oneDNN refuses) to that kernel.
+ * Native kernels for the WASM backend, run by oneDNN (`onednn.ts`) on every
+ * core, straight on the WASM heap: convolutions (plain, fused, depthwise) and
+ * their input and filter gradients, matrix products, max-pool gradients,
+ * leading-axis sums (bias gradients) and the ReLU gradient. Each replaces the
+ * WASM kernel of the same name and hands every case it does not cover (NCHW,
+ * other activations, PReLU, non-float32, empty tensors, shapes oneDNN
+ * refuses) to that kernel.
  *
  * Off when oneDNN cannot be opened (no `--allow-ffi`, library not installed)
  * or with `CONVLENS_NATIVE=0`; `CONVLENS_STOCK_WASM=1` turns it off too.
@@ -21,6 +23,7 @@ type Ptr = Deno.PointerValue;
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
 interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  disposeData(dataId: TensorInfo["dataId"]): boolean;
   getMemoryOffset(dataId: TensorInfo["dataId"]): number;
   wasm: { HEAPU8: Uint8Array };
 }
@@ -102,6 +105,26 @@ function heap(backend: WasmBackend, info: TensorInfo): Ptr {
   return Deno.UnsafePointer.offset(base!, backend.getMemoryOffset(info.dataId));
 }
 
+/**
+ * Makes a float32 output, then runs `write` with tensor pointers taken after
+ * that allocation (which may grow and move the heap); frees the output if
+ * `write` throws, so a failed native call leaves nothing behind.
+ */
+function into(
+  backend: WasmBackend,
+  shape: number[],
+  write: (at: (t: TensorInfo) => Ptr, out: Ptr) => void,
+): TensorInfo {
+  const out = backend.makeOutput(shape, "float32");
+  try {
+    write((t) => heap(backend, t), heap(backend, out));
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
 function activationOf(attrs: Attrs): NativeActivation | null {
   const a = (attrs.activation as string | undefined) ?? "linear";
   return a === "linear" || a === "relu" ? a : null;
@@ -157,14 +180,11 @@ function conv2D(
   const g = convGeometry(x.shape, filter.shape, attrs, depthwise);
   if (bias && sizeOf(bias.shape) !== g.outShape[3]) return null;
   const op = dnnl.convForward(g, bias != null, activation);
-  const out = backend.makeOutput(g.outShape.slice(), "float32");
-  op.run(
-    heap(backend, x),
-    heap(backend, filter),
-    bias ? heap(backend, bias) : null,
-    heap(backend, out),
+  return into(
+    backend,
+    g.outShape.slice(),
+    (at, out) => op.run(at(x), at(filter), bias ? at(bias) : null, out),
   );
-  return out;
 }
 
 function conv2DBackpropInput(
@@ -178,9 +198,7 @@ function conv2DBackpropInput(
   if (sizeOf(inShape) === 0) return null;
   const g = convGeometry(inShape, filter.shape, attrs, depthwise);
   const op = dnnl.convBackwardData(g);
-  const out = backend.makeOutput(inShape.slice(), "float32");
-  op.run(heap(backend, dy), heap(backend, filter), heap(backend, out));
-  return out;
+  return into(backend, inShape.slice(), (at, out) => op.run(at(dy), at(filter), out));
 }
 
 function conv2DBackpropFilter(
@@ -193,9 +211,7 @@ function conv2DBackpropFilter(
   const filterShape = attrs.filterShape as number[];
   const g = convGeometry(x.shape, filterShape, attrs, depthwise);
   const op = dnnl.convBackwardWeights(g);
-  const out = backend.makeOutput(filterShape.slice(), "float32");
-  op.run(heap(backend, x), heap(backend, dy), heap(backend, out));
-  return out;
+  return into(backend, filterShape.slice(), (at, out) => op.run(at(x), at(dy), out));
 }
 
 function matMul({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
@@ -227,14 +243,11 @@ function matMul({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInf
     bias: bias != null,
     activation,
   });
-  const out = backend.makeOutput([...(batchA >= batchB ? leadA : leadB), m, n], "float32");
-  op.run(
-    heap(backend, a),
-    heap(backend, b),
-    bias ? heap(backend, bias) : null,
-    heap(backend, out),
+  return into(
+    backend,
+    [...(batchA >= batchB ? leadA : leadB), m, n],
+    (at, out) => op.run(at(a), at(b), bias ? at(bias) : null, out),
   );
-  return out;
 }
 
 /** The max-pool gradient, first maximum of each window (as tfjs's cpu backend). */
@@ -250,9 +263,7 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): Tens
     strides: [info.strideHeight, info.strideWidth],
     pads: [p.top, p.bottom, p.left, p.right],
   });
-  const out = backend.makeOutput(input.shape.slice(), "float32");
-  op.run(heap(backend, input), heap(backend, dy), heap(backend, out));
-  return out;
+  return into(backend, input.shape.slice(), (at, out) => op.run(at(input), at(dy), out));
 }
 
 /** The kernel the ReLU gradient runs on wasm while the native path is on. */
@@ -269,7 +280,7 @@ function stockReluGrad({ inputs, backend }: KernelArgs): TensorInfo {
     }) as TensorInfo;
   const mask = call("Step", { x: inputs.x! }, { alpha: 0 });
   const out = call("Multiply", { a: inputs.dy!, b: mask });
-  (backend as unknown as { disposeData(id: unknown): void }).disposeData(mask.dataId);
+  backend.disposeData(mask.dataId);
   return out;
 }
 
@@ -278,9 +289,7 @@ function reluGrad({ inputs, backend }: KernelArgs, dnnl: OneDnn): TensorInfo | n
   const { dy, x } = inputs;
   if (!dy || !x || !float(dy, x) || sizeOf(dy.shape) !== sizeOf(x.shape)) return null;
   const op = dnnl.reluBackward(sizeOf(x.shape));
-  const out = backend.makeOutput(x.shape.slice(), "float32");
-  op.run(heap(backend, x), heap(backend, dy), heap(backend, out));
-  return out;
+  return into(backend, x.shape.slice(), (at, out) => op.run(at(x), at(dy), out));
 }
 
 /**
@@ -348,14 +357,8 @@ function sum({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo |
   const outShape = attrs.keepDims
     ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
     : x.shape.slice(axes.length);
-  const out = backend.makeOutput(outShape, "float32");
-  op.run(
-    Deno.UnsafePointer.of(ones as unknown as BufferSource),
-    heap(backend, x),
-    null,
-    heap(backend, out),
-  );
-  return out;
+  const row = Deno.UnsafePointer.of(ones as unknown as BufferSource);
+  return into(backend, outShape, (at, out) => op.run(row, at(x), null, out));
 }
 
 const NATIVE: [string, (args: KernelArgs, dnnl: OneDnn) => TensorInfo | null][] = [
