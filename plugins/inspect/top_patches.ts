@@ -323,6 +323,7 @@ export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
     let kept: Hit[][] = channels.map(() => []);
     let seen = 0;
     const chIndex = tf.tensor1d(channels, "int32");
+    const allChannels = channels.length === lc && channels.every((c, i) => c === i);
     try {
       for (let start = 0; start < source.total; start += p.batchSize) {
         const n = Math.min(p.batchSize, source.total - start);
@@ -334,9 +335,13 @@ export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
             const x = net.fromPixels(pixels);
             pixels.dispose();
             const act = net.forward(x, { taps: [layer], stopAtTaps: true }).taps[layer];
-            const flat = act.gather(chIndex, 3).reshape([b, lh * lw, channels.length]);
-            const best = flat.max(1).transpose() as tf.Tensor2D; // [channels, b]
-            const at = flat.argMax(1).transpose().toInt(); // [channels, b]
+            // Reduce every channel, then pick the chosen rows of the small [lc, b]
+            // results: a gather along the channel axis of the activation itself
+            // is a slow innermost-axis copy on WASM.
+            const flat = act.reshape([b, lh * lw, lc]);
+            const pick = (t: tf.Tensor) => (allChannels ? t : t.gather(chIndex));
+            const best = pick(flat.max(1).transpose()) as tf.Tensor2D; // [channels, b]
+            const at = pick(flat.argMax(1).transpose().toInt()); // [channels, b]
             const top = tf.topk(best, kk);
             // at[c, top.indices[c, j]], as a flat gather (WASM's batched gather breaks here).
             const rows = tf.range(0, channels.length * b, b, "int32").reshape([channels.length, 1]);
