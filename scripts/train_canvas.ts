@@ -23,7 +23,7 @@ import {
   heldOutCanvases,
   SPLIT_SEED,
 } from "../core/datasets.ts";
-import { accuracy, type ConvlensSidecar, type TrainResult } from "./train_mnist.ts";
+import { accuracy, type ConvlensSidecar, intFlag, type TrainResult } from "./train_mnist.ts";
 
 /**
  * Builds the canvas ConvNet (uncompiled), every layer named, initializers seeded:
@@ -259,17 +259,10 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const int = (name: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) {
-      throw new RangeError(`--${name} ${v} is invalid: give an integer of at least ${min}`);
-    }
-    return n;
-  };
-  const epochs = int("epochs", values.epochs, 1);
-  const perEpoch = int("per-epoch", values["per-epoch"], 64);
-  const seed = int("seed", values.seed, 1);
-  const batchSize = int("batch", values.batch, 1);
+  const epochs = intFlag("epochs", values.epochs, 1);
+  const perEpoch = intFlag("per-epoch", values["per-epoch"], 64);
+  const seed = intFlag("seed", values.seed, 1);
+  const batchSize = intFlag("batch", values.batch, 1);
   const learningRate = Number(values.lr);
   if (!(learningRate > 0 && learningRate < 1)) {
     throw new RangeError(`--lr ${values.lr} is invalid: give a number in (0, 1)`);

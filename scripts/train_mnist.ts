@@ -16,28 +16,27 @@ import { DIGIT_SIZE, heldOutDigits, loadMnist, mnistSplit, SPLIT_SEED } from "..
 import { saveLayersModel } from "../core/load.ts";
 import { writeFileAtomic } from "../core/files.ts";
 import { seededRandom } from "../core/random.ts";
+import type { InputContract, Sidecar } from "../core/net.ts";
 
 /** The `convlens.json` sidecar: the model's input contract and provenance. */
-export interface ConvlensSidecar {
-  /** Model name. */
+export type ConvlensSidecar = Sidecar & {
   name: string;
-  /** Input size, channels, value range and normalization. */
-  input: {
-    height: number;
-    width: number;
-    channels: number;
-    range: [number, number];
-    mean: number[];
-    std: number[];
-  };
-  /** Class labels, in output order. */
+  input: InputContract;
   labels: string[];
-  /** Name of the layer whose output is the logits. */
   logits: string;
-  /** Name of the layer whose output is the probabilities. */
   probs: string;
-  /** Other facts (accuracy, timing, backend, data). */
-  [key: string]: unknown;
+};
+
+/**
+ * An integer command-line flag of the training scripts.
+ * @throws {RangeError} naming the flag and the smallest value allowed.
+ */
+export function intFlag(name: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`--${name} ${v} is invalid: give an integer of at least ${min}`);
+  }
+  return n;
 }
 
 /**
@@ -266,17 +265,10 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const int = (name: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) {
-      throw new RangeError(`--${name} ${v} is invalid: give an integer of at least ${min}`);
-    }
-    return n;
-  };
-  const epochs = int("epochs", values.epochs, 1);
-  const seed = int("seed", values.seed, 0);
-  const batchSize = int("batch", values.batch, 1);
-  const maxShift = int("shift", values.shift, 0);
+  const epochs = intFlag("epochs", values.epochs, 1);
+  const seed = intFlag("seed", values.seed, 0);
+  const batchSize = intFlag("batch", values.batch, 1);
+  const maxShift = intFlag("shift", values.shift, 0);
   const backend = await initBackend(values.backend);
   tf.randomUniform([1]).dispose(); // warm the backend up outside the timing
   const r = await trainMnist({ epochs, seed, batchSize, maxShift });
