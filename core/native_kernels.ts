@@ -13,7 +13,13 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { type ConvGeometry, type NativeActivation, type OneDnn, oneDnn } from "./onednn.ts";
+import {
+  type ConvGeometry,
+  type NativeActivation,
+  type NativeOp,
+  type OneDnn,
+  oneDnn,
+} from "./onednn.ts";
 import { convInfo, isChannelsLast, poolInfo, registerWasmKernels } from "./wasm_kernels.ts";
 
 type TensorInfo = tf.TensorInfo;
@@ -45,11 +51,18 @@ export interface NativeStatus {
   why: string;
   /** Calls answered natively so far, by kernel name (the rest went to WASM). */
   calls: Record<string, number>;
+  /**
+   * Why each kernel last handed a call to WASM, by kernel name: a geometry
+   * oneDNN refused, or a buffer whose size did not match what oneDNN would
+   * read or write.
+   */
+  refused: Record<string, string>;
 }
 
 let status: NativeStatus | undefined;
 let enabled = true;
 const calls: Record<string, number> = {};
+const refusals: Record<string, string> = {};
 
 /**
  * Turns the native kernels off (each call then goes to the WASM kernel it
@@ -125,6 +138,31 @@ function into(
   return out;
 }
 
+/**
+ * Checks, before a native call, that each buffer holds what oneDNN will touch
+ * through it: `bytes[i]` against `op.spans[i]` (from its memory descriptors,
+ * padding and strides included). A source may span less than its tensor (a
+ * strided view reads part of it); an output must match exactly, or some of it
+ * would be left unwritten. Throws, so the call goes to the WASM kernel.
+ */
+function guard(op: NativeOp, names: string[], bytes: number[], outputs = 1): void {
+  const first = names.length - outputs;
+  names.forEach((name, i) => {
+    const span = op.spans[i], have = bytes[i];
+    if (i < first ? span <= have : span === have) return;
+    throw new Error(
+      `oneDNN would ${i < first ? "read" : "write"} ${span} bytes through ${name}, ` +
+        `which holds ${have} (${op.impl})`,
+    );
+  });
+}
+
+/** Bytes of a float32 tensor (0 when absent, as an absent bias). */
+function bytesOf(t: TensorInfo | readonly number[] | undefined): number {
+  if (!t) return 0;
+  return 4 * sizeOf(("shape" in t ? t.shape : t) as number[]);
+}
+
 function activationOf(attrs: Attrs): NativeActivation | null {
   const a = (attrs.activation as string | undefined) ?? "linear";
   return a === "linear" || a === "relu" ? a : null;
@@ -153,8 +191,10 @@ function withFallback(
           return out;
         }
       } catch (err) {
+        const why = (err as Error).message;
+        refusals[name] = why;
         if (env("CONVLENS_NATIVE_DEBUG") === "1") {
-          console.error(`convlens: native ${name} refused: ${(err as Error).message}`);
+          console.error(`convlens: native ${name} refused: ${why}`);
         }
         refused.add(keyOf(args));
       }
@@ -180,6 +220,7 @@ function conv2D(
   const g = convGeometry(x.shape, filter.shape, attrs, depthwise);
   if (bias && sizeOf(bias.shape) !== g.outShape[3]) return null;
   const op = dnnl.convForward(g, bias != null, activation);
+  guard(op, ["x", "filter", "bias", "output"], [x, filter, bias, g.outShape].map(bytesOf));
   return into(
     backend,
     g.outShape.slice(),
@@ -198,6 +239,7 @@ function conv2DBackpropInput(
   if (sizeOf(inShape) === 0) return null;
   const g = convGeometry(inShape, filter.shape, attrs, depthwise);
   const op = dnnl.convBackwardData(g);
+  guard(op, ["dy", "filter", "dx"], [dy, filter, inShape].map(bytesOf));
   return into(backend, inShape.slice(), (at, out) => op.run(at(dy), at(filter), out));
 }
 
@@ -211,6 +253,7 @@ function conv2DBackpropFilter(
   const filterShape = attrs.filterShape as number[];
   const g = convGeometry(x.shape, filterShape, attrs, depthwise);
   const op = dnnl.convBackwardWeights(g);
+  guard(op, ["x", "dy", "dfilter"], [x, dy, filterShape].map(bytesOf));
   return into(backend, filterShape.slice(), (at, out) => op.run(at(x), at(dy), out));
 }
 
@@ -243,9 +286,11 @@ function matMul({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInf
     bias: bias != null,
     activation,
   });
+  const outShape = [...(batchA >= batchB ? leadA : leadB), m, n];
+  guard(op, ["a", "b", "bias", "output"], [a, b, bias, outShape].map(bytesOf));
   return into(
     backend,
-    [...(batchA >= batchB ? leadA : leadB), m, n],
+    outShape,
     (at, out) => op.run(at(a), at(b), bias ? at(bias) : null, out),
   );
 }
@@ -263,6 +308,7 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): Tens
     strides: [info.strideHeight, info.strideWidth],
     pads: [p.top, p.bottom, p.left, p.right],
   });
+  guard(op, ["input", "dy", "dx"], [input, dy, input].map(bytesOf));
   return into(backend, input.shape.slice(), (at, out) => op.run(at(input), at(dy), out));
 }
 
@@ -289,6 +335,7 @@ function reluGrad({ inputs, backend }: KernelArgs, dnnl: OneDnn): TensorInfo | n
   const { dy, x } = inputs;
   if (!dy || !x || !float(dy, x) || sizeOf(dy.shape) !== sizeOf(x.shape)) return null;
   const op = dnnl.reluBackward(sizeOf(x.shape));
+  guard(op, ["x", "dy", "dx"], [x, dy, x].map(bytesOf));
   return into(backend, x.shape.slice(), (at, out) => op.run(at(x), at(dy), out));
 }
 
@@ -357,6 +404,11 @@ function sum({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo |
   const outShape = attrs.keepDims
     ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
     : x.shape.slice(axes.length);
+  guard(
+    op,
+    ["ones", "x", "bias", "output"],
+    [ones.byteLength, bytesOf(x), 0, bytesOf(outShape)],
+  );
   const row = Deno.UnsafePointer.of(ones as unknown as BufferSource);
   return into(backend, outShape, (at, out) => op.run(row, at(x), null, out));
 }
@@ -388,10 +440,18 @@ export function registerNativeKernels(): NativeStatus {
   // must be in place first.
   registerWasmKernels();
   if (env("CONVLENS_NATIVE") === "0" || env("CONVLENS_STOCK_WASM") === "1") {
-    return status = { kernels: [], threads: 0, why: "turned off by the environment", calls };
+    return status = {
+      kernels: [],
+      threads: 0,
+      why: "turned off by the environment",
+      calls,
+      refused: refusals,
+    };
   }
   const dnnl = oneDnn();
-  if (typeof dnnl === "string") return status = { kernels: [], threads: 0, why: dnnl, calls };
+  if (typeof dnnl === "string") {
+    return status = { kernels: [], threads: 0, why: dnnl, calls, refused: refusals };
+  }
   const kernels: string[] = [];
   for (const [name, native] of NATIVE) {
     const previous = tf.getKernel(name, "wasm");
@@ -421,5 +481,5 @@ export function registerNativeKernels(): NativeStatus {
   });
   routeReluGradient();
   kernels.push(RELU_GRAD_KERNEL);
-  return status = { kernels, threads: dnnl.threads, why: "", calls };
+  return status = { kernels, threads: dnnl.threads, why: "", calls, refused: refusals };
 }

@@ -216,6 +216,25 @@ function dims(values: readonly number[]): BigInt64Array {
   return a;
 }
 
+/**
+ * A 1x1 convolution with stride s, unpadded, is the same convolution with
+ * stride 1 over every s-th row and column of its input: the geometry of that
+ * convolution, and the NCHW-logical strides that view the sampled rows and
+ * columns inside the whole NHWC input. Null for any other convolution.
+ */
+function unitStride(g: ConvGeometry): { geometry: ConvGeometry; view: number[] } | null {
+  const [kh, kw] = g.filterShape;
+  const [sh, sw] = g.strides;
+  if (g.depthwise || kh !== 1 || kw !== 1 || (sh === 1 && sw === 1)) return null;
+  if (g.pads.some((p) => p !== 0)) return null;
+  const [n, h, w, c] = g.inShape;
+  const [, oh, ow] = g.outShape;
+  return {
+    geometry: { ...g, inShape: [n, oh, ow, c], strides: [1, 1] },
+    view: [h * w * c, 1, sh * w * c, sw * c],
+  };
+}
+
 /** The NCHW-logical descriptor of an NHWC tensor. */
 function nhwc(shape: readonly number[]): [number[], number[]] {
   const [n, h, w, c] = shape;
@@ -294,6 +313,12 @@ interface Reorder {
 export interface NativeOp {
   /** oneDNN's name for the implementation it picked (e.g. `brgconv:avx512_core`). */
   impl: string;
+  /**
+   * The bytes oneDNN reads or writes through each pointer given to `run`, in
+   * order (0 for an absent bias), from its memory descriptors (padding and
+   * strides included): what a caller checks against its buffers' sizes.
+   */
+  spans: number[];
 }
 
 /** Forward convolution: run(x, filter, bias | null, out). */
@@ -355,6 +380,12 @@ interface Owned {
   destroy: (() => void)[];
   keep: unknown[];
 }
+
+/**
+ * Input channels from which oneDNN 2.x's 1x1 strided filter gradient stays
+ * inside its workspace: one channel block on AVX-512 (16; 8 on AVX2).
+ */
+const RTUS_SAFE_CHANNELS = 16;
 
 /** Ops kept by default; each holds JIT code and descriptors (tens of KB). */
 export const CACHE_LIMIT = 512;
@@ -458,6 +489,11 @@ export class OneDnn {
     return md;
   }
 
+  /** The bytes a memory descriptor spans, padding and strides included. */
+  private span(md: Ptr): number {
+    return Number(this.lib.dnnl_memory_desc_get_size(md));
+  }
+
   /** A created oneDNN object, destroyed with the op being made. */
   private own(out: BigUint64Array, destroy: (p: Ptr) => number): Ptr {
     const p = Deno.UnsafePointer.create(out[0]);
@@ -503,7 +539,7 @@ export class OneDnn {
     );
     const pd = this.own(out, this.lib.dnnl_primitive_desc_destroy);
     const prepared = this.prepare(pd, [[ARG_SRC, from], [ARG_DST, to]]);
-    const bytes = Number(this.lib.dnnl_memory_desc_get_size(scratchMd));
+    const bytes = this.span(scratchMd);
     return { prepared, scratch: new Float32Array(Math.ceil(bytes / 4) + 16) };
   }
 
@@ -620,6 +656,12 @@ export class OneDnn {
       const filterFor = this.filterFor(d.userW, wMd);
       return {
         impl: prepared.impl,
+        spans: [
+          this.span(ptr(d.src)),
+          this.span(ptr(d.userW)),
+          biasMd ? this.span(ptr(biasMd)) : 0,
+          this.span(ptr(d.dst)),
+        ],
         run: (x, filter, biasPtr, out) =>
           prepared.run(
             biasMd ? [x, filterFor(filter), out, biasPtr] : [x, filterFor(filter), out],
@@ -658,14 +700,42 @@ export class OneDnn {
       const filterFor = this.filterFor(d.userW, wMd);
       return {
         impl: prepared.impl,
+        spans: [this.span(ptr(d.dst)), this.span(ptr(d.userW)), this.span(ptr(d.src))],
         run: (dy, filter, dx) => prepared.run([dy, filterFor(filter), dx]),
       };
     });
   }
 
   /** The filter gradient of a convolution (x, dy -> dfilter). */
-  convBackwardWeights(g: ConvGeometry): ConvBackwardWeights {
-    return this.cached("bwd-weights", g, () => {
+  convBackwardWeights(geometry: ConvGeometry): ConvBackwardWeights {
+    return this.cached("bwd-weights", geometry, () => {
+      // oneDNN 2.x's 1x1 filter-gradient kernels handle a stride above 1 by
+      // copying the sampled input into a per-thread workspace ("reduce to
+      // unit stride") at offsets that assume a whole block of input channels;
+      // with NHWC and fewer channels than a block (16 on AVX-512, 8 on AVX2)
+      // they write past it and corrupt the heap (oneDNN issue 6035). Here the
+      // sampling is a reorder into a scratch of our own, sized by oneDNN's
+      // descriptor, and the gradient a stride-1 one, which needs no workspace.
+      let sampled = unitStride(geometry);
+      let view: Uint8Array | null = null;
+      if (sampled) {
+        try {
+          view = this.md(nhwc(sampled.geometry.inShape)[0], sampled.view);
+        } catch {
+          // oneDNN takes a view whose rows or columns end short of the
+          // next sample (a size the stride does not divide) for overlapping
+          // and refuses it. Then only a whole channel block is safe.
+          if (geometry.inShape[3] < RTUS_SAFE_CHANNELS) {
+            throw new Error(
+              `1x1 stride-${geometry.strides.join("x")} filter gradient over ` +
+                `${geometry.inShape.slice(1, 3).join("x")} with ${geometry.inShape[3]} input ` +
+                `channels: oneDNN 2.x overruns its workspace there (oneDNN issue 6035)`,
+            );
+          }
+          sampled = null;
+        }
+      }
+      const g = sampled?.geometry ?? geometry;
       const fwd = this.forwardDesc(g, false, "linear");
       const d = fwd.d;
       const op = this.opDesc();
@@ -691,16 +761,38 @@ export class OneDnn {
         [ARG_DIFF_DST, ptr(d.dst)],
         [ARG_DIFF_WEIGHTS, wMd],
       ]);
+      let source = (x: Ptr) => x;
+      let xSpan = this.span(ptr(d.src));
+      if (sampled && view) {
+        const [viewDims] = nhwc(g.inShape);
+        const steps = sampled.view;
+        const sample = this.reorder(ptr(view), ptr(d.src), ptr(d.src));
+        const scratch = ptr(sample.scratch);
+        // oneDNN sizes a strided descriptor as its largest dims x stride
+        // product, past the last element it reads; what it reads ends at
+        // the last sampled element.
+        xSpan = 4 * (1 + viewDims.reduce((sum, d, i) => sum + (d - 1) * steps[i], 0));
+        source = (x) => {
+          sample.prepared.run([x, scratch]);
+          return scratch;
+        };
+      }
+      const spans = [xSpan, this.span(ptr(d.dst)), this.span(ptr(d.userW))];
       if (this.lib.dnnl_memory_desc_equal(ptr(d.userW), wMd)) {
-        return { impl: prepared.impl, run: (x, dy, dw) => prepared.run([x, dy, dw]) };
+        return {
+          impl: prepared.impl,
+          spans,
+          run: (x, dy, dw) => prepared.run([source(x), dy, dw]),
+        };
       }
       // The primitive writes its own layout; reorder from there to the user's.
       const reorder = this.reorder(wMd, ptr(d.userW), wMd);
       const scratch = ptr(reorder.scratch);
       return {
         impl: prepared.impl,
+        spans,
         run: (x, dy, dw) => {
-          prepared.run([x, dy, scratch]);
+          prepared.run([source(x), dy, scratch]);
           reorder.prepared.run([scratch, dw]);
         },
       };
@@ -755,12 +847,13 @@ export class OneDnn {
       ]);
       // Scratch for the recomputed pool and its workspace; kept alive here
       // since only their addresses are held.
-      const pooledBuffer = new Float32Array(g.outShape.reduce((a, b) => a * b, 1));
-      const wsBuffer = new Uint8Array(Number(this.lib.dnnl_memory_desc_get_size(ws)) + 64);
+      const pooledBuffer = new Float32Array(this.span(ptr(dst)) / 4);
+      const wsBuffer = new Uint8Array(this.span(ws) + 64);
       this.owned.keep.push(pooledBuffer, wsBuffer);
       const pooled = ptr(pooledBuffer), workspace = ptr(wsBuffer);
       return {
         impl: `${fwd.impl} + ${bwd.impl}`,
+        spans: [this.span(ptr(src)), this.span(ptr(dst)), this.span(ptr(src))],
         run: (x, dy, dx) => {
           fwd.run([x, pooled, workspace]);
           bwd.run([dy, workspace, dx]);
@@ -786,7 +879,12 @@ export class OneDnn {
       const pd = this.primitiveDesc(bwdDesc, null, fwdPd, "eltwise backward");
       const m = ptr(md);
       const prepared = this.prepare(pd, [[ARG_SRC, m], [ARG_DIFF_DST, m], [ARG_DIFF_SRC, m]]);
-      return { impl: prepared.impl, run: (x, dy, dx) => prepared.run([x, dy, dx]) };
+      const n4 = this.span(m);
+      return {
+        impl: prepared.impl,
+        spans: [n4, n4, n4],
+        run: (x, dy, dx) => prepared.run([x, dy, dx]),
+      };
     });
   }
 
@@ -806,6 +904,12 @@ export class OneDnn {
       const prepared = this.prepare(pd, slots);
       return {
         impl: prepared.impl,
+        spans: [
+          this.span(ptr(a)),
+          this.span(ptr(b)),
+          bias ? this.span(ptr(bias)) : 0,
+          this.span(ptr(c)),
+        ],
         run: (pa, pb, pbias, out) => prepared.run(bias ? [pa, pb, out, pbias] : [pa, pb, out]),
       };
     });
