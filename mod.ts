@@ -37,7 +37,10 @@ export * from "./core/random.ts";
 export * from "./core/inputs.ts";
 export * from "./core/backend.ts";
 export { type NativeStatus, nativeStatus, useNativeKernels } from "./core/native_kernels.ts";
-export * from "./core/images.ts";
+export * from "./core/images/codecs.ts";
+export * from "./core/images/display.ts";
+export * from "./core/images/colormaps.ts";
+export * from "./core/images/grids.ts";
 export { renderReport, type ReportOptions, writeReport } from "./core/report.ts";
 export * from "./plugins/mod.ts";
 // tf is exported from "./tf" (see deno.json) so that its own docs stay out of this module's lint.

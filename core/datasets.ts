@@ -21,6 +21,7 @@
  */
 import { tf } from "./tf.ts";
 import { seededRandom } from "./random.ts";
+import type { Box } from "./images/grids.ts";
 
 /** Side of an MNIST digit, in pixels. */
 export const DIGIT_SIZE = 28;
@@ -215,20 +216,8 @@ export function trainDigits(options: DigitsOptions = {}): Promise<Digits> {
   return digitsOf("train", options);
 }
 
-/**
- * A bounding box in pixel coordinates: rows `y0 <= y < y1`, columns `x0 <= x < x1`
- * (`y1`, `x1` exclusive, so the height is `y1 - y0`).
- */
-export interface Box {
-  /** First row with ink. */
-  y0: number;
-  /** First column with ink. */
-  x0: number;
-  /** One past the last row with ink. */
-  y1: number;
-  /** One past the last column with ink. */
-  x1: number;
-}
+// A digit's box spans the rows and columns with ink.
+export type { Box } from "./images/grids.ts";
 
 /** Options of {@linkcode canvasSet}. */
 export interface CanvasOptions {

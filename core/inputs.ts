@@ -9,7 +9,8 @@
 import { tf } from "./tf.ts";
 import type { Net } from "./net.ts";
 import type { InputImages } from "./plugin.ts";
-import { rawToTensor, readImage, resize } from "./images.ts";
+import { rawToTensor, readImage } from "./images/codecs.ts";
+import { resize } from "./images/display.ts";
 
 /** Options of {@linkcode loadImages}. */
 export interface LoadImagesOptions {

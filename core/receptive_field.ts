@@ -11,7 +11,7 @@
  * @module
  */
 import type { LayerInfo, Net } from "./net.ts";
-import type { Box } from "./images.ts";
+import type { Box } from "./images/grids.ts";
 
 /** Receptive field of one layer's units, per axis `[height, width]`. */
 export interface ReceptiveField {

@@ -7,7 +7,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { encodePng, pngDataUrl, tensorToRaw } from "./images.ts";
+import { encodePng, pngDataUrl, tensorToRaw } from "./images/codecs.ts";
 import { writeFileAtomic } from "./files.ts";
 
 /** An image of a result, encoded as PNG. */

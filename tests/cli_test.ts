@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { saveLayersModel } from "../core/load.ts";
-import { encodePng } from "../core/images.ts";
+import { encodePng } from "../core/images/codecs.ts";
 import { main, mainHelp, pluginHelp } from "../scripts/cli.ts";
 import { Registry } from "../core/plugin.ts";
 import { builtinPlugins } from "../plugins/mod.ts";

@@ -2,25 +2,19 @@ import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../core/backend.ts";
 import {
-  colormap,
-  colormapLut,
   decodeImage,
-  drawBox,
   encodeJpeg,
   encodePng,
-  grid,
-  gridLayout,
-  overlay,
   pngDataUrl,
   type RawImage,
   rawToTensor,
   readImage,
-  resize,
   tensorToRaw,
-  toDisplay,
-  toRgb,
   writePng,
-} from "../core/images.ts";
+} from "../core/images/codecs.ts";
+import { resize, toDisplay, toRgb } from "../core/images/display.ts";
+import { colormap, colormapLut, overlay } from "../core/images/colormaps.ts";
+import { drawBox, grid, gridLayout } from "../core/images/grids.ts";
 import {
   FIRST_CHAR,
   glyph,

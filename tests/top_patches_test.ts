@@ -6,7 +6,7 @@ import type { Context, InputImages } from "../core/plugin.ts";
 import { checkParams } from "../core/plugin.ts";
 import { seededRandom } from "../core/random.ts";
 import { imagesFromPixels } from "../core/inputs.ts";
-import { writePng } from "../core/images.ts";
+import { writePng } from "../core/images/codecs.ts";
 import { receptiveFields, unitWindow } from "../core/receptive_field.ts";
 import { heldOutDigits } from "../core/datasets.ts";
 import type { Result } from "../core/result.ts";

@@ -34,8 +34,10 @@ import { gradient, type Objective, type ReluRule } from "../../core/gradients.ts
 import type { AnyPlugin, Context, InputImages } from "../../core/plugin.ts";
 import { Result } from "../../core/result.ts";
 import { ParamError } from "../../core/params.ts";
-import { colormap, drawBox, grid, toDisplay } from "../../core/images.ts";
-import type { Box } from "../../core/images.ts";
+import { toDisplay } from "../../core/images/display.ts";
+import { colormap } from "../../core/images/colormaps.ts";
+import { drawBox, grid } from "../../core/images/grids.ts";
+import type { Box } from "../../core/images/grids.ts";
 import { imagesFromPixels } from "../../core/inputs.ts";
 import {
   CANVAS_SIZE,

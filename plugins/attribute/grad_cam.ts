@@ -16,7 +16,7 @@ import { tf } from "../../core/tf.ts";
 import { gradient } from "../../core/gradients.ts";
 import type { Net } from "../../core/net.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import { resize } from "../../core/images.ts";
+import { resize } from "../../core/images/display.ts";
 import {
   type Attribution,
   ATTRIBUTION_PARAMS,

@@ -19,7 +19,9 @@ import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
-import { colormap, grid, overlay, toRgb } from "../../core/images.ts";
+import { toRgb } from "../../core/images/display.ts";
+import { colormap, overlay } from "../../core/images/colormaps.ts";
+import { grid } from "../../core/images/grids.ts";
 import { spatialLayer } from "../inspect/activations.ts";
 import { readOnce } from "./attribution.ts";
 

@@ -26,7 +26,7 @@ import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { Result } from "../../core/result.ts";
 import { imagesFromPixels } from "../../core/inputs.ts";
 import { CANVAS_SIZE } from "../../core/datasets.ts";
-import type { Box } from "../../core/images.ts";
+import type { Box } from "../../core/images/grids.ts";
 import {
   attributionMap,
   chunks,

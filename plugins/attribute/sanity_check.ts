@@ -22,7 +22,9 @@
 import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { Result } from "../../core/result.ts";
-import { colormap, grid, toDisplay } from "../../core/images.ts";
+import { toDisplay } from "../../core/images/display.ts";
+import { colormap } from "../../core/images/colormaps.ts";
+import { grid } from "../../core/images/grids.ts";
 import { imagesFromPixels } from "../../core/inputs.ts";
 import type { InputImages } from "../../core/plugin.ts";
 import {

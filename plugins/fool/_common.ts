@@ -9,7 +9,7 @@
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
 import { gradient, type Objective } from "../../core/gradients.ts";
-import { decodeImage, encodePng, rawToTensor, tensorToRaw } from "../../core/images.ts";
+import { decodeImage, encodePng, rawToTensor, tensorToRaw } from "../../core/images/codecs.ts";
 import type { Random } from "../../core/random.ts";
 
 /**

@@ -35,7 +35,8 @@ import { tf } from "../../core/tf.ts";
 import { definePlugin, type InputImages, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
-import { colormap, grid } from "../../core/images.ts";
+import { colormap } from "../../core/images/colormaps.ts";
+import { grid } from "../../core/images/grids.ts";
 import { type Random, seededRandom } from "../../core/random.ts";
 import { heldOutDigits } from "../../core/datasets.ts";
 import {

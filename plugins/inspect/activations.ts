@@ -10,7 +10,8 @@ import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
-import { grid, toDisplay } from "../../core/images.ts";
+import { toDisplay } from "../../core/images/display.ts";
+import { grid } from "../../core/images/grids.ts";
 
 /** Options of the `activations` plugin. */
 export type ActivationsOptions = {

@@ -9,7 +9,8 @@
 import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { Result } from "../../core/result.ts";
-import { grid, toDisplay } from "../../core/images.ts";
+import { toDisplay } from "../../core/images/display.ts";
+import { grid } from "../../core/images/grids.ts";
 
 /** Options of the `filters` plugin. */
 export type FiltersOptions = {

@@ -16,7 +16,7 @@ import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
-import { grid } from "../../core/images.ts";
+import { grid } from "../../core/images/grids.ts";
 import { evaluate, layerEnergy } from "./objectives.ts";
 import { ascent, render } from "./loop.ts";
 import { clampRange } from "./priors.ts";

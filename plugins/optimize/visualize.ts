@@ -14,7 +14,7 @@ import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
-import { grid } from "../../core/images.ts";
+import { grid } from "../../core/images/grids.ts";
 import { channel, classScore, neuron, type VisObjective } from "./objectives.ts";
 import { noiseImages, render } from "./loop.ts";
 import { blur, clampRange, clipContribution, clipNorm, decay, type StepPrior } from "./priors.ts";
