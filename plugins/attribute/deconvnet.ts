@@ -12,15 +12,10 @@
  */
 import type { Net } from "../../core/net.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import {
-  type Attribution,
-  ATTRIBUTION_PARAMS,
-  attributionResult,
-  projectBack,
-  type ProjectionOptions,
-  resolveClasses,
-  type UnitChoice,
-} from "./attribution.ts";
+import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
+import { attributionResult } from "./figures.ts";
+import { projectBack, type ProjectionOptions, type UnitChoice } from "./unit_projection.ts";
+import { resolveClasses } from "./targets.ts";
 
 /** Options of {@linkcode deconvnetAttribution}: the unit (default: the target class score). */
 export type DeconvnetOptions = ProjectionOptions;

@@ -17,17 +17,16 @@ import { gradient } from "../../core/gradients.ts";
 import type { Net } from "../../core/net.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { resize } from "../../core/images/display.ts";
+import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
+import { attributionResult } from "./figures.ts";
 import {
-  type Attribution,
-  ATTRIBUTION_PARAMS,
-  attributionResult,
   checkTarget,
   classObjective,
   resolveClasses,
   type ScoreKind,
   TARGET_PARAM,
   type TargetParam,
-} from "./attribution.ts";
+} from "./targets.ts";
 
 /** Options of {@linkcode gradCamAttribution}. */
 export interface GradCamOptions {

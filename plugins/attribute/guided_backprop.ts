@@ -10,16 +10,10 @@
  * @module
  */
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import {
-  type Attribution,
-  ATTRIBUTION_PARAMS,
-  attributionResult,
-  projectBack,
-  type ProjectionOptions,
-  resolveClasses,
-  TARGET_PARAM,
-  type TargetParam,
-} from "./attribution.ts";
+import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
+import { attributionResult } from "./figures.ts";
+import { projectBack, type ProjectionOptions } from "./unit_projection.ts";
+import { resolveClasses, TARGET_PARAM, type TargetParam } from "./targets.ts";
 import { describeUnits, UNIT_PARAMS } from "./deconvnet.ts";
 
 /** Options of {@linkcode guidedBackpropAttribution}: a unit, or the score kind. */

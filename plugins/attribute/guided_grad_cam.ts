@@ -9,16 +9,9 @@
  */
 import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import {
-  type Attribution,
-  ATTRIBUTION_PARAMS,
-  attributionResult,
-  resolveClasses,
-  type ScoreKind,
-  takeAttribution,
-  TARGET_PARAM,
-  type TargetParam,
-} from "./attribution.ts";
+import { type Attribution, ATTRIBUTION_PARAMS, takeAttribution } from "./attribution.ts";
+import { attributionResult } from "./figures.ts";
+import { resolveClasses, type ScoreKind, TARGET_PARAM, type TargetParam } from "./targets.ts";
 import { gradCam, gradCamAttribution, gradCamLayer } from "./grad_cam.ts";
 import { guidedBackprop, guidedBackpropAttribution } from "./guided_backprop.ts";
 

@@ -15,20 +15,18 @@ import { gradient } from "../../core/gradients.ts";
 import type { Net } from "../../core/net.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { seededRandom } from "../../core/random.ts";
+import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
+import { attributionResult } from "./figures.ts";
 import {
-  type Attribution,
-  ATTRIBUTION_PARAMS,
-  attributionResult,
   checkTarget,
-  chunks,
   classObjective,
   classScores,
-  readOnce,
   resolveClasses,
   type ScoreKind,
   TARGET_PARAM,
   type TargetParam,
-} from "./attribution.ts";
+} from "./targets.ts";
+import { chunks, readOnce } from "./batches.ts";
 
 /** The baseline `x'`: all zeros in model input space, a black image, or uniform noise pixels. */
 export type Baseline = "zeros" | "black" | "uniform";

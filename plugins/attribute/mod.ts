@@ -17,6 +17,10 @@
  * @module
  */
 export * from "./attribution.ts";
+export * from "./batches.ts";
+export * from "./targets.ts";
+export * from "./unit_projection.ts";
+export * from "./figures.ts";
 export * from "./occlusion.ts";
 export * from "./saliency.ts";
 export * from "./deconvnet.ts";
@@ -25,9 +29,10 @@ export * from "./grad_cam.ts";
 export * from "./guided_grad_cam.ts";
 export * from "./smoothgrad.ts";
 export * from "./integrated_gradients.ts";
-export * from "./pointing_game.ts";
-export * from "./deletion.ts";
-export * from "./sanity_check.ts";
+export * from "./eval/evaluation.ts";
+export * from "./eval/pointing_game.ts";
+export * from "./eval/deletion.ts";
+export * from "./eval/sanity_check.ts";
 
 import type { AnyPlugin } from "../../core/plugin.ts";
 import { saliency } from "./saliency.ts";
@@ -37,9 +42,9 @@ import { gradCam } from "./grad_cam.ts";
 import { guidedGradCam } from "./guided_grad_cam.ts";
 import { smoothgrad } from "./smoothgrad.ts";
 import { integratedGradients } from "./integrated_gradients.ts";
-import { pointingGame } from "./pointing_game.ts";
-import { deletion } from "./deletion.ts";
-import { sanityCheck } from "./sanity_check.ts";
+import { pointingGame } from "./eval/pointing_game.ts";
+import { deletion } from "./eval/deletion.ts";
+import { sanityCheck } from "./eval/sanity_check.ts";
 
 /** The attribution plugins, in report order. */
 export const attributionPlugins: AnyPlugin[] = [

@@ -23,7 +23,7 @@ import { toRgb } from "../../core/images/display.ts";
 import { colormap, overlay } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
 import { spatialLayer } from "../inspect/activations.ts";
-import { readOnce } from "./attribution.ts";
+import { readOnce } from "./batches.ts";
 
 /** Options of the `occlusion` plugin. */
 export type OcclusionOptions = {
@@ -92,7 +92,7 @@ export interface OcclusionMaps {
  * @example Occlusion maps of a zero image
  * ```ts
  * import { tf } from "../../core/tf.ts";
- * import { initBackend } from "../../core/backend.ts";
+ * import { initBackend } from "../../backends/mod.ts";
  * import { Net } from "../../core/net.ts";
  * import { occlusionMaps } from "./occlusion.ts";
  * await initBackend("cpu", { quiet: true });

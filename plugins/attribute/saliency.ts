@@ -11,17 +11,16 @@
 import type { tf } from "../../core/tf.ts";
 import { gradient } from "../../core/gradients.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
+import { attributionResult } from "./figures.ts";
 import {
-  type Attribution,
-  ATTRIBUTION_PARAMS,
-  attributionResult,
   checkTarget,
   classObjective,
   resolveClasses,
   type ScoreKind,
   TARGET_PARAM,
   type TargetParam,
-} from "./attribution.ts";
+} from "./targets.ts";
 
 /** Options of {@linkcode saliencyAttribution}. */
 export interface SaliencyOptions {

@@ -19,16 +19,10 @@ import type { Net } from "../../core/net.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { ParamError } from "../../core/params.ts";
 import { seededRandom } from "../../core/random.ts";
-import {
-  type Attribution,
-  ATTRIBUTION_PARAMS,
-  attributionResult,
-  checkTarget,
-  chunks,
-  pluginAttribution,
-  readOnce,
-  resolveClasses,
-} from "./attribution.ts";
+import { type Attribution, ATTRIBUTION_PARAMS, pluginAttribution } from "./attribution.ts";
+import { attributionResult } from "./figures.ts";
+import { checkTarget, resolveClasses } from "./targets.ts";
+import { chunks, readOnce } from "./batches.ts";
 
 /** Options of a {@linkcode smoothGrad} attribution. */
 export interface SmoothGradOptions<O extends object = Record<string, unknown>> {

@@ -21,25 +21,23 @@
  *
  * @module
  */
-import { tf } from "../../core/tf.ts";
-import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import { Result } from "../../core/result.ts";
-import { imagesFromPixels } from "../../core/inputs.ts";
-import { CANVAS_SIZE } from "../../core/datasets.ts";
-import type { Box } from "../../core/images/grids.ts";
+import { tf } from "../../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../../core/plugin.ts";
+import { Result } from "../../../core/result.ts";
+import { imagesFromPixels } from "../../../core/inputs.ts";
+import { CANVAS_SIZE } from "../../../core/datasets.ts";
+import type { Box } from "../../../core/images/grids.ts";
+import { attributionMap, takeAttribution } from "../attribution.ts";
+import { chunks, readOnce } from "../batches.ts";
 import {
-  attributionMap,
-  chunks,
   disposeEvaluationImages,
   evaluationImages,
   type EvaluationMethodsParams,
   evaluationMethodsParams,
   methodList,
   parseMethodParams,
-  readOnce,
-  renderAttribution,
-  takeAttribution,
-} from "./attribution.ts";
+} from "./evaluation.ts";
+import { renderAttribution } from "../figures.ts";
 
 /** Options of the `pointing-game` plugin. */
 export type PointingGameParams = EvaluationMethodsParams & {

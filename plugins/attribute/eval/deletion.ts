@@ -10,25 +10,23 @@
  *
  * @module
  */
-import { tf } from "../../core/tf.ts";
-import type { Net } from "../../core/net.ts";
-import type { Random } from "../../core/random.ts";
-import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import { Result } from "../../core/result.ts";
-import { imagesFromPixels } from "../../core/inputs.ts";
+import { tf } from "../../../core/tf.ts";
+import type { Net } from "../../../core/net.ts";
+import type { Random } from "../../../core/random.ts";
+import { definePlugin, type Plugin } from "../../../core/plugin.ts";
+import { Result } from "../../../core/result.ts";
+import { imagesFromPixels } from "../../../core/inputs.ts";
+import { attributionMap, takeAttribution } from "../attribution.ts";
+import { chunks, readOnce } from "../batches.ts";
 import {
-  attributionMap,
-  chunks,
   disposeEvaluationImages,
   evaluationImages,
   type EvaluationMethodsParams,
   evaluationMethodsParams,
   methodList,
   parseMethodParams,
-  predictedClasses,
-  readOnce,
-  takeAttribution,
-} from "./attribution.ts";
+} from "./evaluation.ts";
+import { predictedClasses } from "../targets.ts";
 
 /** Options of the `deletion` plugin. */
 export type DeletionParams = EvaluationMethodsParams & {

@@ -19,27 +19,26 @@
  *
  * @module
  */
-import { tf } from "../../core/tf.ts";
-import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import { Result } from "../../core/result.ts";
-import { toDisplay } from "../../core/images/display.ts";
-import { colormap } from "../../core/images/colormaps.ts";
-import { grid } from "../../core/images/grids.ts";
-import { imagesFromPixels } from "../../core/inputs.ts";
-import type { InputImages } from "../../core/plugin.ts";
+import { tf } from "../../../core/tf.ts";
+import { definePlugin, type Plugin } from "../../../core/plugin.ts";
+import { Result } from "../../../core/result.ts";
+import { toDisplay } from "../../../core/images/display.ts";
+import { colormap } from "../../../core/images/colormaps.ts";
+import { grid } from "../../../core/images/grids.ts";
+import { imagesFromPixels } from "../../../core/inputs.ts";
+import type { InputImages } from "../../../core/plugin.ts";
+import { attributionMap, takeAttribution } from "../attribution.ts";
 import {
-  attributionMap,
   disposeEvaluationImages,
   evaluationImages,
   type EvaluationMethodsParams,
   evaluationMethodsParams,
   methodList,
   parseMethodParams,
-  predictedClasses,
-  readOnce,
   spearman,
-  takeAttribution,
-} from "./attribution.ts";
+} from "./evaluation.ts";
+import { predictedClasses } from "../targets.ts";
+import { readOnce } from "../batches.ts";
 
 /** Options of the `sanity-check` plugin. */
 export type SanityCheckParams = EvaluationMethodsParams & {

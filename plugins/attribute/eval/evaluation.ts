@@ -1,0 +1,227 @@
+/**
+ * The evaluation kit of the attribution methods, shared by the pointing game, the
+ * deletion metric and the sanity check: the `methods` and `methodParams`
+ * parameters, held-out images that fit the model (canvases with the digits'
+ * boxes, or digits), and Spearman's rank correlation (Adebayo et al. 2018).
+ *
+ * @example Rank correlation of two maps
+ * ```ts
+ * import { spearman } from "./evaluation.ts";
+ * if (spearman([1, 2, 3], [10, 20, 300]) !== 1) throw new Error("spearman");
+ * ```
+ *
+ * @module
+ */
+import { tf } from "../../../core/tf.ts";
+import type { Context, InputImages } from "../../../core/plugin.ts";
+import { ParamError } from "../../../core/params.ts";
+import type { Box } from "../../../core/images/grids.ts";
+import { imagesFromPixels } from "../../../core/inputs.ts";
+import {
+  CANVAS_SIZE,
+  canvasSet,
+  DIGIT_SIZE,
+  heldOutCanvases,
+  heldOutDigits,
+} from "../../../core/datasets.ts";
+
+/**
+ * Parses a comma-separated list of attribution plugin names.
+ *
+ * @param list E.g. `"saliency,grad-cam"`.
+ * @param what The caller, for messages.
+ * @returns The names, trimmed, at least one.
+ * @throws {RangeError} for an empty list.
+ */
+export function methodList(list: string, what: string): string[] {
+  const names = list.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (names.length === 0) {
+    throw new RangeError(
+      `${what}: give at least one attribution method, e.g. --methods saliency,grad-cam`,
+    );
+  }
+  return names;
+}
+
+/** Default per-method parameters of the evaluations: lighter than the methods' own defaults. */
+export const EVALUATION_METHOD_PARAMS =
+  '{"integrated-gradients":{"steps":16},"smoothgrad":{"samples":10}}';
+
+/** The `methods` and `methodParams` parameters every evaluation plugin takes. */
+export type EvaluationMethodsParams = {
+  /** Attribution plugins to evaluate, comma-separated. */
+  methods: { type: "string"; default: string; help: string };
+  /** Parameters of the methods, as JSON by method name. */
+  methodParams: { type: "string"; default: string; help: string };
+};
+
+/**
+ * The `methods` and `methodParams` parameter specs of an evaluation plugin.
+ *
+ * @param methods The methods evaluated by default, comma-separated.
+ * @returns The two specs, to spread into the plugin's `params`.
+ */
+export function evaluationMethodsParams(methods: string): EvaluationMethodsParams {
+  return {
+    methods: { type: "string", default: methods, help: "attribution plugins, comma-separated" },
+    methodParams: {
+      type: "string",
+      default: EVALUATION_METHOD_PARAMS,
+      help: "parameters of the methods, JSON by method name",
+    },
+  };
+}
+
+/**
+ * Parses the `methodParams` parameter of an evaluation: a JSON object from method
+ * name to that method's parameters.
+ *
+ * @param json The parameter's value.
+ * @param what The caller, for messages.
+ * @returns Parameters by method name.
+ * @throws {ParamError} when it is not such an object.
+ */
+export function parseMethodParams(
+  json: string,
+  what: string,
+): Record<string, Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    v = undefined;
+  }
+  const isObject = (o: unknown) => typeof o === "object" && o !== null && !Array.isArray(o);
+  if (!isObject(v) || !Object.values(v as object).every(isObject)) {
+    throw new ParamError(
+      `Parameter --methodParams of ${what} must be a JSON object of parameters by method, such as ` +
+        `{"integrated-gradients":{"steps":16}}, got ${json}`,
+    );
+  }
+  return v as Record<string, Record<string, unknown>>;
+}
+
+/**
+ * Spearman's rank correlation of two equally long lists (ties get their mean
+ * rank), as used by Adebayo et al. to compare saliency maps.
+ *
+ * @param a First values.
+ * @param b Second values.
+ * @returns The correlation in [-1, 1] (0 when either list is constant).
+ */
+export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError("spearman: lists of different lengths");
+  const ra = ranks(a), rb = ranks(b);
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += ra[i];
+    mb += rb[i];
+  }
+  ma /= n;
+  mb /= n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = ra[i] - ma, db = rb[i] - mb;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
+  }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
+}
+
+/** Ranks 0..n-1 of values (ascending), ties given their mean rank. */
+export function ranks(v: ArrayLike<number>): Float64Array {
+  const n = v.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => v[i] - v[j]);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n;) {
+    let j = i;
+    while (j + 1 < n && v[order[j + 1]] === v[order[i]]) j++;
+    const r = (i + j) / 2;
+    for (let k = i; k <= j; k++) out[order[k]] = r;
+    i = j + 1;
+  }
+  return out;
+}
+
+/**
+ * Held-out data for an evaluation that fits the model: 64x64x1 canvases with
+ * boxes, 28x28x1 digits, or else the context's own images.
+ */
+export interface EvaluationImages {
+  /** The images (the caller frees them). */
+  images: InputImages;
+  /** Boxes of the digits (canvases only). */
+  boxes?: Box[];
+  /** Where they came from, for captions. */
+  source: string;
+}
+
+/**
+ * Loads held-out images that fit the model for an evaluation: the built-in
+ * held-out canvases (with the digits' boxes) for a 64x64x1 model, held-out digits
+ * for a 28x28x1 model, else a copy of the context's own images.
+ *
+ * @param ctx The running plugin's context.
+ * @param count How many images.
+ * @param what The caller, for messages.
+ * @param needBoxes Refuse models for which no boxes are known.
+ * @param fragmentIntensity Brightness of the canvases' clutter (0.5: the built-in
+ *   held-out canvases; 1: as bright as the digit).
+ * @returns The images (free them with {@linkcode disposeEvaluationImages}).
+ * @throws {RangeError} when boxes are needed and the model does not take canvases.
+ */
+export async function evaluationImages(
+  ctx: Context,
+  count: number,
+  what: string,
+  needBoxes = false,
+  fragmentIntensity?: number,
+): Promise<EvaluationImages> {
+  const { height, width, channels } = ctx.net.input;
+  if (channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE) {
+    const builtIn = fragmentIntensity === undefined || fragmentIntensity === 0.5;
+    const c = builtIn
+      ? await heldOutCanvases({ count })
+      : await canvasSet({ part: "heldOut", count, fragmentIntensity });
+    const names = c.labels.map((l, i) => `canvas ${i} (${l})`);
+    return {
+      images: imagesFromPixels(ctx.net, c.images, c.labels, names),
+      boxes: c.boxes,
+      source: `${c.labels.length} held-out canvases` +
+        (builtIn ? "" : ` with clutter at ${fragmentIntensity} of the digits' brightness`),
+    };
+  }
+  if (needBoxes) {
+    throw new RangeError(
+      `${what} needs images with known object boxes: it uses the built-in held-out canvases, ` +
+        `which need a model taking ${CANVAS_SIZE}x${CANVAS_SIZE}x1 images (this one takes ` +
+        `${height}x${width}x${channels}); run it with the built-in canvas model (--model canvas)`,
+    );
+  }
+  if (channels === 1 && height === DIGIT_SIZE && width === DIGIT_SIZE) {
+    const d = await heldOutDigits({ count });
+    const names = d.labels.map((l, i) => `digit ${i} (${l})`);
+    return {
+      images: imagesFromPixels(ctx.net, d.images, d.labels, names),
+      source: `${d.labels.length} held-out digits`,
+    };
+  }
+  const n = Math.min(count, ctx.images.x.shape[0]);
+  const pixels = ctx.images.pixels.slice([0, 0, 0, 0], [n, -1, -1, -1]);
+  return {
+    images: imagesFromPixels(
+      ctx.net,
+      pixels,
+      ctx.images.labels.slice(0, n),
+      ctx.images.names.slice(0, n),
+    ),
+    source: `${n} input images`,
+  };
+}
+
+/** Frees evaluation images. */
+export function disposeEvaluationImages(e: EvaluationImages): void {
+  tf.dispose([e.images.pixels, e.images.x]);
+}
