@@ -7,7 +7,7 @@
  * @module
  */
 import type { tf } from "./core/tf.ts";
-import { initBackend } from "./core/backend.ts";
+import { initBackend } from "./backends/mod.ts";
 import { loadNet } from "./core/load.ts";
 import type { Net, Sidecar } from "./core/net.ts";
 import { type AnyPlugin, type InputImages, type Plugin, Registry } from "./core/plugin.ts";

@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { WORKLOAD_NAMES } from "./workloads.ts";
-import { oneDnn } from "../core/onednn.ts";
+import { oneDnn } from "../backends/onednn.ts";
 
 const { values } = parseArgs({
   options: {

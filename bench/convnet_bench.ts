@@ -10,8 +10,8 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
-import { nativeStatus, useNativeKernels } from "../core/native_kernels.ts";
+import { initBackend } from "../backends/mod.ts";
+import { nativeStatus, useNativeKernels } from "../backends/native_kernels.ts";
 import { buildWorkloads, WORKLOAD_NAMES } from "./workloads.ts";
 
 const stock = Deno.env.get("CONVLENS_STOCK_WASM") === "1";

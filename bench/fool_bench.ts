@@ -16,7 +16,7 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import { heldOutDigits } from "../core/datasets.ts";
 import { attack } from "../plugins/fool/adversarial.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
-import { initBackend, probeGpu } from "../core/backend.ts";
+import { initBackend, probeGpu } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import { imagesFromPixels } from "../core/inputs.ts";
 import { Registry } from "../core/plugin.ts";

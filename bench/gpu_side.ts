@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
-import { initBackend, probeGpu } from "../core/backend.ts";
+import { initBackend, probeGpu } from "../backends/mod.ts";
 import { buildTensorWorkloads, WORKLOAD_NAMES } from "./workloads.ts";
 
 const { values } = parseArgs({

@@ -11,7 +11,7 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
 import { seededRandom } from "../core/random.ts";
 import { imagesFromPixels } from "../core/inputs.ts";

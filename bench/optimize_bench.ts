@@ -10,7 +10,7 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import { heldOutDigits } from "../core/datasets.ts";
 import { seededRandom } from "../core/random.ts";

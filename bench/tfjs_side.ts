@@ -14,7 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { buildWorkloads, medianMs, WORKLOAD_NAMES } from "./workloads.ts";
 
 const { values } = parseArgs({

@@ -12,7 +12,7 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
 import { loadNet } from "../core/load.ts";
 import { seededRandom } from "../core/random.ts";

@@ -12,7 +12,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { Lens } from "../lens.ts";
 import { type AnyPlugin, Registry } from "../core/plugin.ts";
 import { describeParam, ParamError, type ParamSchema } from "../core/params.ts";
-import { BACKENDS } from "../core/backend.ts";
+import { BACKENDS } from "../backends/mod.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 
 /** Error for bad usage (exit code 2). */

@@ -52,7 +52,7 @@
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
 import { writeFileAtomic } from "../core/files.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import type { InputContract, Sidecar } from "../core/net.ts";
 
@@ -596,7 +596,7 @@ export function renameSidecar(sidecar: Sidecar, layerNodes: Record<string, strin
  * @example Export a small model and load it back
  * ```ts ignore
  * import { tf } from "../core/tf.ts";
- * import { initBackend } from "../core/backend.ts";
+ * import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
  * import { exportGraphModel } from "./graph_export.ts";
  * const model = tf.sequential({ layers: [

@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
 import { loadNet, saveLayersModel } from "../core/load.ts";
 import { writeFileAtomic } from "../core/files.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import {
   CANVAS_SEED,
   CANVAS_SIZE,

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { DIGIT_SIZE, heldOutDigits, loadMnist, mnistSplit, SPLIT_SEED } from "../core/datasets.ts";
 import { saveLayersModel } from "../core/load.ts";
 import { writeFileAtomic } from "../core/files.ts";

@@ -17,8 +17,8 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
-import { nativeStatus, useNativeKernels } from "../core/native_kernels.ts";
+import { initBackend } from "../backends/mod.ts";
+import { nativeStatus, useNativeKernels } from "../backends/native_kernels.ts";
 import { seededRandom } from "../core/random.ts";
 
 type ExplicitPad = [[0, 0], [number, number], [number, number], [0, 0]];

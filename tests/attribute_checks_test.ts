@@ -21,7 +21,7 @@ import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { Lens } from "../lens.ts";
 import { heldOutDigits } from "../core/datasets.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import {
   deconvnetAttribution,

@@ -21,7 +21,7 @@
  */
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
 import type { AnyPlugin, InputImages } from "../core/plugin.ts";
 import { imagesFromPixels } from "../core/inputs.ts";

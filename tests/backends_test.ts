@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { initBackend, probeGpu, resolveBackendName } from "../core/backend.ts";
+import { initBackend, probeGpu, resolveBackendName } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
 import { gradient, type Objective } from "../core/gradients.ts";
 import { sequentialNet } from "./_nets.ts";
@@ -130,7 +130,7 @@ Deno.test("initBackend() honours CONVLENS_BACKEND and names bad choices", async 
 });
 
 Deno.test("first-maximum max-pool gradients for any window and stride equal cpu's, ties included", async () => {
-  const { firstMaxPoolGradStrided } = await import("../core/webgpu_grads.ts");
+  const { firstMaxPoolGradStrided } = await import("../backends/webgpu_grads.ts");
   const pools: [number, number, "same" | "valid"][] = [
     [3, 2, "same"],
     [3, 2, "valid"],

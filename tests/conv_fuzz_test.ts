@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { oneDnn } from "../core/onednn.ts";
+import { oneDnn } from "../backends/onednn.ts";
 import { convCases, fuzz, TOLERANCE } from "./_conv_fuzz.ts";
 
 const dnnl = oneDnn();

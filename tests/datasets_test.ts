@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import {
   CANVAS_SIZE,
   canvasArrays,

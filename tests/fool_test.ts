@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import { Net } from "../core/net.ts";
 import { checkParams, type Context, type InputImages, type Plugin } from "../core/plugin.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import { type LayerInfo, Net, type Sidecar } from "../core/net.ts";
 import { gradient, type Objective, RELU_RULES } from "../core/gradients.ts";

@@ -8,7 +8,7 @@ import { tf } from "../core/tf.ts";
 import { Lens } from "../lens.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { QUICK } from "./_quick.ts";
-import { RELU_GRAD_KERNEL } from "../core/native_kernels.ts";
+import { RELU_GRAD_KERNEL } from "../backends/native_kernels.ts";
 
 Deno.test("every kernel the plugins use is registered on webgpu, wasm and cpu", async () => {
   const lens = await Lens.open({ backend: "wasm", quiet: true, count: 1 });

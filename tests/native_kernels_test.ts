@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { assertClose } from "./_close.ts";
-import { initBackend } from "../core/backend.ts";
-import { nativeStatus, useNativeKernels } from "../core/native_kernels.ts";
-import { CACHE_LIMIT, oneDnn } from "../core/onednn.ts";
+import { initBackend } from "../backends/mod.ts";
+import { nativeStatus, useNativeKernels } from "../backends/native_kernels.ts";
+import { CACHE_LIMIT, oneDnn } from "../backends/onednn.ts";
 import { seededRandom } from "../core/random.ts";
 
 // .ci/run installs libdnnl2 and sets CONVLENS_REQUIRE_NATIVE=1, so there these
@@ -388,10 +388,10 @@ Deno.test({
 
 Deno.test("without oneDNN (library missing, turned off) WASM runs alone and says why", async () => {
   const core = new URL("../core/", import.meta.url).href;
+  const backends = new URL("../backends/", import.meta.url).href;
   const code = `
     import { tf } from "${core}tf.ts";
-    import { initBackend } from "${core}backend.ts";
-    import { nativeStatus } from "${core}native_kernels.ts";
+    import { initBackend, nativeStatus } from "${backends}mod.ts";
     await initBackend("wasm");
     const y = tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same");
     const s = nativeStatus();

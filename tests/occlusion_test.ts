@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
 import type { Context, InputImages } from "../core/plugin.ts";
 import { checkParams } from "../core/plugin.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { assertClose } from "./_close.ts";
-import { initBackend } from "../core/backend.ts";
-import { registerWasmKernels, WASM_KERNEL_NAMES } from "../core/wasm_kernels.ts";
-import { useNativeKernels } from "../core/native_kernels.ts";
+import { initBackend } from "../backends/mod.ts";
+import { registerWasmKernels, WASM_KERNEL_NAMES } from "../backends/wasm_kernels.ts";
+import { useNativeKernels } from "../backends/native_kernels.ts";
 
 // These tests are about the WASM kernels themselves, which the oneDNN kernels
 // (tests/native_kernels_test.ts) would otherwise answer for.

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { QUICK } from "./_quick.ts";
 import { tf } from "../core/tf.ts";
-import { initBackend, probeGpu } from "../core/backend.ts";
+import { initBackend, probeGpu } from "../backends/mod.ts";
 import type { AnyPlugin } from "../core/plugin.ts";
 import type { FigureValue, Result } from "../core/result.ts";
 import { Lens } from "../lens.ts";

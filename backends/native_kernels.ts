@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { tf } from "./tf.ts";
+import { tf } from "../core/tf.ts";
 import {
   type ConvGeometry,
   type NativeActivation,
@@ -21,24 +21,10 @@ import {
   oneDnn,
 } from "./onednn.ts";
 import { convInfo, isChannelsLast, poolInfo, registerWasmKernels } from "./wasm_kernels.ts";
+import type { Attrs, KernelArgs as Args, Ptr, TensorInfo, WasmBackend } from "./kernel_types.ts";
 
-type TensorInfo = tf.TensorInfo;
-type Attrs = Record<string, unknown>;
-type Ptr = Deno.PointerValue;
-
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  disposeData(dataId: TensorInfo["dataId"]): boolean;
-  getMemoryOffset(dataId: TensorInfo["dataId"]): number;
-  wasm: { HEAPU8: Uint8Array };
-}
-
-type KernelArgs = {
-  inputs: Record<string, TensorInfo | undefined>;
-  backend: WasmBackend;
-  attrs: Attrs;
-};
+/** Native kernels check which optional inputs (bias, PReLU weights) are present. */
+type KernelArgs = Args<TensorInfo | undefined>;
 type Kernel = (args: KernelArgs) => TensorInfo;
 
 /** What the native path is doing, for the backend's one-line announcement. */

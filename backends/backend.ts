@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { tf } from "./tf.ts";
+import { tf } from "../core/tf.ts";
 import { registerNativeKernels } from "./native_kernels.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
 import { registerWebGpuGradients } from "./webgpu_grads.ts";

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { Ptr } from "./kernel_types.ts";
 
 const F32 = 3; // dnnl_f32
 const ENGINE_CPU = 1; // dnnl_cpu
@@ -189,7 +190,6 @@ function threadCount(): number {
 }
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-type Ptr = Deno.PointerValue;
 
 /** The activation a primitive applies to its result (`linear` = none). */
 export type NativeActivation = "linear" | "relu";

@@ -13,11 +13,10 @@
  *
  * @module
  */
-import { tf } from "./tf.ts";
+import { tf } from "../core/tf.ts";
+import type { UniformPad as Pad } from "./kernel_types.ts";
 
 let registered = false;
-
-type Pad = "valid" | "same" | number;
 
 /**
  * d maxPool / dx with ties sent to the first maximum of each window (row-major),

@@ -11,23 +11,8 @@
  *
  * @module
  */
-import { tf } from "./tf.ts";
-
-type TensorInfo = tf.TensorInfo;
-type DataId = TensorInfo["dataId"];
-type Pad = "same" | "valid" | number | number[][];
-
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  disposeData(dataId: DataId, force?: boolean): boolean;
-  incRef(dataId: DataId): void;
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
-type Attrs = Record<string, unknown>;
-/** What tfjs passes a kernel function. */
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Attrs };
+import { tf } from "../core/tf.ts";
+import type { Attrs, DataId, KernelArgs, Pad, TensorInfo, WasmBackend } from "./kernel_types.ts";
 
 /** Set to "1" to keep stock tfjs-backend-wasm (for baseline timings). */
 const SKIP_ENV = "CONVLENS_STOCK_WASM";
