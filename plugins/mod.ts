@@ -9,9 +9,7 @@ import { inspectPlugins } from "./inspect/mod.ts";
 import { occlusion } from "./attribute/occlusion.ts";
 import { attributionEvaluations, attributionPlugins } from "./attribute/mod.ts";
 import { optimizePlugins } from "./optimize/mod.ts";
-import { adversarial } from "./fool/adversarial.ts";
-import { foolingImages } from "./fool/fooling_images.ts";
-import { shallowFooling } from "./fool/shallow_fooling.ts";
+import { foolPlugins } from "./fool/mod.ts";
 
 export * from "./design/mod.ts";
 export * from "./inspect/mod.ts";
@@ -28,9 +26,7 @@ export {
   visualize,
   type VisualizeOptions,
 } from "./optimize/mod.ts";
-export * from "./fool/adversarial.ts";
-export * from "./fool/fooling_images.ts";
-export * from "./fool/shallow_fooling.ts";
+export * from "./fool/mod.ts";
 
 /** Every built-in plugin, in report order. */
 export const builtinPlugins: AnyPlugin[] = [
@@ -40,7 +36,5 @@ export const builtinPlugins: AnyPlugin[] = [
   ...attributionPlugins,
   ...attributionEvaluations,
   ...optimizePlugins,
-  adversarial,
-  foolingImages,
-  shallowFooling,
+  ...foolPlugins,
 ];

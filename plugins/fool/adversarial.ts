@@ -1,5 +1,7 @@
 /**
- * `adversarial` (fool): adversarial examples, the lecture's "x, r, x + r" figure.
+ * `adversarial` (fool): adversarial examples, the lecture's "x, r, x + r" figure,
+ * and {@linkcode attack}, which runs any of the attacks (FGSM and PGD in
+ * `fgsm_pgd.ts`, Szegedy's in `szegedy.ts`):
  *
  * - FGSM, the fast gradient sign method of Goodfellow, Shlens & Szegedy,
  *   "Explaining and Harnessing Adversarial Examples" (ICLR 2015):
@@ -35,291 +37,27 @@ import { tf } from "../../core/tf.ts";
 import { definePlugin, type InputImages, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
-import { type Random, seededRandom } from "../../core/random.ts";
+import { seededRandom } from "../../core/random.ts";
 import { heldOutDigits } from "../../core/datasets.ts";
 import {
   argmax,
   checkClassifier,
-  l2PerImage,
-  logProbObjective,
   mean,
-  normalNoise,
   norms,
   pct,
-  pixelGradient,
   pixelProbabilities,
   pngRoundTrip,
   rows,
-  signOf,
-  uniformNoise,
 } from "./_common.ts";
+import { type AttackOptions, checkAttackOptions } from "./attack_options.ts";
+import { ballAttack } from "./fgsm_pgd.ts";
+import { szegedyAttack } from "./szegedy.ts";
 
-/** The attacks `adversarial` runs. */
-export type AttackMethod = "fgsm" | "pgd" | "szegedy";
-
-/** The norm of the ball FGSM and PGD stay in. */
-export type AttackNorm = "linf" | "l2";
-
-/** Options of {@linkcode attack}. */
-export interface AttackOptions {
-  /** `fgsm` (one step), `pgd` (projected steps) or `szegedy` (smallest targeted r). @default "pgd" */
-  method?: AttackMethod;
-  /** Ball of FGSM and PGD: `linf` (each pixel moves at most eps) or `l2`. @default "linf" */
-  norm?: AttackNorm;
-  /** Radius of the ball in pixel units (FGSM and PGD). @default 0.3 */
-  epsilon?: number;
-  /** PGD steps, or Adam iterations per value of c for Szegedy. @default 40 */
-  steps?: number;
-  /** PGD step size in pixel units; 0 picks `2.5 * epsilon / steps`. @default 0 */
-  stepSize?: number;
-  /** PGD starts at a uniformly random point of the ball. @default true */
-  randomStart?: boolean;
-  /** Target class per image (-1: untargeted, away from the label). @default all -1 */
-  targets?: readonly number[];
-  /** Seeded randomness (random start). @default seededRandom(0) */
-  rng?: Random;
-  /** Szegedy: values of c tried per image (the line search on c). @default 6 */
-  searchSteps?: number;
-  /** Szegedy: first c of the search. @default 0.1 */
-  initialC?: number;
-  /** Szegedy: Adam learning rate in pixel units. @default 0.01 */
-  learningRate?: number;
-  /** Images per forward/backward pass. @default 100 */
-  batchSize?: number;
-  /** Called after each batch with images done and total. */
-  onProgress?: (done: number, total: number) => void;
-}
-
-/** Largest epsilon of a norm on `[h, w, c]` pixels in [0, 1]: the diameter of the box. */
-export function maxEpsilon(net: Net, norm: AttackNorm): number {
-  const { height, width, channels } = net.input;
-  return norm === "linf" ? 1 : Math.sqrt(height * width * channels);
-}
-
-function checkOptions(net: Net, n: number, o: AttackOptions):
-  & Required<
-    Omit<AttackOptions, "onProgress" | "rng" | "targets">
-  >
-  & { targets: number[] } {
-  const method = o.method ?? "pgd";
-  const norm = o.norm ?? "linf";
-  if (!["fgsm", "pgd", "szegedy"].includes(method)) {
-    throw new RangeError(`Unknown attack method "${method}": use fgsm, pgd or szegedy`);
-  }
-  if (norm !== "linf" && norm !== "l2") {
-    throw new RangeError(`Unknown norm "${norm}": use linf or l2`);
-  }
-  const epsilon = o.epsilon ?? 0.3;
-  const top = maxEpsilon(net, norm);
-  if (!(epsilon >= 0 && epsilon <= top)) {
-    throw new RangeError(
-      `Epsilon ${epsilon} is outside [0, ${+top.toFixed(3)}]: it is in pixel units, where images ` +
-        `span [0, 1] (the ${norm} diameter of the box is ${+top.toFixed(3)}); ` +
-        "give e.g. 0.3 for linf or 2 for l2 on 28x28 digits",
-    );
-  }
-  const steps = o.steps ?? 40;
-  if (!Number.isInteger(steps) || steps < 1) {
-    throw new RangeError(`Steps must be a positive integer, got ${steps}: give e.g. 40`);
-  }
-  const stepSize = o.stepSize ?? 0;
-  if (!(stepSize >= 0) || !Number.isFinite(stepSize)) {
-    throw new RangeError(`Step size must be >= 0 (0 picks 2.5 * epsilon / steps), got ${stepSize}`);
-  }
-  const searchSteps = o.searchSteps ?? 6;
-  if (!Number.isInteger(searchSteps) || searchSteps < 1) {
-    throw new RangeError(`Search steps must be a positive integer, got ${searchSteps}`);
-  }
-  const initialC = o.initialC ?? 0.1;
-  const learningRate = o.learningRate ?? 0.01;
-  for (const [k, v] of [["initialC", initialC], ["learningRate", learningRate]] as const) {
-    if (!(v > 0) || !Number.isFinite(v)) {
-      throw new RangeError(`${k} must be a positive number, got ${v}`);
-    }
-  }
-  const batchSize = o.batchSize ?? 100;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`Batch size must be a positive integer, got ${batchSize}`);
-  }
-  const targets = o.targets ? [...o.targets] : Array(n).fill(-1);
-  if (targets.length !== n) {
-    throw new RangeError(`Got ${targets.length} targets for ${n} images: give one per image`);
-  }
-  for (const t of targets) if (t !== -1) net.checkClass(t);
-  if (method === "szegedy" && targets.some((t) => t < 0)) {
-    throw new RangeError(
-      "The Szegedy attack is targeted: give a target class (>= 0) for every image",
-    );
-  }
-  return {
-    method,
-    norm,
-    epsilon,
-    steps,
-    stepSize: stepSize || 2.5 * epsilon / steps,
-    randomStart: o.randomStart ?? true,
-    searchSteps,
-    initialC,
-    learningRate,
-    batchSize,
-    targets,
-  };
-}
-
-/** Projects `adv` onto the ball around `x` and onto the box [0, 1]. */
-function project(adv: tf.Tensor, x: tf.Tensor, norm: AttackNorm, eps: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    let d = adv.sub(x);
-    if (norm === "linf") d = d.clipByValue(-eps, eps);
-    else d = d.mul(tf.minimum(1, tf.div(eps, l2PerImage(d))));
-    return x.add(d).clipByValue(0, 1) as tf.Tensor4D;
-  });
-}
-
-/** The step direction: sign of g (L-inf) or g / |g| (L2). */
-function direction(g: tf.Tensor, norm: AttackNorm): tf.Tensor {
-  return tf.tidy(() => (norm === "linf" ? signOf(g) : g.div(l2PerImage(g))));
-}
-
-function ballAttack(
-  net: Net,
-  x: tf.Tensor4D,
-  labels: number[],
-  targets: number[],
-  o: ReturnType<typeof checkOptions>,
-  rng: Random,
-): tf.Tensor4D {
-  const k = net.numClasses;
-  const cls = labels.map((l, i) => (targets[i] >= 0 ? targets[i] : l));
-  const w = targets.map((t) => (t >= 0 ? 1 : -1));
-  const { objective, dispose } = logProbObjective(cls, w, k);
-  try {
-    if (o.method === "fgsm") {
-      const g = pixelGradient(net, x, objective);
-      const out = tf.tidy(() =>
-        x.add(direction(g, o.norm).mul(o.epsilon)).clipByValue(0, 1)
-      ) as tf.Tensor4D;
-      g.dispose();
-      return out;
-    }
-    let adv: tf.Tensor4D;
-    if (o.randomStart && o.epsilon > 0) {
-      adv = tf.tidy(() => {
-        if (o.norm === "linf") {
-          return x.add(uniformNoise(rng, x.shape, o.epsilon)).clipByValue(0, 1);
-        }
-        // Uniform in the L2 ball: a normal direction, radius eps * u^(1/d).
-        const d = x.size / x.shape[0];
-        const dir = normalNoise(rng, x.shape);
-        const radius = Array.from({ length: x.shape[0] }, () => o.epsilon * rng.next() ** (1 / d));
-        const r = dir.div(l2PerImage(dir)).mul(tf.tensor(radius, [x.shape[0], 1, 1, 1]));
-        return x.add(r).clipByValue(0, 1);
-      }) as tf.Tensor4D;
-    } else {
-      adv = x.clone();
-    }
-    for (let s = 0; s < o.steps; s++) {
-      const g = pixelGradient(net, adv, objective);
-      const next = tf.tidy(() =>
-        project(adv.add(direction(g, o.norm).mul(o.stepSize)), x, o.norm, o.epsilon)
-      );
-      tf.dispose([g, adv]);
-      adv = next;
-    }
-    return adv;
-  } finally {
-    dispose();
-  }
-}
-
-async function szegedyAttack(
-  net: Net,
-  x: tf.Tensor4D,
-  targets: number[],
-  o: ReturnType<typeof checkOptions>,
-): Promise<tf.Tensor4D> {
-  const n = x.shape[0];
-  const { objective, dispose } = logProbObjective(targets, targets.map(() => 1), net.numClasses);
-  const c = Array(n).fill(o.initialC);
-  const lo = Array(n).fill(0);
-  const hi = Array(n).fill(Infinity);
-  const bestL2 = Array(n).fill(Infinity);
-  let best = x.clone();
-  let last: tf.Tensor4D | undefined;
-  const b1 = 0.9, b2 = 0.999;
-  // Checking every few iterations keeps the smallest successful r seen, at a forward
-  // pass per check.
-  const checkEvery = Math.max(1, Math.floor(o.steps / 8));
-  try {
-    for (let s = 0; s < o.searchSteps; s++) {
-      const cT = tf.tensor(c, [n, 1, 1, 1]);
-      let r = tf.zerosLike(x) as tf.Tensor4D;
-      let m: tf.Tensor = tf.zerosLike(x);
-      let v: tf.Tensor = tf.zerosLike(x);
-      const succeeded = Array(n).fill(false);
-      for (let t = 1; t <= o.steps; t++) {
-        const adv = tf.tidy(() => x.add(r)) as tf.Tensor4D;
-        const g = pixelGradient(net, adv, objective);
-        adv.dispose();
-        const [nr, nm, nv] = tf.tidy(() => {
-          // Descend c |r|^2 - log p_target(x + r).
-          const grad = g.neg().add(r.mul(cT).mul(2));
-          const m2 = m.mul(b1).add(grad.mul(1 - b1));
-          const v2 = v.mul(b2).add(grad.square().mul(1 - b2));
-          const step = m2.div(1 - b1 ** t).div(v2.div(1 - b2 ** t).sqrt().add(1e-8));
-          const r2 = x.add(r.sub(step.mul(o.learningRate))).clipByValue(0, 1).sub(x);
-          return [r2, m2, v2];
-        });
-        tf.dispose([g, r, m, v]);
-        r = nr as tf.Tensor4D;
-        m = nm;
-        v = nv;
-        if (t % checkEvery === 0 || t === o.steps) {
-          const adv2 = tf.tidy(() => x.add(r)) as tf.Tensor4D;
-          const probs = pixelProbabilities(net, adv2);
-          const p = probs.argMax(1);
-          const pred = Array.from(await p.data(), Number);
-          const l2T = l2PerImage(r, 0);
-          const l2 = Array.from(await l2T.data(), Number);
-          tf.dispose([probs, p, l2T]);
-          const better = pred.map((q, i) => q === targets[i] && l2[i] < bestL2[i]);
-          if (better.some(Boolean)) {
-            const mask = tf.tensor(better.map(Number), [n, 1, 1, 1]);
-            const nb = tf.tidy(() => tf.where(mask.cast("bool"), adv2, best)) as tf.Tensor4D;
-            tf.dispose([mask, best]);
-            best = nb;
-            better.forEach((b, i) => b && (bestL2[i] = l2[i]));
-          }
-          pred.forEach((q, i) => q === targets[i] && (succeeded[i] = true));
-          adv2.dispose();
-        }
-      }
-      last?.dispose();
-      last = tf.tidy(() => x.add(r)) as tf.Tensor4D;
-      tf.dispose([cT, r, m, v]);
-      // The line search on c: success means c can grow (a smaller r may do).
-      for (let i = 0; i < n; i++) {
-        if (succeeded[i]) {
-          lo[i] = c[i];
-          c[i] = Number.isFinite(hi[i]) ? (lo[i] + hi[i]) / 2 : c[i] * 10;
-        } else {
-          hi[i] = c[i];
-          c[i] = lo[i] > 0 ? (lo[i] + hi[i]) / 2 : c[i] / 10;
-        }
-      }
-    }
-    // Images never fooled show their last attempt.
-    const failed = tf.tensor(bestL2.map((d) => Number(!Number.isFinite(d))), [n, 1, 1, 1]);
-    const out = tf.tidy(() => tf.where(failed.cast("bool"), last!, best)) as tf.Tensor4D;
-    failed.dispose();
-    return out;
-  } finally {
-    tf.dispose([best, ...(last ? [last] : [])]);
-    dispose();
-  }
-}
+// shallow_fooling and users sweep FGSM over epsilon through this module.
+export { fgsmDirection } from "./fgsm_pgd.ts";
 
 /**
  * Runs an attack on display pixels.
@@ -345,7 +83,7 @@ export async function attack(
     throw new RangeError(`Got ${labels.length} labels for ${n} images: give one per image`);
   }
   for (const l of labels) net.checkClass(l);
-  const o = checkOptions(net, n, options);
+  const o = checkAttackOptions(net, n, options);
   const rng = options.rng ?? seededRandom(0);
   const parts: tf.Tensor4D[] = [];
   try {
@@ -366,54 +104,6 @@ export async function attack(
       options.onProgress?.(i + m, n);
       // Lets other work (and a progress bar) run between batches.
       await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-    return parts.length === 1 ? parts[0].clone() : tf.concat(parts);
-  } finally {
-    tf.dispose(parts);
-  }
-}
-
-/**
- * The untargeted FGSM direction, `sign(d loss / dx)` (L-inf) or `g / |g|` (L2), in
- * batches: FGSM at any epsilon is `clip(x + eps * direction, 0, 1)`, so one gradient
- * serves a whole sweep over epsilon.
- *
- * @param net The model.
- * @param pixels Images `[n, h, w, c]` in [0, 1].
- * @param labels The class each image is taken to be.
- * @param norm `linf` or `l2`. @default "linf"
- * @param batchSize Images per pass. @default 100
- * @returns The direction, shaped like `pixels`; the caller owns it.
- */
-export function fgsmDirection(
-  net: Net,
-  pixels: tf.Tensor4D,
-  labels: readonly number[],
-  norm: AttackNorm = "linf",
-  batchSize = 100,
-): tf.Tensor4D {
-  checkClassifier(net, "fgsmDirection");
-  const n = pixels.shape[0];
-  if (labels.length !== n) {
-    throw new RangeError(`Got ${labels.length} labels for ${n} images: give one per image`);
-  }
-  for (const l of labels) net.checkClass(l);
-  checkOptions(net, n, { norm, batchSize });
-  const parts: tf.Tensor4D[] = [];
-  try {
-    for (let i = 0; i < n; i += batchSize) {
-      const m = Math.min(batchSize, n - i);
-      const lab = labels.slice(i, i + m);
-      const { objective, dispose } = logProbObjective(lab, lab.map(() => -1), net.numClasses);
-      const x = pixels.slice([i, 0, 0, 0], [m, -1, -1, -1]);
-      try {
-        const g = pixelGradient(net, x, objective);
-        parts.push(direction(g, norm) as tf.Tensor4D);
-        g.dispose();
-      } finally {
-        x.dispose();
-        dispose();
-      }
     }
     return parts.length === 1 ? parts[0].clone() : tf.concat(parts);
   } finally {
@@ -555,40 +245,64 @@ export function summarizeAttack(records: readonly AttackRecord[]): AttackSummary
   };
 }
 
-/** Options of the `adversarial` plugin. */
-export type AdversarialOptions = {
-  /** `fgsm`, `pgd` or `szegedy`. */
+/** The parameters of the `adversarial` plugin. */
+export const ADVERSARIAL_PARAMS = {
   method: {
-    type: "enum";
-    choices: readonly ["fgsm", "pgd", "szegedy"];
-    default: "pgd";
-    help: string;
-  };
-  /** Ball of FGSM and PGD. */
-  norm: { type: "enum"; choices: readonly ["linf", "l2"]; default: "linf"; help: string };
-  /** Radius in pixel units. */
-  epsilon: { type: "number"; default: 0.3; min: 0; help: string };
-  /** PGD steps / Szegedy Adam iterations per c. */
-  steps: { type: "integer"; default: 40; min: 1; help: string };
-  /** PGD step size (0: 2.5 * epsilon / steps). */
-  stepSize: { type: "number"; default: 0; min: 0; help: string };
-  /** Random start inside the ball. */
-  randomStart: { type: "boolean"; default: true; help: string };
-  /** -1 untargeted, -2 the next class (label + 1), k >= 0 that class. */
-  target: { type: "integer"; default: -1; min: -2; help: string };
-  /** Szegedy: values of c tried. */
-  searchSteps: { type: "integer"; default: 6; min: 1; max: 30; help: string };
-  /** Szegedy: first c. */
-  initialC: { type: "number"; default: 0.1; min: 0; help: string };
-  /** Szegedy: Adam learning rate. */
-  learningRate: { type: "number"; default: 0.01; min: 0; help: string };
-  /** Also attack this many held-out MNIST digits (28x28x1 models) for the rates. */
-  evaluate: { type: "integer"; default: 0; min: 0; max: 2000; help: string };
-  /** Images per pass. */
-  batchSize: { type: "integer"; default: 100; min: 1; help: string };
-  /** Images shown in the figure. */
-  show: { type: "integer"; default: 6; min: 1; max: 64; help: string };
-};
+    type: "enum",
+    choices: ["fgsm", "pgd", "szegedy"] as const,
+    default: "pgd",
+    help: "fgsm (one step), pgd (projected steps) or szegedy (smallest targeted r)",
+  },
+  norm: {
+    type: "enum",
+    choices: ["linf", "l2"] as const,
+    default: "linf",
+    help: "ball of fgsm/pgd: linf or l2",
+  },
+  epsilon: { type: "number", default: 0.3, min: 0, help: "radius of the ball, pixel units" },
+  steps: { type: "integer", default: 40, min: 1, help: "pgd steps / szegedy Adam steps per c" },
+  stepSize: {
+    type: "number",
+    default: 0,
+    min: 0,
+    help: "pgd step size, pixel units (0: 2.5 * epsilon / steps)",
+  },
+  randomStart: {
+    type: "boolean",
+    default: true,
+    help: "pgd starts at a random point of the ball",
+  },
+  target: {
+    type: "integer",
+    default: -1,
+    min: -2,
+    help: "-1 untargeted (szegedy: next class), -2 next class (label + 1), k: class k",
+  },
+  searchSteps: {
+    type: "integer",
+    default: 6,
+    min: 1,
+    max: 30,
+    help: "szegedy: values of c tried",
+  },
+  initialC: { type: "number", default: 0.1, min: 0, help: "szegedy: first c of the search" },
+  learningRate: { type: "number", default: 0.01, min: 0, help: "szegedy: Adam learning rate" },
+  evaluate: {
+    type: "integer",
+    default: 0,
+    min: 0,
+    max: 2000,
+    help: "also attack this many held-out MNIST digits for the rates (28x28x1 models)",
+  },
+  batchSize: { type: "integer", default: 100, min: 1, help: "images per pass" },
+  show: { type: "integer", default: 6, min: 1, max: 64, help: "images shown in the figure" },
+} as const;
+
+/** The schema type of the `adversarial` plugin's parameters. */
+export type AdversarialParams = typeof ADVERSARIAL_PARAMS;
+
+/** The `adversarial` plugin's parameter values (see {@linkcode ADVERSARIAL_PARAMS} for defaults). */
+export type AdversarialOptions = ParamValues<AdversarialParams>;
 
 function targetsFor(net: Net, p: { method: string; target: number }, labels: number[]): number[] {
   let mode = p.target;
@@ -608,61 +322,11 @@ function summaryFigures(r: Result, prefix: string, s: AttackSummary): void {
 }
 
 /** The `adversarial` plugin. */
-export const adversarial: Plugin<AdversarialOptions> = definePlugin({
+export const adversarial: Plugin<AdversarialParams> = definePlugin({
   name: "adversarial",
   family: "fool",
   summary: "Adversarial examples x + r: FGSM, PGD (L-inf/L2) and Szegedy's smallest targeted r",
-  params: {
-    method: {
-      type: "enum",
-      choices: ["fgsm", "pgd", "szegedy"] as const,
-      default: "pgd",
-      help: "fgsm (one step), pgd (projected steps) or szegedy (smallest targeted r)",
-    },
-    norm: {
-      type: "enum",
-      choices: ["linf", "l2"] as const,
-      default: "linf",
-      help: "ball of fgsm/pgd: linf or l2",
-    },
-    epsilon: { type: "number", default: 0.3, min: 0, help: "radius of the ball, pixel units" },
-    steps: { type: "integer", default: 40, min: 1, help: "pgd steps / szegedy Adam steps per c" },
-    stepSize: {
-      type: "number",
-      default: 0,
-      min: 0,
-      help: "pgd step size, pixel units (0: 2.5 * epsilon / steps)",
-    },
-    randomStart: {
-      type: "boolean",
-      default: true,
-      help: "pgd starts at a random point of the ball",
-    },
-    target: {
-      type: "integer",
-      default: -1,
-      min: -2,
-      help: "-1 untargeted (szegedy: next class), -2 next class (label + 1), k: class k",
-    },
-    searchSteps: {
-      type: "integer",
-      default: 6,
-      min: 1,
-      max: 30,
-      help: "szegedy: values of c tried",
-    },
-    initialC: { type: "number", default: 0.1, min: 0, help: "szegedy: first c of the search" },
-    learningRate: { type: "number", default: 0.01, min: 0, help: "szegedy: Adam learning rate" },
-    evaluate: {
-      type: "integer",
-      default: 0,
-      min: 0,
-      max: 2000,
-      help: "also attack this many held-out MNIST digits for the rates (28x28x1 models)",
-    },
-    batchSize: { type: "integer", default: 100, min: 1, help: "images per pass" },
-    show: { type: "integer", default: 6, min: 1, max: 64, help: "images shown in the figure" },
-  },
+  params: ADVERSARIAL_PARAMS,
   resultShape(net: Net, _p, images: InputImages) {
     const { height, width, channels } = net.input;
     const shape = [images.pixels.shape[0], height, width, channels];
