@@ -1,6 +1,6 @@
 /**
  * Backend choice: `auto` takes WebGPU on a hardware adapter, else WASM (with the
- * gradient kernels the core adds to it), else the pure-JS CPU backend. The
+ * gradient kernels `wasm_kernels.ts` adds to it), else the pure-JS CPU backend. The
  * `--backend` flag and the `CONVLENS_BACKEND` environment variable force one.
  *
  * @module

@@ -12,7 +12,7 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
-import type { Attrs, DataId, KernelArgs, Pad, TensorInfo, WasmBackend } from "./kernel_types.ts";
+import type { Attrs, KernelArgs, Pad, TensorInfo, WasmBackend } from "./kernel_types.ts";
 
 /** Set to "1" to keep stock tfjs-backend-wasm (for baseline timings). */
 const SKIP_ENV = "CONVLENS_STOCK_WASM";

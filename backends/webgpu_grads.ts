@@ -1,6 +1,6 @@
 /**
  * A max-pool gradient for the WebGPU backend that routes each window's gradient
- * to its *first* maximum, as the CPU and (with the core's kernel) WASM backends do.
+ * to its *first* maximum, as the CPU and (with `wasm_kernels.ts`) WASM backends do.
  * Stock WebGPU picks the last maximum; on images with flat regions (MNIST strokes
  * give exactly tied conv outputs) that changes saliency and DeconvNet maps, so
  * WebGPU would disagree with the other backends.
