@@ -5,11 +5,16 @@
  * layers, and runs forward with *taps* (any layer's activation by name) and
  * *edits* (replace or mask a layer's activation on the way through).
  *
- * Loading (folder, `model.json` path or http(s) URL) lives in `load.ts`.
+ * What differs between the two kinds of model sits behind one interface
+ * (`model_adapter.ts`): `layers_adapter.ts` and `graph_adapter.ts`. Loading
+ * (folder, `model.json` path or http(s) URL) lives in `load.ts`.
  *
  * @module
  */
 import { tf } from "./tf.ts";
+import type { ModelAdapter } from "./model_adapter.ts";
+import { LayersAdapter } from "./layers_adapter.ts";
+import { GraphAdapter } from "./graph_adapter.ts";
 
 /** What the model expects as input and how its outputs read. */
 export interface InputContract {
@@ -120,60 +125,6 @@ export interface ForwardResult {
   taps: Record<string, tf.Tensor>;
 }
 
-const ROLE_BY_CLASS: Record<string, LayerRole> = {
-  InputLayer: "input",
-  Conv2D: "conv",
-  Conv2DTranspose: "conv",
-  SeparableConv2D: "conv",
-  DepthwiseConv2D: "depthwise",
-  MaxPooling2D: "pool",
-  AveragePooling2D: "pool",
-  Dense: "dense",
-  GlobalAveragePooling2D: "global",
-  GlobalMaxPooling2D: "global",
-  Add: "merge",
-  Concatenate: "merge",
-  Multiply: "merge",
-  Average: "merge",
-  Maximum: "merge",
-  Minimum: "merge",
-  Subtract: "merge",
-  Flatten: "flatten",
-  Reshape: "flatten",
-};
-
-const ROLE_BY_OP: Record<string, LayerRole> = {
-  Placeholder: "input",
-  Conv2D: "conv",
-  _FusedConv2D: "conv",
-  DepthwiseConv2dNative: "depthwise",
-  FusedDepthwiseConv2dNative: "depthwise",
-  MaxPool: "pool",
-  AvgPool: "pool",
-  MatMul: "dense",
-  _FusedMatMul: "dense",
-  Mean: "global",
-  Max: "global",
-  AddV2: "merge",
-  Add: "merge",
-  AddN: "merge",
-  ConcatV2: "merge",
-  Reshape: "flatten",
-};
-
-/** Ops that carry no computation a user would want to tap. */
-const GRAPH_SKIP = new Set(["Const", "Identity", "NoOp", "Shape", "StridedSlice", "Pack"]);
-
-function pair(v: unknown, fallback: number): [number, number] {
-  if (Array.isArray(v)) return [Number(v[0]), Number(v[v.length > 1 ? 1 : 0])];
-  if (typeof v === "number") return [v, v];
-  return [fallback, fallback];
-}
-
-function prod(shape: readonly (number | null)[]): number {
-  return shape.reduce((a: number, b) => a * (b ?? 1), 1);
-}
-
 /** Error for a layer name the model does not have, listing the ones it does. */
 export function unknownLayerError(name: string, known: readonly string[]): Error {
   const close = known.filter((k) => k.toLowerCase().includes(name.toLowerCase()));
@@ -181,28 +132,6 @@ export function unknownLayerError(name: string, known: readonly string[]): Error
   return new RangeError(
     `Unknown layer "${name}": this model has ${known.length} layers; use one of: ${list}`,
   );
-}
-
-/**
- * Runs an edit so that the executor owns what it stores: a copy of whatever the
- * edit returns (a tensor the caller holds, such as a gradient variable, is never
- * disposed by the forward pass), with the edit's intermediates freed.
- */
-function applyEdit(edit: Edit, t: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const r = edit(t);
-    return r === t ? t : r.clone();
-  });
-}
-
-// A stand-in for a layer's softmax while the logits are computed.
-const LINEAR = { apply: (x: tf.Tensor) => x, getClassName: () => "linear" };
-
-interface GraphNode {
-  name: string;
-  op: string;
-  input?: string[];
-  attr?: Record<string, { list?: { i?: string[] }; s?: string; i?: string; shape?: unknown }>;
 }
 
 /**
@@ -240,37 +169,20 @@ export class Net {
   readonly layers: LayerInfo[];
   readonly #byName: Map<string, LayerInfo>;
   readonly #logitsName?: string;
-  /** Graph node names that are model inputs / outputs. */
-  readonly #graphInput?: string;
-  readonly #graphOutput?: string;
+  readonly #adapter: ModelAdapter;
 
   private constructor(
     model: tf.LayersModel | tf.GraphModel,
     sidecar: Sidecar,
     source: string,
   ) {
+    this.#adapter = model instanceof tf.GraphModel
+      ? new GraphAdapter(model)
+      : new LayersAdapter(model);
     this.model = model;
     this.source = source;
-    this.kind = model instanceof tf.GraphModel ? "graph" : "layers";
-    if (this.kind === "graph") {
-      const g = model as tf.GraphModel;
-      this.#graphInput = g.inputs[0].name;
-      this.#graphOutput = g.outputs[0].name;
-      if (g.inputs.length !== 1) {
-        throw new RangeError(
-          `This model has ${g.inputs.length} inputs; convlens works with single-input image models`,
-        );
-      }
-    } else {
-      const m = model as tf.LayersModel;
-      if (m.inputs.length !== 1 || m.outputs.length !== 1) {
-        throw new RangeError(
-          `This model has ${m.inputs.length} inputs and ${m.outputs.length} outputs; ` +
-            "convlens works with single-input, single-output image models",
-        );
-      }
-    }
-    const inShape = this.#inputShape();
+    this.kind = this.#adapter.kind;
+    const inShape = this.#adapter.inputShape();
     const given = sidecar.input ?? {};
     const channels = given.channels ?? inShape[2];
     this.input = {
@@ -290,7 +202,7 @@ export class Net {
         );
       }
     }
-    this.layers = this.kind === "layers" ? this.#layersOfLayersModel() : this.#layersOfGraph();
+    this.layers = this.#adapter.layers(this.input);
     this.#byName = new Map(this.layers.map((l) => [l.name, l]));
     const outUnits = this.layers[this.layers.length - 1].outputShape.at(-1) ?? 0;
     this.labels = sidecar.labels ?? Array.from({ length: outUnits }, (_, i) => String(i));
@@ -425,9 +337,14 @@ export class Net {
     const edits = options.edits ?? {};
     for (const name of [...taps, ...Object.keys(edits)]) this.layer(name);
     const stop = options.stopAtTaps ?? false;
-    const result = this.kind === "layers"
-      ? this.#forwardLayers(x, taps, edits, options.logits ?? false, stop)
-      : this.#forwardGraph(x, taps, edits, options.logits ?? false, stop);
+    const result = this.#adapter.forward(x, {
+      layers: this.layers,
+      logitsName: this.#logitsName,
+      taps,
+      edits,
+      logits: options.logits ?? false,
+      stopAtTaps: stop,
+    });
     if (stop) {
       Object.defineProperty(result, "output", {
         enumerable: false,
@@ -475,17 +392,7 @@ export class Net {
    */
   kernel(name: string): tf.Tensor {
     const info = this.layer(name);
-    let w: tf.Tensor | undefined;
-    if (this.kind === "layers") {
-      const layer = (this.model as tf.LayersModel).getLayer(name);
-      // SeparableConv2D keeps its depthwise kernel first, as wanted here.
-      w = layer.getWeights()[0];
-    } else {
-      const node = this.#graphNodes().find((n) => n.name === name);
-      const src = node?.input?.[1]?.replace(/:\d+$/, "");
-      // deno-lint-ignore no-explicit-any
-      w = src ? (this.model as any).weights?.[src]?.[0] : undefined;
-    }
+    const w = this.#adapter.kernel(name);
     if (!w || info.params === 0) {
       throw new RangeError(
         `Layer "${name}" (${info.type}) has no weights; give a conv or dense layer (${
@@ -501,68 +408,6 @@ export class Net {
     this.model.dispose?.();
   }
 
-  // ---------------------------------------------------------------- LayersModel
-
-  #inputShape(): number[] {
-    if (this.kind === "graph") {
-      const shape = (this.model as tf.GraphModel).inputs[0].shape ?? [];
-      return shape.slice(1).map((v) => (v == null || v < 0 ? NaN : v));
-    }
-    const shape = (this.model as tf.LayersModel).inputs[0].shape;
-    return shape.slice(1).map((v) => v ?? NaN);
-  }
-
-  #layersOfLayersModel(): LayerInfo[] {
-    const m = this.model as tf.LayersModel;
-    const nameOfTensor = new Map<number, string>([[m.inputs[0].id, "input"]]);
-    const out: LayerInfo[] = [{
-      name: "input",
-      type: "InputLayer",
-      inputs: [],
-      outputShape: this.#inputShape(),
-      params: 0,
-      role: "input",
-    }];
-    for (const layer of m.layers) {
-      const type = layer.getClassName();
-      if (type === "InputLayer") continue;
-      const node = layer.inboundNodes.find((n) =>
-        n.inputTensors.every((t) => nameOfTensor.has(t.id))
-      );
-      if (!node) {
-        throw new RangeError(`Layer "${layer.name}" is not reachable from the model's input`);
-      }
-      for (const t of node.outputTensors) nameOfTensor.set(t.id, layer.name);
-      // deno-lint-ignore no-explicit-any
-      const cfg = layer.getConfig() as any;
-      const shape = (node.outputTensors[0].shape ?? []).slice(1).map((v) => v ?? NaN);
-      let role: LayerRole = ROLE_BY_CLASS[type] ?? "pointwise";
-      if (type === "Reshape" && shape.length === 3) role = "pointwise";
-      const info: LayerInfo = {
-        name: layer.name,
-        type,
-        inputs: node.inputTensors.map((t) => nameOfTensor.get(t.id)!),
-        outputShape: shape,
-        params: layer.countParams(),
-        role,
-      };
-      if (role === "conv" || role === "depthwise" || role === "pool") {
-        info.kernel = pair(cfg.kernelSize ?? cfg.poolSize, 1);
-        info.stride = pair(cfg.strides ?? cfg.poolSize, 1);
-        info.padding = cfg.padding ?? "valid";
-        if (role !== "pool") info.dilation = pair(cfg.dilationRate, 1);
-      }
-      if (cfg.activation && cfg.activation !== "linear") info.activation = cfg.activation;
-      if (type === "Activation" || type === "ReLU" || type === "Softmax") {
-        info.activation = type === "Activation" ? cfg.activation : type.toLowerCase();
-      }
-      if (cfg.filters) info.units = cfg.filters;
-      if (cfg.units) info.units = cfg.units;
-      out.push(info);
-    }
-    return out;
-  }
-
   #findLogits(): string | undefined {
     const last = this.layers[this.layers.length - 1];
     if (last.activation === "softmax") {
@@ -573,289 +418,5 @@ export class Net {
       }
     }
     return undefined;
-  }
-
-  #forwardLayers(
-    x: tf.Tensor,
-    taps: string[],
-    edits: Readonly<Record<string, Edit>>,
-    wantLogits: boolean,
-    stop: boolean,
-  ): ForwardResult {
-    const m = this.model as tf.LayersModel;
-    const last = this.layers[this.layers.length - 1];
-    const fusedSoftmax = wantLogits && !this.#logitsName && last.activation === "softmax";
-    const keep = new Set([...taps, ...(this.#logitsName && wantLogits ? [this.#logitsName] : [])]);
-    // The layers to run: all, or (stopping at the taps) those the taps and the
-    // logits depend on.
-    const run = new Set(this.layers.map((l) => l.name));
-    if (stop) {
-      run.clear();
-      for (const name of keep) run.add(name);
-      if (fusedSoftmax || (wantLogits && !this.#logitsName)) run.add(last.name);
-      for (let i = this.layers.length - 1; i >= 0; i--) {
-        const l = this.layers[i];
-        if (run.has(l.name)) { for (const n of l.inputs) run.add(n); }
-      }
-    }
-    // Count consumers so that intermediate activations are freed as soon as they
-    // are used (inside tf.grad the tape keeps what the backward pass needs).
-    const uses = new Map<string, number>();
-    for (const l of this.layers) {
-      if (run.has(l.name)) { for (const i of l.inputs) uses.set(i, (uses.get(i) ?? 0) + 1); }
-    }
-    const values = new Map<string, tf.Tensor>();
-    const result: ForwardResult = { output: null as unknown as tf.Tensor, taps: {} };
-    const store = (name: string, t: tf.Tensor) => {
-      let v = t;
-      const edit = edits[name];
-      if (edit) {
-        v = applyEdit(edit, t);
-        if (v !== t) t.dispose();
-      }
-      if (keep.has(name)) {
-        if (taps.includes(name)) result.taps[name] = v.clone();
-        if (name === this.#logitsName && wantLogits) result.logits = v.clone();
-      }
-      values.set(name, v);
-    };
-    store("input", x.clone());
-    const byName = new Map(m.layers.map((l) => [l.name, l]));
-    for (const info of this.layers) {
-      if (info.role === "input" || !run.has(info.name)) continue;
-      const layer = byName.get(info.name)!;
-      const ins = info.inputs.map((n) => values.get(n)!);
-      let out: tf.Tensor;
-      if (info === last && fusedSoftmax) {
-        // deno-lint-ignore no-explicit-any
-        const l = layer as any;
-        const act = l.activation;
-        l.activation = LINEAR;
-        try {
-          out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.Tensor;
-        } finally {
-          l.activation = act;
-        }
-        result.logits = out.clone();
-        const probs = tf.softmax(out);
-        out.dispose();
-        out = probs;
-      } else {
-        out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.Tensor;
-      }
-      // Identity-like layers (Dropout at inference) hand back their input object.
-      if (ins.includes(out)) out = out.clone();
-      store(info.name, out);
-      for (const n of info.inputs) {
-        const left = (uses.get(n) ?? 1) - 1;
-        uses.set(n, left);
-        if (left === 0) values.get(n)!.dispose();
-      }
-    }
-    if (stop) {
-      // The taps and logits are copies; what the pass still holds is freed.
-      if (wantLogits && !result.logits) result.logits = values.get(last.name)!.clone();
-      for (const v of values.values()) if (!v.isDisposed) v.dispose();
-      return result;
-    }
-    result.output = values.get(last.name)!;
-    if (wantLogits && !result.logits) result.logits = result.output.clone();
-    return result;
-  }
-
-  // ----------------------------------------------------------------- GraphModel
-
-  #graphNodes(): GraphNode[] {
-    const g = this.model as tf.GraphModel;
-    // deno-lint-ignore no-explicit-any
-    const topo = (g as any).artifacts?.modelTopology as { node?: GraphNode[] } | undefined;
-    return topo?.node ?? [];
-  }
-
-  #layersOfGraph(): LayerInfo[] {
-    const g = this.model as tf.GraphModel;
-    const nodes = this.#graphNodes();
-    const byName = new Map(nodes.map((n) => [n.name, n]));
-    const clean = (s: string) => s.replace(/^\^/, "").replace(/:\d+$/, "");
-    const inputName = clean(this.#graphInput!);
-    // The output shapes of a graph are known only by running it once.
-    const kept = nodes.filter((n) => !GRAPH_SKIP.has(n.op) && n.name !== inputName);
-    // The input contract, not the placeholder: a graph with free height/width (-1) gets
-    // its size from convlens.json.
-    const { height, width, channels } = this.input;
-    const zeros = tf.zeros([1, height, width, channels]);
-    const shapes = new Map<string, number[]>();
-    try {
-      const outs = g.execute({ [this.#graphInput!]: zeros }, kept.map((n) => n.name)) as
-        | tf.Tensor
-        | tf.Tensor[];
-      const list = Array.isArray(outs) ? outs : [outs];
-      kept.forEach((n, i) => shapes.set(n.name, list[i].shape.slice(1)));
-      tf.dispose(list);
-    } finally {
-      zeros.dispose();
-    }
-    // Inputs of a kept node, seen through skipped ones (Identity and such).
-    const keptNames = new Set(kept.map((n) => n.name));
-    const visibleInputs = (n: GraphNode): string[] => {
-      const res: string[] = [];
-      for (const raw of n.input ?? []) {
-        if (raw.startsWith("^")) continue;
-        let name = clean(raw);
-        while (name !== inputName && !keptNames.has(name)) {
-          const src = byName.get(name);
-          if (!src || src.op === "Const") {
-            name = "";
-            break;
-          }
-          const next = (src.input ?? []).find((s) => !s.startsWith("^"));
-          if (!next) {
-            name = "";
-            break;
-          }
-          name = clean(next);
-        }
-        // A shape computed from an input (Shape -> StridedSlice -> Pack) leads back to a
-        // tensor the node already reads: list each feeding layer once.
-        const seen = name === inputName ? "input" : name;
-        if (name && !res.includes(seen)) res.push(seen);
-      }
-      return res;
-    };
-    const weightShape = (n: GraphNode, k: number): number[] | undefined => {
-      const src = byName.get(clean(n.input?.[k] ?? ""));
-      // deno-lint-ignore no-explicit-any
-      const w = src && (g as any).weights?.[src.name]?.[0];
-      // Only float tensors are weights: int32 consts are shapes and axes (Reshape, Mean, ConcatV2).
-      return w?.dtype === "float32" ? w.shape : undefined;
-    };
-    const out: LayerInfo[] = [{
-      name: "input",
-      type: "Placeholder",
-      inputs: [],
-      outputShape: [height, width, channels],
-      params: 0,
-      role: "input",
-    }];
-    for (const n of kept) {
-      let role = ROLE_BY_OP[n.op] ?? "pointwise";
-      const shape = shapes.get(n.name) ?? [];
-      if (role === "flatten" && shape.length === 3) role = "pointwise";
-      if (role === "global" && shape.length === 3) role = "pointwise";
-      let params = 0;
-      for (let k = 1; k < (n.input ?? []).length; k++) {
-        const ws = weightShape(n, k);
-        if (ws) params += prod(ws);
-      }
-      const info: LayerInfo = {
-        name: n.name,
-        type: n.op,
-        inputs: visibleInputs(n),
-        outputShape: shape,
-        params,
-        role,
-      };
-      if (role === "merge" && info.inputs.length < 2) info.role = "pointwise";
-      const ints = (key: string) => (n.attr?.[key]?.list?.i ?? []).map(Number);
-      if (role === "conv" || role === "depthwise") {
-        const ws = weightShape(n, 1);
-        if (ws) info.kernel = [ws[0], ws[1]];
-        info.units = ws ? (role === "conv" ? ws[3] : ws[2] * ws[3]) : undefined;
-        const s = ints("strides");
-        info.stride = s.length === 4 ? [s[1], s[2]] : [1, 1];
-        const d = ints("dilations");
-        info.dilation = d.length === 4 ? [d[1], d[2]] : [1, 1];
-      }
-      if (role === "pool") {
-        const k = ints("ksize");
-        const s = ints("strides");
-        info.kernel = k.length === 4 ? [k[1], k[2]] : [1, 1];
-        info.stride = s.length === 4 ? [s[1], s[2]] : [1, 1];
-      }
-      if (role === "conv" || role === "depthwise" || role === "pool") {
-        const p = atob(n.attr?.padding?.s ?? "");
-        info.padding = p === "SAME" ? "same" : p === "EXPLICIT" ? "explicit" : "valid";
-        const e = ints("explicit_paddings");
-        if (e.length === 8) info.explicitPadding = [e[2], e[3], e[4], e[5]];
-      }
-      if (role === "dense") {
-        const ws = weightShape(n, 1);
-        if (ws) info.units = ws[1];
-      }
-      if (/^(Relu|Relu6|Softmax|Sigmoid|Tanh|Elu|Selu|LeakyRelu|Softplus)$/.test(n.op)) {
-        info.activation = n.op.toLowerCase();
-      }
-      const fused = (n.attr?.fused_ops?.list as { s?: string[] } | undefined)?.s ?? [];
-      for (const f of fused.map((s) => atob(s))) {
-        if (/relu|elu|sigmoid/i.test(f)) info.activation = f.toLowerCase();
-      }
-      out.push(info);
-    }
-    return out;
-  }
-
-  #forwardGraph(
-    x: tf.Tensor,
-    taps: string[],
-    edits: Readonly<Record<string, Edit>>,
-    wantLogits: boolean,
-    stop: boolean,
-  ): ForwardResult {
-    const g = this.model as tf.GraphModel;
-    const outName = this.#graphOutput!;
-    const last = this.layers[this.layers.length - 1];
-    let logitsName = this.#logitsName;
-    if (wantLogits && !logitsName && last.type === "Softmax") logitsName = last.inputs[0];
-    const feeds: Record<string, tf.Tensor> = { [this.#graphInput!]: x };
-    const owned: tf.Tensor[] = [];
-    // Each edit is one pass up to the edited node; its edited value is then fed in
-    // place of the node, so later passes see it (the executor stops at fed nodes).
-    const order = this.layers.map((l) => l.name);
-    const editNames = Object.keys(edits).sort((a, b) => order.indexOf(a) - order.indexOf(b));
-    for (const name of editNames) {
-      if (name === "input") {
-        const v = applyEdit(edits[name], feeds[this.#graphInput!]);
-        feeds[this.#graphInput!] = v;
-        owned.push(v);
-        continue;
-      }
-      const act = g.execute({ ...feeds }, name) as tf.Tensor;
-      const v = applyEdit(edits[name], act);
-      if (v !== act) act.dispose();
-      feeds[name] = v;
-      owned.push(v);
-    }
-    // The executor runs only the nodes the asked-for names depend on, so
-    // stopping at the taps is leaving the output out of the names.
-    const withOutput = !stop || (wantLogits && !logitsName);
-    const names = [
-      ...(withOutput ? [outName] : []),
-      ...taps.map((t) => (t === "input" ? this.#graphInput! : t)),
-    ];
-    if (wantLogits && logitsName) names.push(logitsName);
-    const list = names.length ? [g.execute(feeds, names) as tf.Tensor | tf.Tensor[]].flat() : [];
-    const first = withOutput ? 1 : 0;
-    const result: ForwardResult = { output: withOutput ? list[0] : x, taps: {} };
-    taps.forEach((t, i) => (result.taps[t] = list[i + first]));
-    if (wantLogits) result.logits = logitsName ? list[list.length - 1] : list[0].clone();
-    // The executor hands back fed tensors (the input, edited values) themselves, and one
-    // tensor for a node asked for twice: give the caller its own copy of each, so that
-    // disposing a result never frees the caller's input, a freed feed or another result.
-    const seen = new Set<tf.Tensor>();
-    const own = (t: tf.Tensor) => {
-      const mine = t === x || owned.includes(t) || seen.has(t) ? t.clone() : t;
-      seen.add(mine);
-      return mine;
-    };
-    if (stop) {
-      // The output was left out (or only served as the logits, copied above).
-      if (withOutput) list[0].dispose();
-    } else {
-      result.output = own(result.output);
-    }
-    for (const [k, v] of Object.entries(result.taps)) result.taps[k] = own(v);
-    if (result.logits) result.logits = own(result.logits);
-    tf.dispose(owned.filter((t) => t !== x));
-    return result;
   }
 }

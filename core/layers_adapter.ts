@@ -1,0 +1,212 @@
+/**
+ * The LayersModel side of a Net (Sequential or functional, with branches and
+ * merges): its layers as the Keras config describes them, and a forward pass that
+ * applies layer after layer so that each activation can be tapped or edited.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import type { ForwardResult, InputContract, LayerInfo, LayerRole } from "./net.ts";
+import { applyEdit, type ForwardRequest, type ModelAdapter } from "./model_adapter.ts";
+
+const ROLE_BY_CLASS: Record<string, LayerRole> = {
+  InputLayer: "input",
+  Conv2D: "conv",
+  Conv2DTranspose: "conv",
+  SeparableConv2D: "conv",
+  DepthwiseConv2D: "depthwise",
+  MaxPooling2D: "pool",
+  AveragePooling2D: "pool",
+  Dense: "dense",
+  GlobalAveragePooling2D: "global",
+  GlobalMaxPooling2D: "global",
+  Add: "merge",
+  Concatenate: "merge",
+  Multiply: "merge",
+  Average: "merge",
+  Maximum: "merge",
+  Minimum: "merge",
+  Subtract: "merge",
+  Flatten: "flatten",
+  Reshape: "flatten",
+};
+
+function pair(v: unknown, fallback: number): [number, number] {
+  if (Array.isArray(v)) return [Number(v[0]), Number(v[v.length > 1 ? 1 : 0])];
+  if (typeof v === "number") return [v, v];
+  return [fallback, fallback];
+}
+
+// A stand-in for a layer's softmax while the logits are computed.
+const LINEAR = { apply: (x: tf.Tensor) => x, getClassName: () => "linear" };
+
+/** A LayersModel behind the {@linkcode ModelAdapter} interface. */
+export class LayersAdapter implements ModelAdapter {
+  /** Always `layers`. */
+  readonly kind: "layers" = "layers";
+  /** The wrapped model. */
+  readonly model: tf.LayersModel;
+
+  /**
+   * @param model A LayersModel with one input and one output.
+   * @throws {RangeError} for several inputs or outputs.
+   */
+  constructor(model: tf.LayersModel) {
+    if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+      throw new RangeError(
+        `This model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; ` +
+          "convlens works with single-input, single-output image models",
+      );
+    }
+    this.model = model;
+  }
+
+  /** The input shape without the batch dimension; `NaN` where it is free. */
+  inputShape(): number[] {
+    return this.model.inputs[0].shape.slice(1).map((v) => v ?? NaN);
+  }
+
+  /**
+   * Every layer in execution order, the input first, each with the layers that
+   * feed it as the model's inbound nodes record them.
+   */
+  layers(_input: InputContract): LayerInfo[] {
+    const m = this.model;
+    const nameOfTensor = new Map<number, string>([[m.inputs[0].id, "input"]]);
+    const out: LayerInfo[] = [{
+      name: "input",
+      type: "InputLayer",
+      inputs: [],
+      outputShape: this.inputShape(),
+      params: 0,
+      role: "input",
+    }];
+    for (const layer of m.layers) {
+      const type = layer.getClassName();
+      if (type === "InputLayer") continue;
+      const node = layer.inboundNodes.find((n) =>
+        n.inputTensors.every((t) => nameOfTensor.has(t.id))
+      );
+      if (!node) {
+        throw new RangeError(`Layer "${layer.name}" is not reachable from the model's input`);
+      }
+      for (const t of node.outputTensors) nameOfTensor.set(t.id, layer.name);
+      // deno-lint-ignore no-explicit-any
+      const cfg = layer.getConfig() as any;
+      const shape = (node.outputTensors[0].shape ?? []).slice(1).map((v) => v ?? NaN);
+      let role: LayerRole = ROLE_BY_CLASS[type] ?? "pointwise";
+      if (type === "Reshape" && shape.length === 3) role = "pointwise";
+      const info: LayerInfo = {
+        name: layer.name,
+        type,
+        inputs: node.inputTensors.map((t) => nameOfTensor.get(t.id)!),
+        outputShape: shape,
+        params: layer.countParams(),
+        role,
+      };
+      if (role === "conv" || role === "depthwise" || role === "pool") {
+        info.kernel = pair(cfg.kernelSize ?? cfg.poolSize, 1);
+        info.stride = pair(cfg.strides ?? cfg.poolSize, 1);
+        info.padding = cfg.padding ?? "valid";
+        if (role !== "pool") info.dilation = pair(cfg.dilationRate, 1);
+      }
+      if (cfg.activation && cfg.activation !== "linear") info.activation = cfg.activation;
+      if (type === "Activation" || type === "ReLU" || type === "Softmax") {
+        info.activation = type === "Activation" ? cfg.activation : type.toLowerCase();
+      }
+      if (cfg.filters) info.units = cfg.filters;
+      if (cfg.units) info.units = cfg.units;
+      out.push(info);
+    }
+    return out;
+  }
+
+  /** Runs the layers one by one, so that any of them can be tapped or edited. */
+  forward(x: tf.Tensor, request: ForwardRequest): ForwardResult {
+    const { layers, logitsName, taps, edits, logits: wantLogits, stopAtTaps: stop } = request;
+    const m = this.model;
+    const last = layers[layers.length - 1];
+    const fusedSoftmax = wantLogits && !logitsName && last.activation === "softmax";
+    const keep = new Set([...taps, ...(logitsName && wantLogits ? [logitsName] : [])]);
+    // The layers to run: all, or (stopping at the taps) those the taps and the
+    // logits depend on.
+    const run = new Set(layers.map((l) => l.name));
+    if (stop) {
+      run.clear();
+      for (const name of keep) run.add(name);
+      if (fusedSoftmax || (wantLogits && !logitsName)) run.add(last.name);
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const l = layers[i];
+        if (run.has(l.name)) { for (const n of l.inputs) run.add(n); }
+      }
+    }
+    // Count consumers so that intermediate activations are freed as soon as they
+    // are used (inside tf.grad the tape keeps what the backward pass needs).
+    const uses = new Map<string, number>();
+    for (const l of layers) {
+      if (run.has(l.name)) { for (const i of l.inputs) uses.set(i, (uses.get(i) ?? 0) + 1); }
+    }
+    const values = new Map<string, tf.Tensor>();
+    const result: ForwardResult = { output: null as unknown as tf.Tensor, taps: {} };
+    const store = (name: string, t: tf.Tensor) => {
+      let v = t;
+      const edit = edits[name];
+      if (edit) {
+        v = applyEdit(edit, t);
+        if (v !== t) t.dispose();
+      }
+      if (keep.has(name)) {
+        if (taps.includes(name)) result.taps[name] = v.clone();
+        if (name === logitsName && wantLogits) result.logits = v.clone();
+      }
+      values.set(name, v);
+    };
+    store("input", x.clone());
+    const byName = new Map(m.layers.map((l) => [l.name, l]));
+    for (const info of layers) {
+      if (info.role === "input" || !run.has(info.name)) continue;
+      const layer = byName.get(info.name)!;
+      const ins = info.inputs.map((n) => values.get(n)!);
+      let out: tf.Tensor;
+      if (info === last && fusedSoftmax) {
+        // deno-lint-ignore no-explicit-any
+        const l = layer as any;
+        const act = l.activation;
+        l.activation = LINEAR;
+        try {
+          out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.Tensor;
+        } finally {
+          l.activation = act;
+        }
+        result.logits = out.clone();
+        const probs = tf.softmax(out);
+        out.dispose();
+        out = probs;
+      } else {
+        out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.Tensor;
+      }
+      // Identity-like layers (Dropout at inference) hand back their input object.
+      if (ins.includes(out)) out = out.clone();
+      store(info.name, out);
+      for (const n of info.inputs) {
+        const left = (uses.get(n) ?? 1) - 1;
+        uses.set(n, left);
+        if (left === 0) values.get(n)!.dispose();
+      }
+    }
+    if (stop) {
+      // The taps and logits are copies; what the pass still holds is freed.
+      if (wantLogits && !result.logits) result.logits = values.get(last.name)!.clone();
+      for (const v of values.values()) if (!v.isDisposed) v.dispose();
+      return result;
+    }
+    result.output = values.get(last.name)!;
+    if (wantLogits && !result.logits) result.logits = result.output.clone();
+    return result;
+  }
+
+  /** The layer's first weight (SeparableConv2D keeps its depthwise kernel first, as wanted). */
+  kernel(name: string): tf.Tensor | undefined {
+    return this.model.getLayer(name).getWeights()[0];
+  }
+}
