@@ -10,8 +10,8 @@
  *
  * @module
  */
-import type { Net } from "../../core/net.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { defaultSpatialLayer } from "../_layers.ts";
 import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
 import { attributionResult } from "./figures.ts";
 import { projectBack, type ProjectionOptions, type UnitChoice } from "./unit_projection.ts";
@@ -30,24 +30,6 @@ export const deconvnetAttribution: Attribution<DeconvnetOptions> = {
     return (await projectBack(net, x, target, "deconv", options, "deconvnet")).attribution;
   },
 };
-
-/**
- * The layer a projection works on: the one asked for, or the last layer with a
- * spatial grid.
- *
- * @param net The model.
- * @param name The layer asked for.
- * @param what The caller, for messages.
- * @returns The layer's name.
- */
-export function lastSpatialLayer(net: Net, name: string | undefined, what: string): string {
-  if (name !== undefined) return net.layer(name).name;
-  const spatial = net.spatialLayers();
-  if (spatial.length === 0) {
-    throw new RangeError(`${what}: this model has no layer with a spatial grid`);
-  }
-  return spatial[spatial.length - 1].name;
-}
 
 /** A caption of the units found. */
 export function describeUnits(choices: readonly UnitChoice[]): string[] {
@@ -95,7 +77,10 @@ export const deconvnet: Plugin<DeconvnetParams> = definePlugin({
   demo: [{}, { mode: "channel" }],
   async run(ctx, p) {
     const { net, images } = ctx;
-    const layer = lastSpatialLayer(net, p.layer, "deconvnet");
+    const layer = p.layer !== undefined
+      ? net.layer(p.layer).name
+      : defaultSpatialLayer(net, "last", "any");
+    if (!layer) throw new RangeError("deconvnet: this model has no layer with a spatial grid");
     // The class is only reported: a DeconvNet projects a unit, not a class score.
     const classes = await resolveClasses(net, images.x, p.class, "deconvnet");
     const unit = { layer, mode: p.mode, channel: p.channel, row: p.row, col: p.col };

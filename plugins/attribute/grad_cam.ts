@@ -16,6 +16,7 @@ import { tf } from "../../core/tf.ts";
 import { gradient } from "../../core/gradients.ts";
 import type { Net } from "../../core/net.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { spatialLayer } from "../_layers.ts";
 import { resize } from "../../core/images/display.ts";
 import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
 import { attributionResult } from "./figures.ts";
@@ -46,22 +47,7 @@ export interface GradCamOptions {
  * @throws {RangeError} for a layer without a spatial grid, naming those with one.
  */
 export function gradCamLayer(net: Net, name: string | undefined): string {
-  const spatial = net.spatialLayers().map((l) => l.name);
-  if (name === undefined) {
-    const last = spatial[spatial.length - 1];
-    if (!last) throw new RangeError("grad-cam: this model has no layer with a spatial grid");
-    return last;
-  }
-  if (!spatial.includes(name)) {
-    const l = net.layer(name);
-    throw new RangeError(
-      `grad-cam: layer "${name}" has output [${l.outputShape}] with no spatial extent, so it has ` +
-        `no map to weight; give a conv layer (or any layer with a height x width x channels grid): ${
-          spatial.join(", ")
-        }`,
-    );
-  }
-  return name;
+  return spatialLayer(net, name, "grad-cam", "last", "any", ", so it has no map to weight");
 }
 
 /**

@@ -22,7 +22,7 @@ import { Result } from "../../core/result.ts";
 import { toRgb } from "../../core/images/display.ts";
 import { colormap, overlay } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
-import { spatialLayer } from "../inspect/activations.ts";
+import { spatialLayer } from "../_layers.ts";
 import { readOnce } from "./batches.ts";
 
 /** Options of the `occlusion` plugin. */
@@ -61,12 +61,6 @@ function checkPatch(net: Net, size: number, stride: number): [number, number] {
     );
   }
   return [positions(height, size, stride), positions(width, size, stride)];
-}
-
-function defaultLayer(net: Net, name: string | undefined): string {
-  if (name !== undefined) return spatialLayer(net, name, "occlusion");
-  const convs = net.convLayers().filter((l) => l.outputShape.length === 3);
-  return convs.length ? convs[convs.length - 1].name : spatialLayer(net, undefined, "occlusion");
 }
 
 /** The occlusion maps of one image, as tensors the caller owns. */
@@ -230,7 +224,7 @@ export const occlusion: Plugin<OcclusionOptions> = definePlugin({
       );
     }
     const [gh, gw] = checkPatch(net, p.size, p.stride);
-    const layer = defaultLayer(net, p.layer);
+    const layer = spatialLayer(net, p.layer, "occlusion", "last");
     const { height: h, width: w } = net.input;
     const pixels = images.pixels.slice([p.image, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
     try {

@@ -8,10 +8,10 @@
  */
 import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
-import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { toDisplay } from "../../core/images/display.ts";
 import { grid } from "../../core/images/grids.ts";
+import { spatialLayer } from "../_layers.ts";
 
 /** Options of the `activations` plugin. */
 export type ActivationsOptions = {
@@ -24,32 +24,6 @@ export type ActivationsOptions = {
   /** Integer upscaling of each map in the grid. */
   scale: { type: "integer"; default: 4; min: 1; max: 32; help: string };
 };
-
-/**
- * The layer a plugin works on: the one asked for, checked to have a spatial grid,
- * or by default the first conv layer.
- *
- * @param net The model.
- * @param name The layer asked for, if any.
- * @param what The plugin, for messages.
- * @returns The layer name.
- */
-export function spatialLayer(net: Net, name: string | undefined, what: string): string {
-  const spatial = net.spatialLayers().map((l) => l.name);
-  if (name === undefined) {
-    const first = net.convLayers()[0]?.name ?? spatial[0];
-    if (!first) throw new RangeError(`${what}: this model has no layer with a spatial grid`);
-    return first;
-  }
-  if (!spatial.includes(name)) {
-    const l = net.layer(name);
-    throw new RangeError(
-      `${what}: layer "${name}" has output [${l.outputShape}] with no spatial extent; ` +
-        `give a layer with a height x width x channels grid: ${spatial.join(", ")}`,
-    );
-  }
-  return name;
-}
 
 /** The `activations` plugin. */
 export const activations: Plugin<ActivationsOptions> = definePlugin({

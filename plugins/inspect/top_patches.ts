@@ -26,7 +26,7 @@ import { grid } from "../../core/images/grids.ts";
 import { type ReceptiveField, receptiveFields } from "../../core/receptive_field.ts";
 import { gradient } from "../../core/gradients.ts";
 import { HELD_OUT_COUNT, heldOutCanvases, heldOutDigits } from "../../core/datasets.ts";
-import { spatialLayer } from "./activations.ts";
+import { spatialLayer } from "../_layers.ts";
 
 /** Options of the `top-patches` plugin. */
 export type TopPatchesOptions = {
@@ -288,7 +288,7 @@ export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
     scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
   },
   resultShape(net, p) {
-    const layer = defaultLayer(net, p.layer);
+    const layer = spatialLayer(net, p.layer, "top-patches", "last");
     const info = net.layer(layer);
     const cs = chosenChannels(p.channels, p.maxChannels, info.outputShape[2], layer).length;
     const rf = receptiveFields(net).get(layer)!;
@@ -303,7 +303,7 @@ export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
   demo: [{ count: 500, maxChannels: 8 }],
   async run(ctx, p) {
     const { net } = ctx;
-    const layer = defaultLayer(net, p.layer);
+    const layer = spatialLayer(net, p.layer, "top-patches", "last");
     const info = net.layer(layer);
     const [lh, lw, lc] = info.outputShape;
     const channels = chosenChannels(p.channels, p.maxChannels, lc, layer);
@@ -476,12 +476,6 @@ export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
     return result;
   },
 });
-
-function defaultLayer(net: Net, name: string | undefined): string {
-  if (name !== undefined) return spatialLayer(net, name, "top-patches");
-  const convs = net.convLayers().filter((l) => l.outputShape.length === 3);
-  return convs.length ? convs[convs.length - 1].name : spatialLayer(net, undefined, "top-patches");
-}
 
 function formatValue(v: number): string {
   const a = Math.abs(v);

@@ -17,6 +17,7 @@ import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { grid } from "../../core/images/grids.ts";
+import { defaultSpatialLayer } from "../_layers.ts";
 import { evaluate, layerEnergy } from "./objectives.ts";
 import { ascent, render } from "./loop.ts";
 import { clampRange } from "./priors.ts";
@@ -112,6 +113,12 @@ export async function dream(
   return current;
 }
 
+/** The default layers of DeepDream: the first and the last conv layer (strokes, then parts). */
+function dreamLayers(net: Net): string[] {
+  const ends = [defaultSpatialLayer(net, "first"), defaultSpatialLayer(net, "last")];
+  return [...new Set(ends.filter((l): l is string => l !== undefined))];
+}
+
 /** The `deep-dream` plugin. */
 export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
   name: "deep-dream",
@@ -128,13 +135,7 @@ export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
     scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
   },
   resultShape(net, p) {
-    const convs = net.convLayers().map((l) => l.name);
-    const layers = layerList(
-      net,
-      p.layers,
-      [...new Set([convs[0], convs[convs.length - 1]])],
-      "deep-dream",
-    );
+    const layers = layerList(net, p.layers, dreamLayers(net), "deep-dream");
     const { height, width, channels } = net.input;
     return { dreams: [layers.length, height, width, channels] };
   },
@@ -142,9 +143,7 @@ export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
   async run(ctx, p) {
     const { net, images } = ctx;
     checkImage(p.image, images.x.shape[0], "deep-dream");
-    const convs = net.convLayers().map((l) => l.name);
-    const fallback = convs.length ? [...new Set([convs[0], convs[convs.length - 1]])] : [];
-    const layers = layerList(net, p.layers, fallback, "deep-dream");
+    const layers = layerList(net, p.layers, dreamLayers(net), "deep-dream");
     for (const l of layers) {
       if (l === "input") {
         throw new RangeError("deep-dream: dream on a layer of the net, not its input");

@@ -15,6 +15,7 @@ import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { grid } from "../../core/images/grids.ts";
+import { defaultSpatialLayer } from "../_layers.ts";
 import { channel, classScore, neuron, type VisObjective } from "./objectives.ts";
 import { noiseImages, render } from "./loop.ts";
 import { blur, clampRange, clipContribution, clipNorm, decay, type StepPrior } from "./priors.ts";
@@ -82,8 +83,7 @@ function plan(net: Net, target: string, layerName: string | undefined, given: nu
       labels: units.map((u) => net.labels[u]),
     };
   }
-  const convs = net.convLayers();
-  const layer = layerName ?? convs[convs.length - 1]?.name ??
+  const layer = layerName ?? defaultSpatialLayer(net, "last") ??
     net.layers[net.layers.length - 1].name;
   const shape = net.layer(layer).outputShape;
   const k = shape[shape.length - 1];
