@@ -40,6 +40,7 @@ export * from "./core/images/codecs.ts";
 export * from "./core/images/display.ts";
 export * from "./core/images/colormaps.ts";
 export * from "./core/images/grids.ts";
+export * from "./core/plots/mod.ts";
 export { renderReport, type ReportOptions, writeReport } from "./core/report.ts";
 export * from "./plugins/mod.ts";
 // tf is exported from "./tf" (see deno.json) so that its own docs stay out of this module's lint.

@@ -1,14 +1,16 @@
 /**
  * What a plugin returns: named tensors (the numbers, e.g. a saliency map), images
- * (already encoded as PNG, ready for files and the report), figures (named
- * numbers) and tables. A result renders itself to PNG files plus a JSON file, and
- * to an HTML fragment for the report.
+ * (already encoded as PNG, ready for files and the report; a heatmap carries its
+ * colour bar), plots (SVG, see `core/plots/`), figures (named numbers) and tables.
+ * A result renders itself to PNG and SVG files plus a JSON file, and to an HTML
+ * fragment for the report.
  *
  * @module
  */
 import { tf } from "./tf.ts";
 import { encodePng, pngDataUrl, tensorToRaw } from "./images/codecs.ts";
 import { writeFileAtomic } from "./files.ts";
+import { type Colorbar, colorbarSvg } from "./plots/colorbar.ts";
 
 /** An image of a result, encoded as PNG. */
 export interface ResultImage {
@@ -22,7 +24,32 @@ export interface ResultImage {
   width: number;
   /** Height in pixels. */
   height: number;
+  /** What the colours of a heatmap mean, shown as a colour bar beside it. */
+  colorbar?: Colorbar;
 }
+
+/** Options of {@linkcode Result.addImage}. */
+export interface AddImageOptions {
+  /**
+   * For a heatmap: its colormap and value range, shown as a colour bar beside it.
+   *
+   * @default {undefined}
+   */
+  colorbar?: Colorbar;
+}
+
+/** A plot of a result, as SVG (see `linePlot` in `core/plots/`). */
+export interface ResultPlot {
+  /** File-safe name, unique within the result. */
+  name: string;
+  /** What it shows. */
+  caption: string;
+  /** Standalone SVG text. */
+  svg: string;
+}
+
+/** Smallest width, in CSS pixels, at which the report shows an image. */
+export const MIN_DISPLAY_WIDTH = 168;
 
 /** A table of a result. */
 export interface ResultTable {
@@ -50,7 +77,9 @@ export interface ResultJson {
   /** Tensor shapes by name. */
   tensors: Record<string, number[]>;
   /** Image names and captions. */
-  images: { name: string; caption: string; width: number; height: number }[];
+  images: { name: string; caption: string; width: number; height: number; colorbar?: Colorbar }[];
+  /** Plots: names, captions and the `.svg` files {@linkcode Result.save} writes. */
+  plots: { name: string; caption: string; file: string }[];
   /** Notes. */
   notes: string[];
 }
@@ -99,8 +128,12 @@ export class Result {
   readonly images: ResultImage[] = [];
   /** Tensors by name (owned by the result: freed by {@linkcode Result.dispose}). */
   readonly tensors: Record<string, tf.Tensor> = {};
+  /** Plots (SVG). */
+  readonly plots: ResultPlot[] = [];
   /** Free-text notes (warnings such as skipped files). */
   readonly notes: string[] = [];
+  /** The plugin's family (the report groups its contents by it); set by the runner. */
+  family?: string;
 
   /** Creates an empty result. */
   constructor(plugin: string, title: string) {
@@ -138,15 +171,43 @@ export class Result {
    * @param name File-safe name.
    * @param pixels `[h, w, 1 | 3]` with values in [0, 1].
    * @param caption What it shows.
+   * @param options A heatmap's colour bar.
    */
-  async addImage(name: string, pixels: tf.Tensor3D, caption = ""): Promise<this> {
+  async addImage(
+    name: string,
+    pixels: tf.Tensor3D,
+    caption = "",
+    options: AddImageOptions = {},
+  ): Promise<this> {
+    if (options.colorbar) colorbarSvg(options.colorbar); // fail now, not at render
     const raw = await tensorToRaw(pixels);
     const png = await encodePng(raw);
     const clean = safeName(name);
     const i = this.images.findIndex((im) => im.name === clean);
-    const image = { name: clean, caption, png, width: raw.width, height: raw.height };
+    const image: ResultImage = { name: clean, caption, png, width: raw.width, height: raw.height };
+    if (options.colorbar) image.colorbar = { ...options.colorbar };
     if (i >= 0) this.images[i] = image;
     else this.images.push(image);
+    return this;
+  }
+
+  /**
+   * Adds a plot (SVG text, e.g. from `linePlot`), replacing one of the same name.
+   * @param name File-safe name.
+   * @param svg Standalone SVG text.
+   * @param caption What it shows.
+   */
+  addPlot(name: string, svg: string, caption = ""): this {
+    if (typeof svg !== "string" || !/^\s*<svg[\s>]/.test(svg) || !/<\/svg>\s*$/.test(svg)) {
+      throw new TypeError(
+        `addPlot "${name}": expected SVG text "<svg ...>...</svg>" (e.g. from linePlot).`,
+      );
+    }
+    const clean = safeName(name);
+    const i = this.plots.findIndex((p) => p.name === clean);
+    const plot = { name: clean, caption, svg };
+    if (i >= 0) this.plots[i] = plot;
+    else this.plots.push(plot);
     return this;
   }
 
@@ -163,18 +224,25 @@ export class Result {
       figures: this.figures,
       tables: this.tables,
       tensors: Object.fromEntries(Object.entries(this.tensors).map(([k, t]) => [k, t.shape])),
-      images: this.images.map(({ name, caption, width, height }) => ({
+      images: this.images.map(({ name, caption, width, height, colorbar }) => ({
         name,
         caption,
         width,
         height,
+        ...(colorbar ? { colorbar } : {}),
+      })),
+      plots: this.plots.map(({ name, caption }) => ({
+        name,
+        caption,
+        file: `${safeName(this.plugin)}-${name}.svg`,
       })),
       notes: this.notes,
     };
   }
 
   /**
-   * Writes `<plugin>-<image>.png` for every image and `<plugin>.json`.
+   * Writes `<plugin>-<image>.png` for every image (and `<plugin>-<image>-colorbar.svg`
+   * for a heatmap), `<plugin>-<plot>.svg` for every plot, and `<plugin>.json`.
    * @param dir Output folder (created if missing).
    * @returns The paths written.
    */
@@ -185,15 +253,33 @@ export class Result {
       const path = `${base}-${im.name}.png`;
       await writeFileAtomic(path, im.png);
       written.push(path);
+      if (im.colorbar) {
+        await writeFileAtomic(`${base}-${im.name}-colorbar.svg`, colorbarSvg(im.colorbar) + "\n");
+        written.push(`${base}-${im.name}-colorbar.svg`);
+      }
+    }
+    for (const p of this.plots) {
+      await writeFileAtomic(`${base}-${p.name}.svg`, p.svg + "\n");
+      written.push(`${base}-${p.name}.svg`);
     }
     await writeFileAtomic(`${base}.json`, JSON.stringify(this.toJSON(), null, 2) + "\n");
     written.push(`${base}.json`);
     return written;
   }
 
-  /** An HTML fragment (a `<section>`) with the images embedded. */
-  toHtml(): string {
-    const parts = [`<section id="${safeName(this.plugin)}">`, `<h2>${escapeHtml(this.title)}</h2>`];
+  /**
+   * An HTML fragment (a `<section>`) with the images and plots embedded. Small
+   * images are shown enlarged by a whole factor (to at least
+   * {@linkcode MIN_DISPLAY_WIDTH} pixels wide), pixelated rather than blurred.
+   * @param id The section's id, unique in the page (the report numbers repeats).
+   * @returns The fragment.
+   */
+  toHtml(id: string = safeName(this.plugin)): string {
+    const sid = safeName(id);
+    const parts = [
+      `<section id="${sid}" data-plugin="${escapeHtml(this.plugin)}">`,
+      `<h2>${escapeHtml(this.title)}</h2>`,
+    ];
     const figs = Object.entries(this.figures);
     if (figs.length) {
       parts.push('<table class="figures"><tbody>');
@@ -211,11 +297,27 @@ export class Result {
       }
       parts.push("</tbody></table>");
     }
-    for (const im of this.images) {
+    for (const p of this.plots) {
+      // Ids inside an inline SVG share the page's namespace: prefix them.
+      const svg = p.svg.replace(/\b(id="|url\(#|href="#)/g, `$1${sid}-${p.name}-`);
       parts.push(
-        `<figure><img src="${pngDataUrl(im.png)}" width="${im.width}" height="${im.height}" alt="${
-          escapeHtml(im.caption || im.name)
-        }"><figcaption>${escapeHtml(im.caption || im.name)}</figcaption></figure>`,
+        `<figure class="plot">${svg}<figcaption>${
+          escapeHtml(p.caption || p.name)
+        }</figcaption></figure>`,
+      );
+    }
+    for (const im of this.images) {
+      const zoom = Math.max(1, Math.ceil(MIN_DISPLAY_WIDTH / im.width));
+      const bar = im.colorbar
+        ? colorbarSvg(im.colorbar, {
+          id: `${sid}-${im.name}-colorbar`,
+          width: Math.max(160, Math.min(im.width * zoom, 320)),
+        })
+        : "";
+      parts.push(
+        `<figure class="image"><img src="${pngDataUrl(im.png)}" width="${im.width * zoom}" ` +
+          `height="${im.height * zoom}" alt="${escapeHtml(im.caption || im.name)}">${bar}` +
+          `<figcaption>${escapeHtml(im.caption || im.name)}</figcaption></figure>`,
       );
     }
     for (const n of this.notes) parts.push(`<p class="note">${escapeHtml(n)}</p>`);

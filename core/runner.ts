@@ -75,6 +75,7 @@ export function runPlugin<S extends ParamSchema>(
         go(im, q as AnyPlugin | string, (r ?? {}) as Record<string, unknown>, depth + 1),
     };
     const result = await pl.run(ctx, values);
+    result.family ??= pl.family;
     for (const w of warnings) {
       result.note(`Warning: ${w}`);
       options.onWarning?.(pl.name, w);

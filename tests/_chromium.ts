@@ -16,6 +16,26 @@ export interface PageCheck {
   errors: string[];
   /** The page title. */
   title: string;
+  /** Ids that more than one element has. */
+  duplicateIds: string[];
+  /** Every <svg>: its class and the texts of its x- and y-axis labels. */
+  svgs: { class: string; xLabels: string[]; yLabels: string[] }[];
+  /** Screenshots written, one per width asked for. */
+  screenshots: string[];
+  /** Per width asked for: how many CSS pixels the page is wider than the window. */
+  overflow: Record<number, number>;
+}
+
+/** Options of {@linkcode checkPage}. */
+export interface CheckPageOptions {
+  /** Window widths (CSS pixels) to screenshot the page at. @default [] */
+  widths?: number[];
+  /** Folder for the screenshots `<name>-<width>.png`. @default a new temporary folder */
+  screenshotDir?: string;
+  /** Base name of the screenshots. @default "page" */
+  name?: string;
+  /** Tallest screenshot, in CSS pixels (long pages are cut). @default 5000 */
+  maxHeight?: number;
 }
 
 /** Path of the Chromium binary, or undefined when not installed. */
@@ -32,9 +52,10 @@ export function chromiumPath(): string | undefined {
 /**
  * Loads `url` in headless Chromium and checks its images and errors.
  * @param url A file:// or http:// URL.
+ * @param options Widths to screenshot the page at, and where.
  * @returns What the browser saw.
  */
-export async function checkPage(url: string): Promise<PageCheck> {
+export async function checkPage(url: string, options: CheckPageOptions = {}): Promise<PageCheck> {
   const bin = chromiumPath();
   if (!bin) throw new Error("Chromium is not installed: apt-get install chromium");
   const profile = await Deno.makeTempDir({ prefix: "convlens_chromium_" });
@@ -131,8 +152,62 @@ export async function checkPage(url: string): Promise<PageCheck> {
       returnByValue: true,
     });
     const value = JSON.parse((evaluated.result as { value: string }).value);
+    const structure = await send("Runtime.evaluate", {
+      expression: `JSON.stringify({
+        duplicateIds: (() => {
+          const n = new Map();
+          for (const e of document.querySelectorAll("[id]")) n.set(e.id, (n.get(e.id) ?? 0) + 1);
+          return [...n].filter(([, c]) => c > 1).map(([id]) => id);
+        })(),
+        svgs: [...document.querySelectorAll("svg")].map((s) => {
+          const labels = (axis) => [...s.querySelectorAll("." + axis + " .axis-label")]
+            .map((t) => t.textContent.trim()).filter(Boolean);
+          return { class: s.getAttribute("class") ?? "", xLabels: labels("x-axis"), yLabels: labels("y-axis") };
+        }),
+      })`,
+      returnByValue: true,
+    });
+    Object.assign(value, JSON.parse((structure.result as { value: string }).value));
+    const screenshots: string[] = [];
+    const overflow: Record<number, number> = {};
+    const widths = options.widths ?? [];
+    const dir = widths.length
+      ? options.screenshotDir ?? await Deno.makeTempDir({ prefix: "convlens_shots_" })
+      : "";
+    for (const width of widths) {
+      await send("Emulation.setDeviceMetricsOverride", {
+        width,
+        height: 900,
+        deviceScaleFactor: 1,
+        mobile: width < 600,
+      });
+      const size = await send("Runtime.evaluate", {
+        expression: "JSON.stringify([document.documentElement.scrollWidth, " +
+          "document.documentElement.scrollHeight, window.innerWidth])",
+        returnByValue: true,
+      });
+      const [scrollWidth, scrollHeight, inner] = JSON.parse(
+        (size.result as { value: string }).value,
+      ) as number[];
+      overflow[width] = Math.max(0, scrollWidth - inner);
+      const shot = await send("Page.captureScreenshot", {
+        format: "png",
+        captureBeyondViewport: true,
+        clip: {
+          x: 0,
+          y: 0,
+          width,
+          height: Math.min(scrollHeight, options.maxHeight ?? 5000),
+          scale: 1,
+        },
+      });
+      const path = `${dir}/${options.name ?? "page"}-${width}.png`;
+      const b64 = shot.data as string;
+      await Deno.writeFile(path, Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+      screenshots.push(path);
+    }
     ws.close();
-    return { ...value, errors };
+    return { ...value, errors, screenshots, overflow };
   } finally {
     try {
       child.kill("SIGKILL");

@@ -168,7 +168,7 @@ Deno.test("shallow-fooling: the linear classifier is fooled at least as easily a
   assert.ok((f["linear.successAt0.25"] as number) >= 0.9);
   assert.ok((f["linear.successAt0.1"] as number) >= (f["convnet.successAt0.1"] as number));
   assert.deepEqual(r.tensors.success.shape, [2, 3]);
-  assert.ok(r.image("success") && r.image("weights") && r.image("examples"));
+  assert.ok(r.plots.some((q) => q.name === "success") && r.image("weights") && r.image("examples"));
   r.dispose();
   assert.equal(tf.memory().numTensors, before, "tensors leaked");
   disposeImages(images);

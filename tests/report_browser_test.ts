@@ -1,6 +1,28 @@
 import assert from "node:assert/strict";
 import { runDemo } from "../scripts/demo.ts";
-import { checkPage, chromiumPath } from "./_chromium.ts";
+import { checkPage, chromiumPath, type PageCheck } from "./_chromium.ts";
+import { tf } from "../core/tf.ts";
+import { Result } from "../core/result.ts";
+import { writeReport } from "../core/report.ts";
+import { colormap } from "../core/images/colormaps.ts";
+import { learningCurves } from "../core/plots/learning_curves.ts";
+import { linePlot } from "../core/plots/plot.ts";
+
+/** Screenshots go where a person can find them: out/screenshots/ in the repository. */
+const SHOTS = new URL("../out/screenshots", import.meta.url).pathname;
+
+function assertReadable(check: PageCheck): void {
+  assert.deepEqual(check.broken, []);
+  assert.deepEqual(check.errors, []);
+  assert.deepEqual(check.duplicateIds, [], "section and gradient ids must be unique");
+  for (const svg of check.svgs) {
+    assert.ok(svg.xLabels.length >= 1, `an SVG (${svg.class}) without an x-axis label`);
+    if (svg.class === "plot") assert.ok(svg.yLabels.length >= 1, "a plot without a y-axis label");
+  }
+  for (const [width, px] of Object.entries(check.overflow)) {
+    assert.ok(px <= 0, `the page scrolls sideways by ${px}px at ${width}px wide`);
+  }
+}
 
 Deno.test({
   name: "the demo report loads in headless Chromium: every image decodes, no errors",
@@ -16,11 +38,16 @@ Deno.test({
       only: ["summary", "activations", "filters"],
     });
     assert.deepEqual(summary.failures, []);
-    const check = await checkPage(`file://${summary.report}`);
+    await Deno.mkdir(SHOTS, { recursive: true });
+    const check = await checkPage(`file://${summary.report}`, {
+      widths: [1400, 420],
+      screenshotDir: SHOTS,
+      name: "demo",
+    });
+    console.log(`screenshots: ${check.screenshots.join(", ")}`);
     assert.equal(check.title, "convlens report");
     assert.ok(check.images >= 2, `only ${check.images} images`);
-    assert.deepEqual(check.broken, []);
-    assert.deepEqual(check.errors, []);
+    assertReadable(check);
     // A page with a broken image is caught.
     await Deno.writeTextFile(
       `${out}/broken.html`,
@@ -28,5 +55,81 @@ Deno.test({
     );
     const bad = await checkPage(`file://${out}/broken.html`);
     assert.equal(bad.broken.length, 1);
+  },
+});
+
+Deno.test({
+  name: "a report with plots, colour bars and repeated plugins reads well at 1400 and 420 px",
+  ignore: !chromiumPath() && !Deno.env.get("CI"),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "convlens_figures_" });
+    const epoch = [1, 2, 3, 4, 5, 6];
+    const training = new Result("train", "Training a small ConvNet");
+    training.family = "train";
+    const curves = learningCurves({
+      epoch,
+      loss: [1.9, 0.8, 0.5, 0.38, 0.31, 0.27],
+      valLoss: [1.2, 0.7, 0.52, 0.47, 0.46, 0.48],
+      accuracy: [0.42, 0.78, 0.86, 0.9, 0.92, 0.93],
+      valAccuracy: [0.63, 0.8, 0.85, 0.87, 0.87, 0.86],
+    }, "mnist");
+    training.addPlot("loss", curves.loss, "Loss per epoch");
+    training.addPlot("accuracy", curves.accuracy!, "Accuracy per epoch");
+    const results = [training];
+    for (const eps of [0.1, 0.2]) {
+      const r = new Result("adversarial", `FGSM at eps ${eps}`);
+      r.family = "fool";
+      r.addPlot(
+        "success",
+        linePlot([
+          { name: "ConvNet", x: [0, 0.1, 0.2, 0.3], y: [0, 12, 48, 81] },
+          { name: "linear classifier", x: [0, 0.1, 0.2, 0.3], y: [0, 55, 93, 99] },
+        ], { xLabel: "epsilon", yLabel: "attack success (%)", yDomain: [0, 100] }),
+        "Attack success against epsilon",
+      );
+      results.push(r);
+    }
+    const heat = new Result("saliency", "Saliency of a 28x28 digit");
+    heat.family = "attribute";
+    const map = tf.tidy(() => tf.randomUniform([28, 28], 0, 0.8, "float32", 1) as tf.Tensor2D);
+    const colored = colormap(map, "inferno", { min: 0, max: 0.8 });
+    await heat.addImage("saliency", colored, "max over channels of |d score / d pixel|", {
+      colorbar: { colormap: "inferno", min: 0, max: 0.8, label: "|gradient|" },
+    });
+    await heat.addImage("again", colored, "the same map, twice: gradient ids stay unique", {
+      colorbar: { colormap: "inferno", min: 0, max: 0.8, label: "|gradient|" },
+    });
+    heat.addPlot(
+      "deletion",
+      linePlot([
+        { name: "saliency", x: [0, 0.25, 0.5, 0.75, 1], y: [0.99, 0.4, 0.12, 0.05, 0.02] },
+        { name: "random order", x: [0, 0.25, 0.5, 0.75, 1], y: [0.99, 0.9, 0.7, 0.3, 0.02] },
+      ], { xLabel: "fraction of pixels deleted", yLabel: "probability of the class" }),
+      "Deletion curves",
+    );
+    tf.dispose([map, colored]);
+    results.push(heat);
+    const report = `${out}/figures.html`;
+    await writeReport(report, results, { title: "figures" });
+    const html = await Deno.readTextFile(report);
+    assert.match(html, /<meta name="viewport"/);
+    assert.match(html, /id="adversarial-2"/);
+    const saved = await heat.save(out);
+    assert.ok(saved.some((p) => p.endsWith("saliency-deletion.svg")), saved.join(", "));
+    const json = JSON.parse(await Deno.readTextFile(`${out}/saliency.json`));
+    assert.deepEqual(json.plots.map((p: { file: string }) => p.file), ["saliency-deletion.svg"]);
+    await Deno.mkdir(SHOTS, { recursive: true });
+    const check = await checkPage(`file://${report}`, {
+      widths: [1400, 420],
+      screenshotDir: SHOTS,
+      name: "figures",
+    });
+    console.log(`screenshots: ${check.screenshots.join(", ")}`);
+    assert.equal(check.svgs.filter((s) => s.class === "plot").length, 5);
+    assert.equal(check.svgs.filter((s) => s.class === "colorbar").length, 2);
+    assertReadable(check);
+    for (const r of results) r.dispose();
   },
 });

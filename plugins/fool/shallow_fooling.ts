@@ -16,6 +16,7 @@ import { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
+import { linePlot } from "../../core/plots/plot.ts";
 import { seededRandom } from "../../core/random.ts";
 import { heldOutDigits, trainDigits } from "../../core/datasets.ts";
 import { attack, fgsmDirection } from "./adversarial.ts";
@@ -110,57 +111,6 @@ export async function trainLinearClassifier(
     opt.dispose();
     tf.dispose([x, y, w, b]);
   }
-}
-
-/** Draws a line plot of series in [0, 1] against x in [0, xMax] as an RGB canvas tensor. */
-function linePlot(
-  xs: readonly number[],
-  series: { values: readonly number[]; color: [number, number, number] }[],
-  height = 160,
-  width = 240,
-): tf.Tensor3D {
-  const m = 8; // margin
-  const buf = new Float32Array(height * width * 3).fill(1);
-  const set = (px: number, py: number, c: readonly number[]) => {
-    if (px < 0 || py < 0 || px >= width || py >= height) return;
-    const o = (py * width + px) * 3;
-    buf[o] = c[0];
-    buf[o + 1] = c[1];
-    buf[o + 2] = c[2];
-  };
-  const line = (
-    x0: number,
-    y0: number,
-    x1: number,
-    y1: number,
-    c: readonly number[],
-    thick = 1,
-  ) => {
-    const n = Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0), 1);
-    for (let i = 0; i <= n; i++) {
-      const px = Math.round(x0 + (x1 - x0) * i / n), py = Math.round(y0 + (y1 - y0) * i / n);
-      for (let a = 0; a < thick; a++) for (let b = 0; b < thick; b++) set(px + a, py + b, c);
-    }
-  };
-  const xMax = Math.max(...xs) || 1;
-  const X = (v: number) => m + (v / xMax) * (width - 2 * m);
-  const Y = (v: number) => height - m - v * (height - 2 * m);
-  for (const q of [0.25, 0.5, 0.75, 1]) line(X(0), Y(q), X(xMax), Y(q), [0.85, 0.85, 0.85]);
-  line(X(0), Y(0), X(xMax), Y(0), [0, 0, 0]);
-  line(X(0), Y(0), X(0), Y(1), [0, 0, 0]);
-  for (const s of series) {
-    for (let i = 1; i < xs.length; i++) {
-      line(X(xs[i - 1]), Y(s.values[i - 1]), X(xs[i]), Y(s.values[i]), s.color, 2);
-    }
-    for (let i = 0; i < xs.length; i++) {
-      for (let a = -2; a <= 2; a++) {
-        for (let b = -2; b <= 2; b++) {
-          set(Math.round(X(xs[i])) + a, Math.round(Y(s.values[i])) + b, s.color);
-        }
-      }
-    }
-  }
-  return tf.tensor3d(buf, [height, width, 3]);
 }
 
 /** Options of the `shallow-fooling` plugin. */
@@ -292,24 +242,20 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
         ["epsilon", "convnet success", "linear success", "convnet error", "linear error"],
         eps.map((e, i) => [e, success[0][i], success[1][i], errors[0][i], errors[1][i]]),
       );
-      const plot = tf.tidy(() => {
-        const canvas = linePlot(eps, [
-          { values: success[0], color: [0.85, 0.1, 0.1] },
-          { values: success[1], color: [0.1, 0.2, 0.85] },
-        ]);
-        return grid([canvas], {
-          title: "success vs eps: red convnet, blue linear",
-          labels: [`eps 0 to ${eps[eps.length - 1]}; 0 to 100%`],
-          pad: 4,
-        });
-      });
-      await result.addImage(
+      result.addPlot(
         "success",
-        plot,
-        `Attack success (0 to 100%) against epsilon (0 to ${eps[eps.length - 1]}): ` +
-          "red the ConvNet, blue the linear classifier",
+        linePlot([
+          { name: "ConvNet", x: eps, y: success[0].map((v) => 100 * v) },
+          { name: "linear classifier", x: eps, y: success[1].map((v) => 100 * v) },
+        ], {
+          title: `${p.method.toUpperCase()} success against epsilon`,
+          xLabel: "epsilon (pixel units, inputs in [0, 1])",
+          yLabel: "attack success (%)",
+          yDomain: [0, 100],
+        }),
+        `Attack success against epsilon, for the ConvNet and for the linear classifier ` +
+          `(${p.method.toUpperCase()}, correctly classified held-out digits)`,
       );
-      plot.dispose();
       const weights = tf.tidy(() => {
         const w = linear.net.kernel("dense"); // [784, 10]
         return w.transpose().reshape([10, 28, 28, 1]);

@@ -15,6 +15,7 @@ import type { Net } from "../../../core/net.ts";
 import type { Random } from "../../../core/random.ts";
 import { definePlugin, type Plugin } from "../../../core/plugin.ts";
 import { Result } from "../../../core/result.ts";
+import { linePlot } from "../../../core/plots/plot.ts";
 import { imagesFromPixels } from "../../../core/inputs.ts";
 import { attributionMap, takeAttribution } from "../attribution.ts";
 import { chunks, readOnce } from "../batches.ts";
@@ -224,60 +225,31 @@ export const deletion: Plugin<DeletionParams> = definePlugin({
       );
       r.tensor("auc", tf.tensor1d(aucs));
       r.tensor("curves", tf.tensor3d(curves.flat(2), [names.length, n, p.steps + 1]));
-      const chart = deletionChart(mean);
-      try {
-        await r.addImage(
-          "curves",
-          chart,
-          `Mean deletion curves: ${names.join(", ")} (last: random, gray)`,
-        );
-      } finally {
-        chart.dispose();
-      }
+      const fractions = Array.from({ length: p.steps + 1 }, (_, t) => t / p.steps);
+      r.addPlot(
+        "curves",
+        linePlot(
+          names.map((m, i) => ({
+            name: m,
+            x: fractions,
+            y: mean[i],
+            ...(i === names.length - 1 ? { color: "#888", dashed: true } : {}),
+          })),
+          {
+            title: "Deletion curves",
+            xLabel: "fraction of pixels deleted (most relevant first)",
+            yLabel: "mean probability of the class",
+            xDomain: [0, 1],
+            yDomain: [0, 1],
+            legend: true,
+          },
+        ),
+        `Mean deletion curves over ${n} images: ${names.join(", ")} ` +
+          "(dashed gray: pixels deleted in random order); lower is better",
+      );
       return r;
     } finally {
       disposeEvaluationImages(data);
     }
   },
 });
-
-const COLORS: [number, number, number][] = [
-  [0.12, 0.47, 0.71],
-  [1, 0.5, 0.05],
-  [0.17, 0.63, 0.17],
-  [0.84, 0.15, 0.16],
-  [0.58, 0.4, 0.74],
-  [0.55, 0.34, 0.29],
-  [0.89, 0.47, 0.76],
-  [0.74, 0.74, 0.13],
-];
-
-/**
- * A plain line chart of mean curves in [0, 1] (the last drawn gray), 200 x 120.
- *
- * @param curves Curves of equal length with values in [0, 1].
- * @returns A new `[120, 200, 3]` image.
- */
-export function deletionChart(curves: readonly (readonly number[])[]): tf.Tensor3D {
-  const H = 120, W = 200, pad = 8;
-  const buf = new Float32Array(H * W * 3).fill(1);
-  const put = (y: number, x: number, c: readonly number[]) => {
-    if (y < 0 || y >= H || x < 0 || x >= W) return;
-    for (let k = 0; k < 3; k++) buf[(y * W + x) * 3 + k] = c[k];
-  };
-  for (let x = pad; x < W - pad; x++) put(H - pad, x, [0, 0, 0]);
-  for (let y = pad; y <= H - pad; y++) put(y, pad, [0, 0, 0]);
-  curves.forEach((curve, i) => {
-    const color = i === curves.length - 1 ? [0.5, 0.5, 0.5] : COLORS[i % COLORS.length];
-    const steps = curve.length - 1;
-    for (let x = pad; x < W - pad; x++) {
-      const u = ((x - pad) / (W - 2 * pad - 1)) * steps;
-      const t = Math.min(steps - 1, Math.floor(u));
-      const v = steps === 0 ? curve[0] : curve[t] + (curve[t + 1] - curve[t]) * (u - t);
-      const y = Math.round(H - pad - Math.max(0, Math.min(1, v)) * (H - 2 * pad));
-      put(y, x, color);
-      put(y + 1, x, color);
-    }
-  });
-  return tf.tensor3d(buf, [H, W, 3]);
-}
