@@ -20,7 +20,7 @@ import { imagesFromPixels } from "../core/inputs.ts";
 import { checkParams, type Context } from "../core/plugin.ts";
 import { heldOutDigits } from "../core/datasets.ts";
 import { topPatches } from "../plugins/inspect/top_patches.ts";
-import { buildMnistModel } from "../scripts/train_mnist.ts";
+import { buildMnistModel } from "../core/builtin/mnist.ts";
 
 const backend = await initBackend(Deno.env.get("CONVLENS_BACKEND") ?? "wasm", { quiet: true });
 const dir = decodeURIComponent(new URL("../models/mnist/", import.meta.url).pathname);

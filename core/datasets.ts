@@ -20,7 +20,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { seededRandom } from "./random.ts";
+import { mixSeed, seededRandom } from "./random.ts";
 import type { Box } from "./images/grids.ts";
 
 /** Side of an MNIST digit, in pixels. */
@@ -39,18 +39,6 @@ export const CANVAS_SIZE = 64;
 export const CANVAS_SEED = 7_001;
 /** A placed digit's pixel counts as ink (for its bounding box) above this value. */
 export const INK_THRESHOLD = 0.05;
-
-/** Mixes several integers into one 32-bit seed (for per-item generators). */
-function mixSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const p of parts) {
-    h = Math.imul(h ^ (Math.trunc(p) >>> 0), 0x01000193) >>> 0;
-    h ^= h >>> 13;
-    h = Math.imul(h, 0x5bd1e995) >>> 0;
-    h ^= h >>> 15;
-  }
-  return h >>> 0;
-}
 
 /** All MNIST digits of the `mnist` package, in a fixed order, as plain arrays. */
 export interface MnistData {

@@ -12,7 +12,8 @@ import {
   trainCanvases,
   trainDigits,
 } from "../core/datasets.ts";
-import { accuracy } from "../scripts/train_mnist.ts";
+import { evaluate } from "../core/train/metrics.ts";
+import { tensorSource } from "../core/data/source.ts";
 import { loadNet } from "../core/load.ts";
 import { seededRandom } from "../core/random.ts";
 
@@ -205,7 +206,7 @@ Deno.test("the committed MNIST model loads and reaches 98% on the held-out digit
   assert.equal(sidecar.logits, "logits");
   assert.equal(sidecar.probs, "probs");
   const held = await heldOutDigits();
-  const acc = await accuracy(model, held.images, held.labels);
+  const { accuracy: acc } = await evaluate(model, tensorSource(held.images, held.labels));
   held.images.dispose();
   model.dispose();
   assert.ok(acc >= 0.98, `held-out accuracy ${acc}`);
@@ -227,7 +228,9 @@ Deno.test("the committed canvas model loads and classifies held-out canvases as 
   assert.deepEqual(model.inputs[0].shape, [null, 64, 64, 1]);
   const sidecar = JSON.parse(await Deno.readTextFile(`${dir}/convlens.json`));
   const held = await heldOutCanvases({ count: 500 });
-  const acc = await accuracy(model, held.images, held.labels, 100);
+  const { accuracy: acc } = await evaluate(model, tensorSource(held.images, held.labels), {
+    batchSize: 100,
+  });
   held.images.dispose();
   model.dispose();
   assert.ok(Math.abs(acc - sidecar.heldOutAccuracy) < 0.04, `${acc} vs ${sidecar.heldOutAccuracy}`);

@@ -1,0 +1,65 @@
+/**
+ * The augmentation the built-in models train with: each image shifted by a
+ * whole number of pixels (up to `maxShift` each way, zeros filling in) and,
+ * optionally, mirrored left to right, all in one batched crop of the padded
+ * batch (`tf.image.cropAndResize` at integer positions copies pixels exactly,
+ * and a box whose x1 exceeds its x2 is the mirrored crop).
+ *
+ * @example The shapes stay
+ * ```ts
+ * import { tf } from "../tf.ts";
+ * import { seededRandom } from "../random.ts";
+ * import { shiftFlip } from "./shift_flip.ts";
+ * const x = tf.ones([4, 8, 8, 1]) as tf.Tensor4D;
+ * const y = shiftFlip({ maxShift: 2, flip: true })(x, seededRandom(1), 0);
+ * if (y.shape.join() !== x.shape.join()) throw new Error();
+ * tf.dispose([x, y]);
+ * ```
+ *
+ * @module
+ */
+import { tf } from "../tf.ts";
+import type { Random } from "../random.ts";
+import type { Augment } from "./fit.ts";
+
+/** Options of {@linkcode shiftFlip}. */
+export interface ShiftFlipOptions {
+  /** Largest shift in pixels, each way and axis. @default 2 */
+  maxShift?: number;
+  /** Mirror half of the images left to right. @default false */
+  flip?: boolean;
+}
+
+/**
+ * The shift-and-flip batch transform.
+ *
+ * @param options Largest shift, whether to mirror.
+ * @returns A batch transform for `fit`'s `augment`.
+ */
+export function shiftFlip(options: ShiftFlipOptions = {}): Augment {
+  const s = options.maxShift ?? 2;
+  const flip = options.flip ?? false;
+  if (!Number.isInteger(s) || s < 0) {
+    throw new RangeError(`maxShift ${s} is invalid: give a whole number of pixels, 0 or more`);
+  }
+  return (x: tf.Tensor4D, rng: Random) => {
+    const [n, h, w] = x.shape;
+    const boxes = new Float32Array(4 * n);
+    const ph = h + 2 * s - 1, pw = w + 2 * s - 1;
+    for (let i = 0; i < n; i++) {
+      const dy = rng.int(2 * s + 1), dx = rng.int(2 * s + 1);
+      const x1 = dx / pw, x2 = (dx + w - 1) / pw;
+      const mirrored = flip && rng.next() < 0.5;
+      boxes.set([dy / ph, mirrored ? x2 : x1, (dy + h - 1) / ph, mirrored ? x1 : x2], 4 * i);
+    }
+    return tf.tidy(() =>
+      tf.image.cropAndResize(
+        s > 0 ? x.pad([[0, 0], [s, s], [s, s], [0, 0]]) : x,
+        tf.tensor2d(boxes, [n, 4]),
+        tf.range(0, n, 1, "int32") as tf.Tensor1D,
+        [h, w],
+        "bilinear",
+      )
+    );
+  };
+}
