@@ -54,22 +54,22 @@ export const UNIT_PARAMS = {
   col: { type: "integer", default: 0, min: 0, help: "column of the neuron (mode neuron)" },
 } as const;
 
-/** Options of the `deconvnet` plugin. */
-export type DeconvnetParams = typeof ATTRIBUTION_PARAMS & typeof UNIT_PARAMS & {
-  /** Layer whose unit to project. Default: the last layer with a spatial grid. */
-  layer: { type: "layer"; help: string };
-};
+/** The parameters of the `deconvnet` plugin: its schema, declared once. */
+export const DECONVNET_PARAMS = {
+  ...ATTRIBUTION_PARAMS,
+  ...UNIT_PARAMS,
+  layer: { type: "layer", help: "layer of the unit (default: the last layer with a grid)" },
+} as const;
+
+/** The schema type of the `deconvnet` plugin's parameters. */
+export type DeconvnetParams = typeof DECONVNET_PARAMS;
 
 /** The `deconvnet` plugin. */
-export const deconvnet: Plugin<DeconvnetParams> = definePlugin({
+export const deconvnet: Plugin<typeof DECONVNET_PARAMS> = definePlugin({
   name: "deconvnet",
   family: "attribute",
   summary: "Project one activation of a layer back to pixels with a DeconvNet (Zeiler & Fergus)",
-  params: {
-    ...ATTRIBUTION_PARAMS,
-    ...UNIT_PARAMS,
-    layer: { type: "layer", help: "layer of the unit (default: the last layer with a grid)" },
-  },
+  params: DECONVNET_PARAMS,
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
     return { attribution: [n, h, w, c], map: [n, h, w] };

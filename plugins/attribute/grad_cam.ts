@@ -26,7 +26,6 @@ import {
   resolveClasses,
   type ScoreKind,
   TARGET_PARAM,
-  type TargetParam,
 } from "./targets.ts";
 
 /** Options of {@linkcode gradCamAttribution}. */
@@ -110,24 +109,22 @@ export const gradCamAttribution: Attribution<GradCamOptions> = {
   },
 };
 
-/** Options of the `grad-cam` plugin. */
-export type GradCamParams = typeof ATTRIBUTION_PARAMS & {
-  /** Layer with a spatial grid. Default: the last one. */
-  layer: { type: "layer"; help: string };
-  /** Which class score. */
-  target: TargetParam;
-};
+/** The parameters of the `grad-cam` plugin: its schema, declared once. */
+export const GRAD_CAM_PARAMS = {
+  ...ATTRIBUTION_PARAMS,
+  layer: { type: "layer", help: "layer with a spatial grid (default: the last one)" },
+  target: TARGET_PARAM,
+} as const;
+
+/** The schema type of the `grad-cam` plugin's parameters. */
+export type GradCamParams = typeof GRAD_CAM_PARAMS;
 
 /** The `grad-cam` plugin. */
-export const gradCam: Plugin<GradCamParams> = definePlugin({
+export const gradCam: Plugin<typeof GRAD_CAM_PARAMS> = definePlugin({
   name: "grad-cam",
   family: "attribute",
   summary: "Grad-CAM: gradient-weighted class activation map of a conv layer (Selvaraju et al.)",
-  params: {
-    ...ATTRIBUTION_PARAMS,
-    layer: { type: "layer", help: "layer with a spatial grid (default: the last one)" },
-    target: TARGET_PARAM,
-  },
+  params: GRAD_CAM_PARAMS,
   resultShape(net, p, images) {
     const [n, h, w, c] = images.x.shape;
     const grid = net.layer(gradCamLayer(net, p.layer)).outputShape.slice(0, 2);

@@ -13,7 +13,7 @@ import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
 import { attributionResult } from "./figures.ts";
 import { projectBack, type ProjectionOptions } from "./unit_projection.ts";
-import { resolveClasses, TARGET_PARAM, type TargetParam } from "./targets.ts";
+import { resolveClasses, TARGET_PARAM } from "./targets.ts";
 import { describeUnits, UNIT_PARAMS } from "./deconvnet.ts";
 
 /** Options of {@linkcode guidedBackpropAttribution}: a unit, or the score kind. */
@@ -27,25 +27,23 @@ export const guidedBackpropAttribution: Attribution<GuidedBackpropOptions> = {
   },
 };
 
-/** Options of the `guided-backprop` plugin. */
-export type GuidedBackpropParams = typeof ATTRIBUTION_PARAMS & typeof UNIT_PARAMS & {
-  /** Layer of a unit to visualize. Default: none, the class score is explained. */
-  layer: { type: "layer"; help: string };
-  /** Which class score, when no layer is given. */
-  target: TargetParam;
-};
+/** The parameters of the `guided-backprop` plugin: its schema, declared once. */
+export const GUIDED_BACKPROP_PARAMS = {
+  ...ATTRIBUTION_PARAMS,
+  ...UNIT_PARAMS,
+  layer: { type: "layer", help: "layer of a unit to visualize (default: the class score)" },
+  target: TARGET_PARAM,
+} as const;
+
+/** The schema type of the `guided-backprop` plugin's parameters. */
+export type GuidedBackpropParams = typeof GUIDED_BACKPROP_PARAMS;
 
 /** The `guided-backprop` plugin. */
-export const guidedBackprop: Plugin<GuidedBackpropParams> = definePlugin({
+export const guidedBackprop: Plugin<typeof GUIDED_BACKPROP_PARAMS> = definePlugin({
   name: "guided-backprop",
   family: "attribute",
   summary: "Guided backpropagation of a class score or a layer unit (Springenberg et al. 2015)",
-  params: {
-    ...ATTRIBUTION_PARAMS,
-    ...UNIT_PARAMS,
-    layer: { type: "layer", help: "layer of a unit to visualize (default: the class score)" },
-    target: TARGET_PARAM,
-  },
+  params: GUIDED_BACKPROP_PARAMS,
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
     return { attribution: [n, h, w, c], map: [n, h, w] };

@@ -11,7 +11,7 @@ import { tf } from "../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { type Attribution, ATTRIBUTION_PARAMS, takeAttribution } from "./attribution.ts";
 import { attributionResult } from "./figures.ts";
-import { resolveClasses, type ScoreKind, TARGET_PARAM, type TargetParam } from "./targets.ts";
+import { resolveClasses, type ScoreKind, TARGET_PARAM } from "./targets.ts";
 import { gradCam, gradCamAttribution, gradCamLayer } from "./grad_cam.ts";
 import { guidedBackprop, guidedBackpropAttribution } from "./guided_backprop.ts";
 
@@ -43,24 +43,22 @@ export const guidedGradCamAttribution: Attribution<GuidedGradCamOptions> = {
   },
 };
 
-/** Options of the `guided-grad-cam` plugin. */
-export type GuidedGradCamParams = typeof ATTRIBUTION_PARAMS & {
-  /** Grad-CAM layer. Default: the last layer with a spatial grid. */
-  layer: { type: "layer"; help: string };
-  /** Which class score. */
-  target: TargetParam;
-};
+/** The parameters of the `guided-grad-cam` plugin: its schema, declared once. */
+export const GUIDED_GRAD_CAM_PARAMS = {
+  ...ATTRIBUTION_PARAMS,
+  layer: { type: "layer", help: "Grad-CAM layer (default: the last layer with a grid)" },
+  target: TARGET_PARAM,
+} as const;
+
+/** The schema type of the `guided-grad-cam` plugin's parameters. */
+export type GuidedGradCamParams = typeof GUIDED_GRAD_CAM_PARAMS;
 
 /** The `guided-grad-cam` plugin. */
-export const guidedGradCam: Plugin<GuidedGradCamParams> = definePlugin({
+export const guidedGradCam: Plugin<typeof GUIDED_GRAD_CAM_PARAMS> = definePlugin({
   name: "guided-grad-cam",
   family: "attribute",
   summary: "Guided Grad-CAM: guided backprop times the Grad-CAM map (Selvaraju et al.)",
-  params: {
-    ...ATTRIBUTION_PARAMS,
-    layer: { type: "layer", help: "Grad-CAM layer (default: the last layer with a grid)" },
-    target: TARGET_PARAM,
-  },
+  params: GUIDED_GRAD_CAM_PARAMS,
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
     return { attribution: [n, h, w, c], map: [n, h, w] };

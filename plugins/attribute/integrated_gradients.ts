@@ -24,7 +24,6 @@ import {
   resolveClasses,
   type ScoreKind,
   TARGET_PARAM,
-  type TargetParam,
 } from "./targets.ts";
 import { chunks, readOnce } from "./batches.ts";
 
@@ -199,59 +198,41 @@ export const integratedGradientsAttribution: Attribution<IntegratedGradientsOpti
   },
 };
 
-/** Options of the `integrated-gradients` plugin. */
-export type IntegratedGradientsParams = typeof ATTRIBUTION_PARAMS & {
-  /** Intervals of the Riemann sum. */
-  steps: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
-  /** Baseline: zeros (model input space), black (pixels), uniform (noise pixels). */
+/** The parameters of the `integrated-gradients` plugin: its schema, declared once. */
+export const INTEGRATED_GRADIENTS_PARAMS = {
+  ...ATTRIBUTION_PARAMS,
+  steps: {
+    type: "integer",
+    default: 64,
+    min: 1,
+    max: 4096,
+    help: "intervals of the Riemann sum",
+  },
   baseline: {
-    type: "enum";
-    choices: readonly ["zeros", "black", "uniform"];
-    default: "zeros";
-    help: string;
-  };
-  /** Riemann rule. */
+    type: "enum",
+    choices: ["zeros", "black", "uniform"] as const,
+    default: "zeros",
+    help: "baseline: zeros (model input space), black (pixels 0) or uniform noise pixels",
+  },
   rule: {
-    type: "enum";
-    choices: readonly ["trapezoid", "midpoint"];
-    default: "trapezoid";
-    help: string;
-  };
-  /** Path points per pass. */
-  batchSize: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
-  /** Which class score. */
-  target: TargetParam;
-};
+    type: "enum",
+    choices: ["trapezoid", "midpoint"] as const,
+    default: "trapezoid",
+    help: "Riemann rule of the path integral",
+  },
+  batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "path points per pass" },
+  target: TARGET_PARAM,
+} as const;
+
+/** The schema type of the `integrated-gradients` plugin's parameters. */
+export type IntegratedGradientsParams = typeof INTEGRATED_GRADIENTS_PARAMS;
 
 /** The `integrated-gradients` plugin. */
-export const integratedGradients: Plugin<IntegratedGradientsParams> = definePlugin({
+export const integratedGradients: Plugin<typeof INTEGRATED_GRADIENTS_PARAMS> = definePlugin({
   name: "integrated-gradients",
   family: "attribute",
   summary: "Integrated gradients along a straight path from a baseline (Sundararajan et al. 2017)",
-  params: {
-    ...ATTRIBUTION_PARAMS,
-    steps: {
-      type: "integer",
-      default: 64,
-      min: 1,
-      max: 4096,
-      help: "intervals of the Riemann sum",
-    },
-    baseline: {
-      type: "enum",
-      choices: ["zeros", "black", "uniform"] as const,
-      default: "zeros",
-      help: "baseline: zeros (model input space), black (pixels 0) or uniform noise pixels",
-    },
-    rule: {
-      type: "enum",
-      choices: ["trapezoid", "midpoint"] as const,
-      default: "trapezoid",
-      help: "Riemann rule of the path integral",
-    },
-    batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "path points per pass" },
-    target: TARGET_PARAM,
-  },
+  params: INTEGRATED_GRADIENTS_PARAMS,
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
     return { attribution: [n, h, w, c], map: [n, h, w], baseline: [n, h, w, c] };

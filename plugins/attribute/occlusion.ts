@@ -16,6 +16,7 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
@@ -25,27 +26,40 @@ import { grid } from "../../core/images/grids.ts";
 import { spatialLayer } from "../_layers.ts";
 import { readOnce } from "./batches.ts";
 
-/** Options of the `occlusion` plugin. */
-export type OcclusionOptions = {
-  /** Which input image. */
-  image: { type: "integer"; default: 0; min: 0; help: string };
-  /** Side of the square, in input pixels. */
-  size: { type: "integer"; default: 8; min: 1; help: string };
-  /** Step between positions of the square, in input pixels. */
-  stride: { type: "integer"; default: 2; min: 1; help: string };
-  /** Value of the square in pixel space [0, 1]. Default: the image's mean (per channel). */
-  fill: { type: "number"; min: 0; max: 1; help: string };
-  /** Class whose probability to map; -1: the image's true class, else the predicted one. */
-  class: { type: "integer"; default: -1; min: -1; help: string };
-  /** Layer whose strongest feature map to follow. Default: the last conv layer. */
-  layer: { type: "layer"; help: string };
-  /** Occluded images per forward pass. */
-  batchSize: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
-  /** Weight of the heatmaps over the image. */
-  alpha: { type: "number"; default: 0.6; min: 0; max: 1; help: string };
-  /** Integer upscaling of the figure's tiles. */
-  scale: { type: "integer"; default: 4; min: 1; max: 32; help: string };
-};
+/** The parameters of the `occlusion` plugin: its schema, declared once. */
+export const OCCLUSION_PARAMS = {
+  image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
+  size: { type: "integer", default: 8, min: 1, help: "side of the square in pixels" },
+  stride: { type: "integer", default: 2, min: 1, help: "step between positions in pixels" },
+  fill: {
+    type: "number",
+    min: 0,
+    max: 1,
+    help: "grey value of the square in pixel space (default: the image's mean)",
+  },
+  class: {
+    type: "integer",
+    default: -1,
+    min: -1,
+    help: "class to map (-1: the true class if known, else the predicted one)",
+  },
+  layer: {
+    type: "layer",
+    help: "layer whose strongest feature map to follow (default: last conv)",
+  },
+  batchSize: {
+    type: "integer",
+    default: 64,
+    min: 1,
+    max: 4096,
+    help: "occluded images per forward pass",
+  },
+  alpha: { type: "number", default: 0.6, min: 0, max: 1, help: "weight of the heatmaps" },
+  scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of the figure" },
+} as const;
+
+/** The `occlusion` plugin's parameter values, typed from {@linkcode OCCLUSION_PARAMS} (defaults there). */
+export type OcclusionOptions = ParamValues<typeof OCCLUSION_PARAMS>;
 
 /** Positions of the square per axis: it always lies wholly inside the image. */
 function positions(extent: number, size: number, stride: number): number {
@@ -175,41 +189,12 @@ function nearestCell(extent: number, cells: number, size: number, stride: number
 }
 
 /** The `occlusion` plugin. */
-export const occlusion: Plugin<OcclusionOptions> = definePlugin({
+export const occlusion: Plugin<typeof OCCLUSION_PARAMS> = definePlugin({
   name: "occlusion",
   family: "attribute",
   summary:
     "Occlusion maps: class probability, feature-map activation and top class (Zeiler & Fergus)",
-  params: {
-    image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
-    size: { type: "integer", default: 8, min: 1, help: "side of the square in pixels" },
-    stride: { type: "integer", default: 2, min: 1, help: "step between positions in pixels" },
-    fill: {
-      type: "number",
-      min: 0,
-      max: 1,
-      help: "grey value of the square in pixel space (default: the image's mean)",
-    },
-    class: {
-      type: "integer",
-      default: -1,
-      min: -1,
-      help: "class to map (-1: the true class if known, else the predicted one)",
-    },
-    layer: {
-      type: "layer",
-      help: "layer whose strongest feature map to follow (default: last conv)",
-    },
-    batchSize: {
-      type: "integer",
-      default: 64,
-      min: 1,
-      max: 4096,
-      help: "occluded images per forward pass",
-    },
-    alpha: { type: "number", default: 0.6, min: 0, max: 1, help: "weight of the heatmaps" },
-    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of the figure" },
-  },
+  params: OCCLUSION_PARAMS,
   resultShape(net, p) {
     const [gh, gw] = checkPatch(net, p.size, p.stride);
     return { probability: [gh, gw], activation: [gh, gw], classes: [gh, gw] };

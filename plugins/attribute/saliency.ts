@@ -19,7 +19,6 @@ import {
   resolveClasses,
   type ScoreKind,
   TARGET_PARAM,
-  type TargetParam,
 } from "./targets.ts";
 
 /** Options of {@linkcode saliencyAttribution}. */
@@ -48,21 +47,21 @@ export const saliencyAttribution: Attribution<SaliencyOptions> = {
   },
 };
 
-/** Options of the `saliency` plugin. */
-export type SaliencyParams = typeof ATTRIBUTION_PARAMS & {
-  /** Which score to differentiate: the logit `s_y` (Simonyan), the probability or its log. */
-  target: TargetParam;
-};
+/** The parameters of the `saliency` plugin: its schema, declared once. */
+export const SALIENCY_PARAMS = {
+  ...ATTRIBUTION_PARAMS,
+  target: TARGET_PARAM,
+} as const;
+
+/** The schema type of the `saliency` plugin's parameters. */
+export type SaliencyParams = typeof SALIENCY_PARAMS;
 
 /** The `saliency` plugin. */
-export const saliency: Plugin<SaliencyParams> = definePlugin({
+export const saliency: Plugin<typeof SALIENCY_PARAMS> = definePlugin({
   name: "saliency",
   family: "attribute",
   summary: "Class saliency map max_k |d s_y / d X_ijk| (Simonyan et al. 2014)",
-  params: {
-    ...ATTRIBUTION_PARAMS,
-    target: TARGET_PARAM,
-  },
+  params: SALIENCY_PARAMS,
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
     return { attribution: [n, h, w, c], map: [n, h, w] };

@@ -128,46 +128,36 @@ export function smoothGrad<O extends object>(
   };
 }
 
-/** Options of the `smoothgrad` plugin. */
-export type SmoothGradParams = typeof ATTRIBUTION_PARAMS & {
-  /** Name of the attribution plugin to smooth (any registered one). */
-  method: { type: "string"; default: "saliency"; help: string };
-  /** Parameters of that plugin, as JSON. */
-  params: { type: "string"; default: "{}"; help: string };
-  /** Noisy samples per image. */
-  samples: { type: "integer"; default: 50; min: 1; max: 10000; help: string };
-  /** Noise standard deviation as a fraction of each image's value range. */
-  sigma: { type: "number"; default: 0.15; min: 0; max: 10; help: string };
-  /** Average squared attributions (SmoothGrad-squared). */
-  magnitude: { type: "boolean"; default: false; help: string };
-  /** Noisy samples per call of the method. */
-  batchSize: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
-};
+/** The parameters of the `smoothgrad` plugin: its schema, declared once. */
+export const SMOOTHGRAD_PARAMS = {
+  ...ATTRIBUTION_PARAMS,
+  method: {
+    type: "string",
+    default: "saliency",
+    help: "attribution plugin to smooth (saliency, guided-backprop, integrated-gradients, ...)",
+  },
+  params: { type: "string", default: "{}", help: "that plugin's parameters, as JSON" },
+  samples: { type: "integer", default: 50, min: 1, max: 10000, help: "noisy samples per image" },
+  sigma: {
+    type: "number",
+    default: 0.15,
+    min: 0,
+    max: 10,
+    help: "noise std as a fraction of the image's value range",
+  },
+  magnitude: { type: "boolean", default: false, help: "average squared attributions" },
+  batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "samples per call" },
+} as const;
+
+/** The schema type of the `smoothgrad` plugin's parameters. */
+export type SmoothGradParams = typeof SMOOTHGRAD_PARAMS;
 
 /** The `smoothgrad` plugin. */
-export const smoothgrad: Plugin<SmoothGradParams> = definePlugin({
+export const smoothgrad: Plugin<typeof SMOOTHGRAD_PARAMS> = definePlugin({
   name: "smoothgrad",
   family: "attribute",
   summary: "SmoothGrad: any attribution averaged over noisy copies of the input (Smilkov et al.)",
-  params: {
-    ...ATTRIBUTION_PARAMS,
-    method: {
-      type: "string",
-      default: "saliency",
-      help: "attribution plugin to smooth (saliency, guided-backprop, integrated-gradients, ...)",
-    },
-    params: { type: "string", default: "{}", help: "that plugin's parameters, as JSON" },
-    samples: { type: "integer", default: 50, min: 1, max: 10000, help: "noisy samples per image" },
-    sigma: {
-      type: "number",
-      default: 0.15,
-      min: 0,
-      max: 10,
-      help: "noise std as a fraction of the image's value range",
-    },
-    magnitude: { type: "boolean", default: false, help: "average squared attributions" },
-    batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "samples per call" },
-  },
+  params: SMOOTHGRAD_PARAMS,
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
     return { attribution: [n, h, w, c], map: [n, h, w] };

@@ -5,13 +5,17 @@
  *
  * @module
  */
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { LayerInfo, Net } from "../../core/net.ts";
 import { receptiveFields } from "../../core/receptive_field.ts";
 import { Result } from "../../core/result.ts";
 
-/** Options of the `summary` plugin (none). */
-export type SummaryOptions = Record<string, never>;
+/** The parameters of the `summary` plugin: its schema, declared once. */
+export const SUMMARY_PARAMS = {} as const;
+
+/** The `summary` plugin's parameter values, typed from {@linkcode SUMMARY_PARAMS} (defaults there). */
+export type SummaryOptions = ParamValues<typeof SUMMARY_PARAMS>;
 
 /**
  * Multiply-adds of one forward pass of one image through a layer.
@@ -66,11 +70,11 @@ function fmtPair(p?: [number, number]): string {
 }
 
 /** The `summary` plugin. */
-export const summary: Plugin<SummaryOptions> = definePlugin({
+export const summary: Plugin<typeof SUMMARY_PARAMS> = definePlugin({
   name: "summary",
   family: "design",
   summary: "Per-layer output shape, parameters, multiply-adds and receptive field, with totals",
-  params: {},
+  params: SUMMARY_PARAMS,
   resultShape: () => ({}),
   run(ctx) {
     const net = ctx.net;

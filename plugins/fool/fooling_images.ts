@@ -18,6 +18,7 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
@@ -288,96 +289,69 @@ export async function foolByEvolution(
   };
 }
 
-/** Options of the `fooling-images` plugin. */
-export type FoolingImagesOptions = {
-  /** `gradient` (ascent from mean + noise) or `evolution` (direct encoding). */
+/** The parameters of the `fooling-images` plugin: its schema, declared once. */
+export const FOOLING_IMAGES_PARAMS = {
   method: {
-    type: "enum";
-    choices: readonly ["gradient", "evolution"];
-    default: "gradient";
-    help: string;
-  };
-  /** Classes (empty: all). */
-  classes: { type: "numbers"; default: []; help: string };
-  /** Threshold (0: the lecture's, 0.9999 for gradient, 0.995 for evolution). */
-  confidence: { type: "number"; default: 0; min: 0; max: 1; help: string };
-  /** Gradient: most steps. */
-  steps: { type: "integer"; default: 300; min: 1; help: string };
-  /** Gradient: largest pixel change per step. */
-  stepSize: { type: "number"; default: 0.01; min: 0; max: 1; help: string };
-  /** Gradient: noise around the mean image. */
-  noise: { type: "number"; default: 0.1; min: 0; help: string };
-  /** Evolution: most generations. */
-  generations: { type: "integer"; default: 300; min: 1; help: string };
-  /** Evolution: elites and children per class. */
-  population: { type: "integer"; default: 16; min: 1; help: string };
-  /** Evolution: probability that a pixel mutates. */
-  mutationRate: { type: "number"; default: 0.02; min: 0; max: 1; help: string };
-  /** Evolution: standard deviation of a mutation. */
-  mutationStrength: { type: "number"; default: 1; min: 0; help: string };
-  /** Evolution: uniform crossover of two parents. */
-  crossover: { type: "boolean"; default: true; help: string };
-  /** Evolution: parents drawn from the best this many elites (0: all). */
-  parents: { type: "integer"; default: 0; min: 0; help: string };
-};
+    type: "enum",
+    choices: ["gradient", "evolution"] as const,
+    default: "gradient",
+    help: "gradient (ascent from mean + noise) or evolution (direct pixel encoding)",
+  },
+  classes: { type: "numbers", default: [] as number[], help: "classes to fool with (empty: all)" },
+  confidence: {
+    type: "number",
+    default: 0,
+    min: 0,
+    max: 1,
+    help: "threshold (0: 0.9999 for gradient, 0.995 for evolution)",
+  },
+  steps: { type: "integer", default: 300, min: 1, help: "gradient: most ascent steps" },
+  stepSize: {
+    type: "number",
+    default: 0.01,
+    min: 0,
+    max: 1,
+    help: "gradient: largest pixel change per step",
+  },
+  noise: { type: "number", default: 0.1, min: 0, help: "gradient: noise around the mean" },
+  generations: { type: "integer", default: 300, min: 1, help: "evolution: most generations" },
+  population: {
+    type: "integer",
+    default: 16,
+    min: 1,
+    help: "evolution: elites and children per class",
+  },
+  mutationRate: {
+    type: "number",
+    default: 0.02,
+    min: 0,
+    max: 1,
+    help: "evolution: probability that a pixel mutates",
+  },
+  mutationStrength: {
+    type: "number",
+    default: 1,
+    min: 0,
+    help: "evolution: standard deviation of a mutation, pixel units",
+  },
+  crossover: { type: "boolean", default: true, help: "evolution: uniform crossover of parents" },
+  parents: {
+    type: "integer",
+    default: 0,
+    min: 0,
+    help: "evolution: parents drawn from the best this many elites (0: all)",
+  },
+} as const;
+
+/** The `fooling-images` plugin's parameter values, typed from {@linkcode FOOLING_IMAGES_PARAMS} (defaults there). */
+export type FoolingImagesOptions = ParamValues<typeof FOOLING_IMAGES_PARAMS>;
 
 /** The `fooling-images` plugin. */
-export const foolingImages: Plugin<FoolingImagesOptions> = definePlugin({
+export const foolingImages: Plugin<typeof FOOLING_IMAGES_PARAMS> = definePlugin({
   name: "fooling-images",
   family: "fool",
   summary: "Unrecognizable images the net labels with >99% confidence (gradient or evolution)",
-  params: {
-    method: {
-      type: "enum",
-      choices: ["gradient", "evolution"] as const,
-      default: "gradient",
-      help: "gradient (ascent from mean + noise) or evolution (direct pixel encoding)",
-    },
-    classes: { type: "numbers", default: [], help: "classes to fool with (empty: all)" },
-    confidence: {
-      type: "number",
-      default: 0,
-      min: 0,
-      max: 1,
-      help: "threshold (0: 0.9999 for gradient, 0.995 for evolution)",
-    },
-    steps: { type: "integer", default: 300, min: 1, help: "gradient: most ascent steps" },
-    stepSize: {
-      type: "number",
-      default: 0.01,
-      min: 0,
-      max: 1,
-      help: "gradient: largest pixel change per step",
-    },
-    noise: { type: "number", default: 0.1, min: 0, help: "gradient: noise around the mean" },
-    generations: { type: "integer", default: 300, min: 1, help: "evolution: most generations" },
-    population: {
-      type: "integer",
-      default: 16,
-      min: 1,
-      help: "evolution: elites and children per class",
-    },
-    mutationRate: {
-      type: "number",
-      default: 0.02,
-      min: 0,
-      max: 1,
-      help: "evolution: probability that a pixel mutates",
-    },
-    mutationStrength: {
-      type: "number",
-      default: 1,
-      min: 0,
-      help: "evolution: standard deviation of a mutation, pixel units",
-    },
-    crossover: { type: "boolean", default: true, help: "evolution: uniform crossover of parents" },
-    parents: {
-      type: "integer",
-      default: 0,
-      min: 0,
-      help: "evolution: parents drawn from the best this many elites (0: all)",
-    },
-  },
+  params: FOOLING_IMAGES_PARAMS,
   resultShape(net: Net, p) {
     const k = p.classes.length || net.numClasses;
     const { height, width, channels } = net.input;

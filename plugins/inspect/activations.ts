@@ -7,40 +7,35 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { Result } from "../../core/result.ts";
 import { toDisplay } from "../../core/images/display.ts";
 import { grid } from "../../core/images/grids.ts";
 import { spatialLayer } from "../_layers.ts";
 
-/** Options of the `activations` plugin. */
-export type ActivationsOptions = {
-  /** Layer to show (one with a spatial grid). Default: the first conv layer. */
-  layer: { type: "layer"; help: string };
-  /** Which input image. */
-  image: { type: "integer"; default: 0; min: 0; help: string };
-  /** Scale each channel on its own (`each`) or the whole layer alike (`layer`). */
-  normalize: { type: "enum"; choices: readonly ["each", "layer"]; default: "layer"; help: string };
-  /** Integer upscaling of each map in the grid. */
-  scale: { type: "integer"; default: 4; min: 1; max: 32; help: string };
-};
+/** The parameters of the `activations` plugin: its schema, declared once. */
+export const ACTIVATIONS_PARAMS = {
+  layer: { type: "layer", help: "layer to show (default: first conv layer)" },
+  image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
+  normalize: {
+    type: "enum",
+    choices: ["each", "layer"] as const,
+    default: "layer",
+    help: "scale each channel on its own, or the whole layer alike",
+  },
+  scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each map" },
+} as const;
+
+/** The `activations` plugin's parameter values, typed from {@linkcode ACTIVATIONS_PARAMS} (defaults there). */
+export type ActivationsOptions = ParamValues<typeof ACTIVATIONS_PARAMS>;
 
 /** The `activations` plugin. */
-export const activations: Plugin<ActivationsOptions> = definePlugin({
+export const activations: Plugin<typeof ACTIVATIONS_PARAMS> = definePlugin({
   name: "activations",
   family: "inspect",
   summary: "Every channel of a layer's response to one image, as a labelled grid",
-  params: {
-    layer: { type: "layer", help: "layer to show (default: first conv layer)" },
-    image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
-    normalize: {
-      type: "enum",
-      choices: ["each", "layer"] as const,
-      default: "layer",
-      help: "scale each channel on its own, or the whole layer alike",
-    },
-    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each map" },
-  },
+  params: ACTIVATIONS_PARAMS,
   resultShape(net, p) {
     const l = net.layer(spatialLayer(net, p.layer, "activations"));
     return { activations: l.outputShape };

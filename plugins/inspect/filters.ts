@@ -7,40 +7,35 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { Result } from "../../core/result.ts";
 import { toDisplay } from "../../core/images/display.ts";
 import { grid } from "../../core/images/grids.ts";
 
-/** Options of the `filters` plugin. */
-export type FiltersOptions = {
-  /** Conv layer. Default: the first conv layer. */
-  layer: { type: "layer"; help: string };
-  /** Most filters shown. */
-  maxFilters: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
-  /** Most input channels shown per filter (grayscale slices). */
-  maxInputs: { type: "integer"; default: 8; min: 1; max: 512; help: string };
-  /** Integer upscaling of each tile. */
-  scale: { type: "integer"; default: 8; min: 1; max: 64; help: string };
-};
+/** The parameters of the `filters` plugin: its schema, declared once. */
+export const FILTERS_PARAMS = {
+  layer: { type: "layer", help: "conv layer (default: first conv layer)" },
+  maxFilters: { type: "integer", default: 64, min: 1, max: 4096, help: "most filters shown" },
+  maxInputs: {
+    type: "integer",
+    default: 8,
+    min: 1,
+    max: 512,
+    help: "most input channels shown per filter",
+  },
+  scale: { type: "integer", default: 8, min: 1, max: 64, help: "upscaling of each tile" },
+} as const;
+
+/** The `filters` plugin's parameter values, typed from {@linkcode FILTERS_PARAMS} (defaults there). */
+export type FiltersOptions = ParamValues<typeof FILTERS_PARAMS>;
 
 /** The `filters` plugin. */
-export const filters: Plugin<FiltersOptions> = definePlugin({
+export const filters: Plugin<typeof FILTERS_PARAMS> = definePlugin({
   name: "filters",
   family: "inspect",
   summary: "The weights of a conv layer as tiles (RGB for 3-channel first layers)",
-  params: {
-    layer: { type: "layer", help: "conv layer (default: first conv layer)" },
-    maxFilters: { type: "integer", default: 64, min: 1, max: 4096, help: "most filters shown" },
-    maxInputs: {
-      type: "integer",
-      default: 8,
-      min: 1,
-      max: 512,
-      help: "most input channels shown per filter",
-    },
-    scale: { type: "integer", default: 8, min: 1, max: 64, help: "upscaling of each tile" },
-  },
+  params: FILTERS_PARAMS,
   resultShape(net, p) {
     const name = p.layer ?? net.convLayers()[0].name;
     const w = net.kernel(name);

@@ -17,6 +17,7 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
@@ -28,27 +29,50 @@ import { gradient } from "../../core/gradients.ts";
 import { HELD_OUT_COUNT, heldOutCanvases, heldOutDigits } from "../../core/datasets.ts";
 import { spatialLayer } from "../_layers.ts";
 
-/** Options of the `top-patches` plugin. */
-export type TopPatchesOptions = {
-  /** Layer whose channels to rank (one with a spatial grid). Default: the last conv layer. */
-  layer: { type: "layer"; help: string };
-  /** A folder of PNG/JPEG images, or `held-out` (the built-in held-out digits or canvases). */
-  data: { type: "string"; default: "held-out"; help: string };
-  /** Most images streamed (held-out: the first N of 2,000; folder: the first N files by name). */
-  count: { type: "integer"; default: 1000; min: 1; help: string };
-  /** Strongest activations kept per channel. */
-  k: { type: "integer"; default: 9; min: 1; max: 256; help: string };
-  /** Which channels (empty: the first `maxChannels`). */
-  channels: { type: "numbers"; default: []; help: string };
-  /** How many channels when `channels` is empty. */
-  maxChannels: { type: "integer"; default: 8; min: 1; max: 4096; help: string };
-  /** Also show the DeconvNet projection of each top activation. */
-  project: { type: "boolean"; default: true; help: string };
-  /** Images per forward (and projection) pass. */
-  batchSize: { type: "integer"; default: 64; min: 1; max: 4096; help: string };
-  /** Integer upscaling of each tile. */
-  scale: { type: "integer"; default: 4; min: 1; max: 32; help: string };
-};
+/** The parameters of the `top-patches` plugin: its schema, declared once. */
+export const TOP_PATCHES_PARAMS = {
+  layer: { type: "layer", help: "layer whose channels to rank (default: last conv layer)" },
+  data: {
+    type: "string",
+    default: "held-out",
+    help: "folder of PNG/JPEG images, or held-out (built-in held-out digits/canvases)",
+  },
+  count: {
+    type: "integer",
+    default: 1000,
+    min: 1,
+    help: "most images streamed (held-out: first N; folder: first N files by name)",
+  },
+  k: { type: "integer", default: 9, min: 1, max: 256, help: "activations kept per channel" },
+  channels: {
+    type: "numbers",
+    default: [] as number[],
+    help: "channels to show (default: the first few)",
+  },
+  maxChannels: {
+    type: "integer",
+    default: 8,
+    min: 1,
+    max: 4096,
+    help: "how many channels when --channels is not given",
+  },
+  project: {
+    type: "boolean",
+    default: true,
+    help: "also show each activation's DeconvNet projection to pixel space",
+  },
+  batchSize: {
+    type: "integer",
+    default: 64,
+    min: 1,
+    max: 4096,
+    help: "images per forward and projection pass",
+  },
+  scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
+} as const;
+
+/** The `top-patches` plugin's parameter values, typed from {@linkcode TOP_PATCHES_PARAMS} (defaults there). */
+export type TopPatchesOptions = ParamValues<typeof TOP_PATCHES_PARAMS>;
 
 /** Colour of the parts of a receptive field that lie outside the image. */
 const OUTSIDE: readonly [number, number, number] = [0.35, 0.55, 0.85];
@@ -247,46 +271,11 @@ function mergeTop(kept: Hit[], fresh: Hit[], k: number): Hit[] {
 }
 
 /** The `top-patches` plugin. */
-export const topPatches: Plugin<TopPatchesOptions> = definePlugin({
+export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
   name: "top-patches",
   family: "inspect",
   summary: "Per channel, the k strongest patches of a data set with DeconvNet projections",
-  params: {
-    layer: { type: "layer", help: "layer whose channels to rank (default: last conv layer)" },
-    data: {
-      type: "string",
-      default: "held-out",
-      help: "folder of PNG/JPEG images, or held-out (built-in held-out digits/canvases)",
-    },
-    count: {
-      type: "integer",
-      default: 1000,
-      min: 1,
-      help: "most images streamed (held-out: first N; folder: first N files by name)",
-    },
-    k: { type: "integer", default: 9, min: 1, max: 256, help: "activations kept per channel" },
-    channels: { type: "numbers", default: [], help: "channels to show (default: the first few)" },
-    maxChannels: {
-      type: "integer",
-      default: 8,
-      min: 1,
-      max: 4096,
-      help: "how many channels when --channels is not given",
-    },
-    project: {
-      type: "boolean",
-      default: true,
-      help: "also show each activation's DeconvNet projection to pixel space",
-    },
-    batchSize: {
-      type: "integer",
-      default: 64,
-      min: 1,
-      max: 4096,
-      help: "images per forward and projection pass",
-    },
-    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
-  },
+  params: TOP_PATCHES_PARAMS,
   resultShape(net, p) {
     const layer = spatialLayer(net, p.layer, "top-patches", "last");
     const info = net.layer(layer);

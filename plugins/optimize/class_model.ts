@@ -9,6 +9,7 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
@@ -19,28 +20,28 @@ import { render } from "./loop.ts";
 import { clampRange } from "./priors.ts";
 import { optimizerByName, OPTIMIZERS } from "./_common.ts";
 
-/** Options of the `class-model` plugin. */
-export type ClassModelOptions = {
-  /** Classes to visualize; empty: every class. */
-  classes: { type: "numbers"; default: number[]; help: string };
-  /** Steps of gradient ascent. */
-  steps: { type: "integer"; default: number; min: 1; max: 100000; help: string };
-  /** Step size. */
-  lr: { type: "number"; default: number; min: 0; help: string };
-  /** lambda of the L2 regularizer. */
-  lambda: { type: "number"; default: number; min: 0; help: string };
-  /** Optimizer. */
+/** The parameters of the `class-model` plugin: its schema, declared once. */
+export const CLASS_MODEL_PARAMS = {
+  classes: {
+    type: "numbers",
+    default: [] as number[],
+    help: "classes to visualize (default: all)",
+  },
+  steps: { type: "integer", default: 200, min: 1, max: 100000, help: "steps of ascent" },
+  lr: { type: "number", default: 0.05, min: 0, help: "step size" },
+  lambda: { type: "number", default: 0.01, min: 0, help: "weight of the L2 regularizer" },
   optimizer: {
-    type: "enum";
-    choices: readonly ["ascent", "momentum", "adam"];
-    default: "momentum";
-    help: string;
-  };
-  /** Keep pixels in the model's valid input range after each step. */
-  clamp: { type: "boolean"; default: false; help: string };
-  /** Integer upscaling of each tile. */
-  scale: { type: "integer"; default: number; min: 1; max: 32; help: string };
-};
+    type: "enum",
+    choices: OPTIMIZERS,
+    default: "momentum",
+    help: "ascent (normalized steps), momentum or adam",
+  },
+  clamp: { type: "boolean", default: false, help: "clamp pixels to the valid input range" },
+  scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
+} as const;
+
+/** The `class-model` plugin's parameter values, typed from {@linkcode CLASS_MODEL_PARAMS} (defaults there). */
+export type ClassModelOptions = ParamValues<typeof CLASS_MODEL_PARAMS>;
 
 function classesOf(net: Net, given: number[]): number[] {
   const list = given.length ? given : Array.from({ length: net.numClasses }, (_, i) => i);
@@ -49,24 +50,11 @@ function classesOf(net: Net, given: number[]): number[] {
 }
 
 /** The `class-model` plugin. */
-export const classModel: Plugin<ClassModelOptions> = definePlugin({
+export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
   name: "class-model",
   family: "optimize",
   summary: "Image maximizing each class score, s_y(X) - lambda ||X||^2, from zeros (Simonyan)",
-  params: {
-    classes: { type: "numbers", default: [], help: "classes to visualize (default: all)" },
-    steps: { type: "integer", default: 200, min: 1, max: 100000, help: "steps of ascent" },
-    lr: { type: "number", default: 0.05, min: 0, help: "step size" },
-    lambda: { type: "number", default: 0.01, min: 0, help: "weight of the L2 regularizer" },
-    optimizer: {
-      type: "enum",
-      choices: OPTIMIZERS,
-      default: "momentum",
-      help: "ascent (normalized steps), momentum or adam",
-    },
-    clamp: { type: "boolean", default: false, help: "clamp pixels to the valid input range" },
-    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
-  },
+  params: CLASS_MODEL_PARAMS,
   resultShape(net, p) {
     const { height, width, channels } = net.input;
     return { images: [classesOf(net, p.classes).length, height, width, channels] };

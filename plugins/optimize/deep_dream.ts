@@ -13,6 +13,7 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
@@ -26,25 +27,20 @@ import { lowres } from "./param.ts";
 import type { Random } from "../../core/random.ts";
 import { checkImage, displayPixels, layerList } from "./_common.ts";
 
-/** Options of the `deep-dream` plugin. */
-export type DeepDreamOptions = {
-  /** Comma-separated layers to dream on; default: the first and the last conv layer. */
-  layers: { type: "string"; help: string };
-  /** Which input image. */
-  image: { type: "integer"; default: 0; min: 0; help: string };
-  /** Number of octaves. */
-  octaves: { type: "integer"; default: number; min: 1; max: 10; help: string };
-  /** Size ratio between octaves. */
-  octaveScale: { type: "number"; default: number; min: 1; max: 4; help: string };
-  /** Steps per octave. */
-  steps: { type: "integer"; default: number; min: 1; max: 10000; help: string };
-  /** Step size (normalized steps, in model input units). */
-  lr: { type: "number"; default: number; min: 0; help: string };
-  /** Largest random shift in pixels. */
-  jitter: { type: "integer"; default: number; min: 0; max: 64; help: string };
-  /** Integer upscaling of each tile. */
-  scale: { type: "integer"; default: number; min: 1; max: 32; help: string };
-};
+/** The parameters of the `deep-dream` plugin: its schema, declared once. */
+export const DEEP_DREAM_PARAMS = {
+  layers: { type: "string", help: "comma-separated layers (default: first and last conv)" },
+  image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
+  octaves: { type: "integer", default: 3, min: 1, max: 10, help: "number of octaves" },
+  octaveScale: { type: "number", default: 1.4, min: 1, max: 4, help: "size ratio of octaves" },
+  steps: { type: "integer", default: 20, min: 1, max: 10000, help: "steps per octave" },
+  lr: { type: "number", default: 0.01, min: 0, help: "normalized step size" },
+  jitter: { type: "integer", default: 2, min: 0, max: 64, help: "largest random shift" },
+  scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
+} as const;
+
+/** The `deep-dream` plugin's parameter values, typed from {@linkcode DEEP_DREAM_PARAMS} (defaults there). */
+export type DeepDreamOptions = ParamValues<typeof DEEP_DREAM_PARAMS>;
 
 /** Octave sizes from coarse to fine. */
 function octaveSizes(h: number, w: number, count: number, ratio: number): [number, number][] {
@@ -120,20 +116,11 @@ function dreamLayers(net: Net): string[] {
 }
 
 /** The `deep-dream` plugin. */
-export const deepDream: Plugin<DeepDreamOptions> = definePlugin({
+export const deepDream: Plugin<typeof DEEP_DREAM_PARAMS> = definePlugin({
   name: "deep-dream",
   family: "optimize",
   summary: "Raise a layer's activations in an input image, over octaves (DeepDream)",
-  params: {
-    layers: { type: "string", help: "comma-separated layers (default: first and last conv)" },
-    image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
-    octaves: { type: "integer", default: 3, min: 1, max: 10, help: "number of octaves" },
-    octaveScale: { type: "number", default: 1.4, min: 1, max: 4, help: "size ratio of octaves" },
-    steps: { type: "integer", default: 20, min: 1, max: 10000, help: "steps per octave" },
-    lr: { type: "number", default: 0.01, min: 0, help: "normalized step size" },
-    jitter: { type: "integer", default: 2, min: 0, max: 64, help: "largest random shift" },
-    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
-  },
+  params: DEEP_DREAM_PARAMS,
   resultShape(net, p) {
     const layers = layerList(net, p.layers, dreamLayers(net), "deep-dream");
     const { height, width, channels } = net.input;

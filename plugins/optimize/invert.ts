@@ -11,6 +11,7 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
@@ -21,29 +22,22 @@ import { clampRange } from "./priors.ts";
 import type { Random } from "../../core/random.ts";
 import { checkImage, displayPixels, layerList } from "./_common.ts";
 
-/** Options of the `invert` plugin. */
-export type InvertOptions = {
-  /** Comma-separated layers; default: every layer with weights. */
-  layers: { type: "string"; help: string };
-  /** Which input image. */
-  image: { type: "integer"; default: 0; min: 0; help: string };
-  /** Random starts per layer (one batch). */
-  starts: { type: "integer"; default: number; min: 1; max: 64; help: string };
-  /** Steps of Adam. */
-  steps: { type: "integer"; default: number; min: 1; max: 100000; help: string };
-  /** Adam's step size. */
-  lr: { type: "number"; default: number; min: 0; help: string };
-  /** Weight of the alpha-norm, per pixel. */
-  alphaWeight: { type: "number"; default: number; min: 0; help: string };
-  /** alpha of the alpha-norm. */
-  alpha: { type: "number"; default: number; min: 1; max: 20; help: string };
-  /** Weight of total variation, per pixel. */
-  tvWeight: { type: "number"; default: number; min: 0; help: string };
-  /** beta of total variation. */
-  beta: { type: "number"; default: number; min: 1; max: 4; help: string };
-  /** Integer upscaling of each tile. */
-  scale: { type: "integer"; default: number; min: 1; max: 32; help: string };
-};
+/** The parameters of the `invert` plugin: its schema, declared once. */
+export const INVERT_PARAMS = {
+  layers: { type: "string", help: "comma-separated layers (default: every layer with weights)" },
+  image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
+  starts: { type: "integer", default: 3, min: 1, max: 64, help: "random starts per layer" },
+  steps: { type: "integer", default: 200, min: 1, max: 100000, help: "steps of Adam" },
+  lr: { type: "number", default: 0.05, min: 0, help: "Adam's step size" },
+  alphaWeight: { type: "number", default: 0.01, min: 0, help: "alpha-norm weight per pixel" },
+  alpha: { type: "number", default: 6, min: 1, max: 20, help: "alpha of the alpha-norm" },
+  tvWeight: { type: "number", default: 0.01, min: 0, help: "total variation weight per pixel" },
+  beta: { type: "number", default: 2, min: 1, max: 4, help: "beta of total variation" },
+  scale: { type: "integer", default: 3, min: 1, max: 32, help: "upscaling of each tile" },
+} as const;
+
+/** The `invert` plugin's parameter values, typed from {@linkcode INVERT_PARAMS} (defaults there). */
+export type InvertOptions = ParamValues<typeof INVERT_PARAMS>;
 
 /** Figures of one layer's inversion (means over the random starts). */
 export interface InversionFigures {
@@ -163,22 +157,11 @@ function paramLayers(net: Net): string[] {
 }
 
 /** The `invert` plugin. */
-export const invert: Plugin<InvertOptions> = definePlugin({
+export const invert: Plugin<typeof INVERT_PARAMS> = definePlugin({
   name: "invert",
   family: "optimize",
   summary: "Reconstruct an image from each layer's encoding, several random starts (Mahendran)",
-  params: {
-    layers: { type: "string", help: "comma-separated layers (default: every layer with weights)" },
-    image: { type: "integer", default: 0, min: 0, help: "index of the input image" },
-    starts: { type: "integer", default: 3, min: 1, max: 64, help: "random starts per layer" },
-    steps: { type: "integer", default: 200, min: 1, max: 100000, help: "steps of Adam" },
-    lr: { type: "number", default: 0.05, min: 0, help: "Adam's step size" },
-    alphaWeight: { type: "number", default: 0.01, min: 0, help: "alpha-norm weight per pixel" },
-    alpha: { type: "number", default: 6, min: 1, max: 20, help: "alpha of the alpha-norm" },
-    tvWeight: { type: "number", default: 0.01, min: 0, help: "total variation weight per pixel" },
-    beta: { type: "number", default: 2, min: 1, max: 4, help: "beta of total variation" },
-    scale: { type: "integer", default: 3, min: 1, max: 32, help: "upscaling of each tile" },
-  },
+  params: INVERT_PARAMS,
   resultShape(net, p) {
     const layers = layerList(net, p.layers, paramLayers(net), "invert");
     const { height, width, channels } = net.input;

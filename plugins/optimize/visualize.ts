@@ -11,6 +11,7 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
+import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
@@ -23,47 +24,57 @@ import { jitter } from "./transforms.ts";
 import { fourier, type Parameterization, pixels } from "./param.ts";
 import { displayPixels, optimizerByName, OPTIMIZERS } from "./_common.ts";
 
-/** Options of the `visualize` plugin. */
-export type VisualizeOptions = {
-  /** What to raise: a class score, a channel's mean, or one neuron (the centre one). */
+/** The parameters of the `visualize` plugin: its schema, declared once. */
+export const VISUALIZE_PARAMS = {
   target: {
-    type: "enum";
-    choices: readonly ["class", "channel", "neuron"];
-    default: "channel";
-    help: string;
-  };
-  /** Layer of the channel or neuron. Default: the last conv layer. */
-  layer: { type: "layer"; help: string };
-  /** Units (classes, channels or neurons); empty: the first 16. */
-  units: { type: "numbers"; default: number[]; help: string };
-  /** Steps. */
-  steps: { type: "integer"; default: number; min: 1; max: 100000; help: string };
-  /** Step size. */
-  lr: { type: "number"; default: number; min: 0; help: string };
-  /** Optimizer. */
+    type: "enum",
+    choices: ["class", "channel", "neuron"] as const,
+    default: "channel",
+    help: "a class score, a channel's mean or one (centre) neuron",
+  },
+  layer: { type: "layer", help: "layer of the channel or neuron (default: last conv layer)" },
+  units: {
+    type: "numbers",
+    default: [] as number[],
+    help: "classes, channels or neurons (default: first 16)",
+  },
+  steps: { type: "integer", default: 150, min: 1, max: 100000, help: "steps" },
+  lr: { type: "number", default: 0.02, min: 0, help: "step size" },
   optimizer: {
-    type: "enum";
-    choices: readonly ["ascent", "momentum", "adam"];
-    default: "ascent";
-    help: string;
-  };
-  /** Largest jitter shift in pixels. */
-  jitter: { type: "integer"; default: number; min: 0; max: 64; help: string };
-  /** L2 decay per step. */
-  decay: { type: "number"; default: number; min: 0; max: 0.99; help: string };
-  /** Blur every this many steps (0: never). */
-  blurEvery: { type: "integer"; default: number; min: 0; max: 1000; help: string };
-  /** Blur radius (sigma, pixels). */
-  blurSigma: { type: "number"; default: number; min: 0; max: 10; help: string };
-  /** Percentile of pixels with the smallest norm clipped each step. */
-  clipNorm: { type: "number"; default: number; min: 0; max: 100; help: string };
-  /** Percentile of pixels with the smallest contribution clipped each step. */
-  clipContribution: { type: "number"; default: number; min: 0; max: 100; help: string };
-  /** Parameterization of the image. */
-  param: { type: "enum"; choices: readonly ["pixels", "fourier"]; default: "pixels"; help: string };
-  /** Integer upscaling of each tile. */
-  scale: { type: "integer"; default: number; min: 1; max: 32; help: string };
-};
+    type: "enum",
+    choices: OPTIMIZERS,
+    default: "ascent",
+    help: "ascent (normalized steps), momentum or adam",
+  },
+  jitter: { type: "integer", default: 1, min: 0, max: 64, help: "largest jitter shift (pixels)" },
+  decay: { type: "number", default: 0.01, min: 0, max: 0.99, help: "L2 decay per step" },
+  blurEvery: {
+    type: "integer",
+    default: 4,
+    min: 0,
+    max: 1000,
+    help: "blur every k steps (0: never)",
+  },
+  blurSigma: { type: "number", default: 0.5, min: 0, max: 10, help: "blur sigma (pixels)" },
+  clipNorm: { type: "number", default: 0, min: 0, max: 100, help: "percentile clipped by norm" },
+  clipContribution: {
+    type: "number",
+    default: 0,
+    min: 0,
+    max: 100,
+    help: "percentile clipped by contribution",
+  },
+  param: {
+    type: "enum",
+    choices: ["pixels", "fourier"] as const,
+    default: "pixels",
+    help: "pixels, or a Fourier-space image (decorrelated colour)",
+  },
+  scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
+} as const;
+
+/** The `visualize` plugin's parameter values, typed from {@linkcode VISUALIZE_PARAMS} (defaults there). */
+export type VisualizeOptions = ParamValues<typeof VISUALIZE_PARAMS>;
 
 interface Plan {
   layer: string;
@@ -118,57 +129,11 @@ function plan(net: Net, target: string, layerName: string | undefined, given: nu
 }
 
 /** The `visualize` plugin. */
-export const visualize: Plugin<VisualizeOptions> = definePlugin({
+export const visualize: Plugin<typeof VISUALIZE_PARAMS> = definePlugin({
   name: "visualize",
   family: "optimize",
   summary: "Regularized image maximizing a class, channel or neuron, from noise (Yosinski)",
-  params: {
-    target: {
-      type: "enum",
-      choices: ["class", "channel", "neuron"] as const,
-      default: "channel",
-      help: "a class score, a channel's mean or one (centre) neuron",
-    },
-    layer: { type: "layer", help: "layer of the channel or neuron (default: last conv layer)" },
-    units: {
-      type: "numbers",
-      default: [],
-      help: "classes, channels or neurons (default: first 16)",
-    },
-    steps: { type: "integer", default: 150, min: 1, max: 100000, help: "steps" },
-    lr: { type: "number", default: 0.02, min: 0, help: "step size" },
-    optimizer: {
-      type: "enum",
-      choices: OPTIMIZERS,
-      default: "ascent",
-      help: "ascent (normalized steps), momentum or adam",
-    },
-    jitter: { type: "integer", default: 1, min: 0, max: 64, help: "largest jitter shift (pixels)" },
-    decay: { type: "number", default: 0.01, min: 0, max: 0.99, help: "L2 decay per step" },
-    blurEvery: {
-      type: "integer",
-      default: 4,
-      min: 0,
-      max: 1000,
-      help: "blur every k steps (0: never)",
-    },
-    blurSigma: { type: "number", default: 0.5, min: 0, max: 10, help: "blur sigma (pixels)" },
-    clipNorm: { type: "number", default: 0, min: 0, max: 100, help: "percentile clipped by norm" },
-    clipContribution: {
-      type: "number",
-      default: 0,
-      min: 0,
-      max: 100,
-      help: "percentile clipped by contribution",
-    },
-    param: {
-      type: "enum",
-      choices: ["pixels", "fourier"] as const,
-      default: "pixels",
-      help: "pixels, or a Fourier-space image (decorrelated colour)",
-    },
-    scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
-  },
+  params: VISUALIZE_PARAMS,
   resultShape(net, p) {
     const { height, width, channels } = net.input;
     const { units } = plan(net, p.target, p.layer, p.units);

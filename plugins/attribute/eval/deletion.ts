@@ -21,26 +21,27 @@ import { attributionMap, takeAttribution } from "../attribution.ts";
 import { chunks, readOnce } from "../batches.ts";
 import {
   disposeEvaluationImages,
+  EVALUATION_PARAMS,
   evaluationImages,
-  type EvaluationMethodsParams,
-  evaluationMethodsParams,
   methodList,
   parseMethodParams,
 } from "./evaluation.ts";
 import { predictedClasses } from "../targets.ts";
 
-/** Options of the `deletion` plugin. */
-export type DeletionParams = EvaluationMethodsParams & {
-  /** Held-out images (digits for a 28x28 model, canvases for a 64x64 one). */
-  count: { type: "integer"; default: 200; min: 1; max: 2000; help: string };
-  /** Deletion steps (the curve has `steps + 1` points). */
-  steps: { type: "integer"; default: 20; min: 1; max: 1000; help: string };
-  /** Images per forward pass and per attribution call. */
-  batchSize: { type: "integer"; default: 100; min: 1; max: 4096; help: string };
-};
-
 /** The methods scored by default. */
 export const DELETION_METHODS = "saliency,guided-backprop,grad-cam,integrated-gradients,smoothgrad";
+
+/** The parameters of the `deletion` plugin: its schema, declared once. */
+export const DELETION_PARAMS = {
+  methods: { ...EVALUATION_PARAMS.methods, default: DELETION_METHODS },
+  methodParams: EVALUATION_PARAMS.methodParams,
+  count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out images" },
+  steps: { type: "integer", default: 20, min: 1, max: 1000, help: "deletion steps" },
+  batchSize: { type: "integer", default: 100, min: 1, max: 4096, help: "images per pass" },
+} as const;
+
+/** The schema type of the `deletion` plugin's parameters. */
+export type DeletionParams = typeof DELETION_PARAMS;
 
 /**
  * The deletion order of each image's pixels: rank 0 is deleted first. Higher
@@ -137,16 +138,11 @@ export function curveArea(curve: readonly number[]): number {
 }
 
 /** The `deletion` plugin. */
-export const deletion: Plugin<DeletionParams> = definePlugin({
+export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
   name: "deletion",
   family: "attribute",
   summary: "Deletion metric: class probability as pixels go in map order vs random (AUC)",
-  params: {
-    ...evaluationMethodsParams(DELETION_METHODS),
-    count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out images" },
-    steps: { type: "integer", default: 20, min: 1, max: 1000, help: "deletion steps" },
-    batchSize: { type: "integer", default: 100, min: 1, max: 4096, help: "images per pass" },
-  },
+  params: DELETION_PARAMS,
   resultShape(net, p, images): Record<string, number[]> {
     const { height, width, channels } = net.input;
     const builtIn = channels === 1 &&

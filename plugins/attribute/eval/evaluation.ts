@@ -47,30 +47,18 @@ export function methodList(list: string, what: string): string[] {
 export const EVALUATION_METHOD_PARAMS =
   '{"integrated-gradients":{"steps":16},"smoothgrad":{"samples":10}}';
 
-/** The `methods` and `methodParams` parameters every evaluation plugin takes. */
-export type EvaluationMethodsParams = {
-  /** Attribution plugins to evaluate, comma-separated. */
-  methods: { type: "string"; default: string; help: string };
-  /** Parameters of the methods, as JSON by method name. */
-  methodParams: { type: "string"; default: string; help: string };
-};
-
 /**
- * The `methods` and `methodParams` parameter specs of an evaluation plugin.
- *
- * @param methods The methods evaluated by default, comma-separated.
- * @returns The two specs, to spread into the plugin's `params`.
+ * The `methods` and `methodParams` parameters every evaluation plugin takes
+ * (spread them into its schema, with its own default `methods`).
  */
-export function evaluationMethodsParams(methods: string): EvaluationMethodsParams {
-  return {
-    methods: { type: "string", default: methods, help: "attribution plugins, comma-separated" },
-    methodParams: {
-      type: "string",
-      default: EVALUATION_METHOD_PARAMS,
-      help: "parameters of the methods, JSON by method name",
-    },
-  };
-}
+export const EVALUATION_PARAMS = {
+  methods: { type: "string", default: "saliency", help: "attribution plugins, comma-separated" },
+  methodParams: {
+    type: "string",
+    default: EVALUATION_METHOD_PARAMS,
+    help: "parameters of the methods, JSON by method name",
+  },
+} as const;
 
 /**
  * Parses the `methodParams` parameter of an evaluation: a JSON object from method

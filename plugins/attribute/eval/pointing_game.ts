@@ -31,31 +31,36 @@ import { attributionMap, takeAttribution } from "../attribution.ts";
 import { chunks, readOnce } from "../batches.ts";
 import {
   disposeEvaluationImages,
+  EVALUATION_PARAMS,
   evaluationImages,
-  type EvaluationMethodsParams,
-  evaluationMethodsParams,
   methodList,
   parseMethodParams,
 } from "./evaluation.ts";
 import { renderAttribution } from "../figures.ts";
 
-/** Options of the `pointing-game` plugin. */
-export type PointingGameParams = EvaluationMethodsParams & {
-  /** Held-out canvases to play on. */
-  count: { type: "integer"; default: 200; min: 1; max: 2000; help: string };
-  /** Pixels by which a box is grown before testing a hit. */
-  tolerance: { type: "integer"; default: 0; min: 0; max: 64; help: string };
-  /** Canvases per attribution call. */
-  batchSize: { type: "integer"; default: 50; min: 1; max: 2000; help: string };
-  /** Brightness of the clutter relative to the digit (0.5: the built-in canvases). */
-  clutter: { type: "number"; default: 0.5; min: 0; max: 1; help: string };
-  /** Canvases drawn in the figure of each method. */
-  show: { type: "integer"; default: 6; min: 0; max: 32; help: string };
-};
-
 /** The methods scored by default. */
 export const POINTING_METHODS =
   "saliency,guided-backprop,grad-cam,guided-grad-cam,integrated-gradients,smoothgrad,deconvnet";
+
+/** The parameters of the `pointing-game` plugin: its schema, declared once. */
+export const POINTING_GAME_PARAMS = {
+  methods: { ...EVALUATION_PARAMS.methods, default: POINTING_METHODS },
+  methodParams: EVALUATION_PARAMS.methodParams,
+  count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out canvases" },
+  tolerance: { type: "integer", default: 0, min: 0, max: 64, help: "pixels a box is grown by" },
+  batchSize: { type: "integer", default: 50, min: 1, max: 2000, help: "canvases per call" },
+  clutter: {
+    type: "number",
+    default: 0.5,
+    min: 0,
+    max: 1,
+    help: "clutter brightness vs the digit (0.5: built-in canvases; 1: as bright)",
+  },
+  show: { type: "integer", default: 6, min: 0, max: 32, help: "canvases drawn per method" },
+} as const;
+
+/** The schema type of the `pointing-game` plugin's parameters. */
+export type PointingGameParams = typeof POINTING_GAME_PARAMS;
 
 /**
  * Whether each point falls in its box grown by `tolerance`.
@@ -78,24 +83,11 @@ export function pointHits(
 }
 
 /** The `pointing-game` plugin. */
-export const pointingGame: Plugin<PointingGameParams> = definePlugin({
+export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
   name: "pointing-game",
   family: "attribute",
   summary: "Pointing game: does each method's map peak inside the digit's box? (Zhang et al.)",
-  params: {
-    ...evaluationMethodsParams(POINTING_METHODS),
-    count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out canvases" },
-    tolerance: { type: "integer", default: 0, min: 0, max: 64, help: "pixels a box is grown by" },
-    batchSize: { type: "integer", default: 50, min: 1, max: 2000, help: "canvases per call" },
-    clutter: {
-      type: "number",
-      default: 0.5,
-      min: 0,
-      max: 1,
-      help: "clutter brightness vs the digit (0.5: built-in canvases; 1: as bright)",
-    },
-    show: { type: "integer", default: 6, min: 0, max: 32, help: "canvases drawn per method" },
-  },
+  params: POINTING_GAME_PARAMS,
   resultShape(net, p): Record<string, number[]> {
     const { height, width, channels } = net.input;
     const fits = channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE;

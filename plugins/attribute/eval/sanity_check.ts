@@ -30,9 +30,8 @@ import type { InputImages } from "../../../core/plugin.ts";
 import { attributionMap, takeAttribution } from "../attribution.ts";
 import {
   disposeEvaluationImages,
+  EVALUATION_PARAMS,
   evaluationImages,
-  type EvaluationMethodsParams,
-  evaluationMethodsParams,
   methodList,
   parseMethodParams,
   spearman,
@@ -40,24 +39,25 @@ import {
 import { predictedClasses } from "../targets.ts";
 import { readOnce } from "../batches.ts";
 
-/** Options of the `sanity-check` plugin. */
-export type SanityCheckParams = EvaluationMethodsParams & {
-  /** Held-out images compared. */
-  count: { type: "integer"; default: 8; min: 1; max: 500; help: string };
-};
-
 /** The methods checked by default. */
 export const SANITY_METHODS = "saliency,guided-backprop,integrated-gradients,grad-cam,deconvnet";
 
+/** The parameters of the `sanity-check` plugin: its schema, declared once. */
+export const SANITY_CHECK_PARAMS = {
+  methods: { ...EVALUATION_PARAMS.methods, default: SANITY_METHODS },
+  methodParams: EVALUATION_PARAMS.methodParams,
+  count: { type: "integer", default: 8, min: 1, max: 500, help: "held-out images compared" },
+} as const;
+
+/** The schema type of the `sanity-check` plugin's parameters. */
+export type SanityCheckParams = typeof SANITY_CHECK_PARAMS;
+
 /** The `sanity-check` plugin. */
-export const sanityCheck: Plugin<SanityCheckParams> = definePlugin({
+export const sanityCheck: Plugin<typeof SANITY_CHECK_PARAMS> = definePlugin({
   name: "sanity-check",
   family: "attribute",
   summary: "Cascading model randomization: do the maps change with the weights? (Adebayo et al.)",
-  params: {
-    ...evaluationMethodsParams(SANITY_METHODS),
-    count: { type: "integer", default: 8, min: 1, max: 500, help: "held-out images compared" },
-  },
+  params: SANITY_CHECK_PARAMS,
   resultShape(net, p) {
     const steps = net.layers.filter((l) => l.params > 0).length;
     return { correlations: [steps + 1, methodList(p.methods, "sanity-check").length] };
