@@ -17,12 +17,15 @@ import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
 import type { Objective } from "../../core/gradients.ts";
 import { readOnce } from "./batches.ts";
+import {
+  classScore,
+  classScoresOf,
+  scalarObjective,
+  type ScoreKind,
+} from "../optimize/objectives.ts";
 
-/** Which class score an attribution explains. */
-export type ScoreKind = "logit" | "prob" | "logprob";
-
-/** The score kinds, for parameter schemas. */
-export const SCORE_KINDS: readonly ScoreKind[] = ["logit", "prob", "logprob"];
+// One class-score family serves attributions, class models and attacks alike.
+export { SCORE_KINDS, type ScoreKind } from "../optimize/objectives.ts";
 
 /** The class-score parameter of the gradient attributions. */
 export const TARGET_PARAM = {
@@ -146,20 +149,7 @@ export function checkTarget(
  * @returns The objective, for {@linkcode gradient}.
  */
 export function classObjective(target: readonly number[], kind: ScoreKind = "logit"): Objective {
-  if (!SCORE_KINDS.includes(kind)) {
-    throw new RangeError(`Unknown score "${kind}": use one of ${SCORE_KINDS.join(", ")}`);
-  }
-  const classes = [...target];
-  return {
-    logits: true,
-    output: false,
-    value(result) {
-      const s = result.logits as tf.Tensor2D;
-      const scores = kind === "logit" ? s : kind === "prob" ? tf.softmax(s) : tf.logSoftmax(s);
-      const pick = tf.oneHot(tf.tensor1d(classes, "int32"), s.shape[1]).toFloat();
-      return tf.sum(tf.mul(scores, pick)) as tf.Scalar;
-    },
-  };
+  return scalarObjective(classScore([...target], kind));
 }
 
 /**
@@ -177,11 +167,6 @@ export async function classScores(
   target: readonly number[],
   kind: ScoreKind = "logit",
 ): Promise<number[]> {
-  const t = tf.tidy(() => {
-    const s = net.logits(x);
-    const scores = kind === "logit" ? s : kind === "prob" ? tf.softmax(s) : tf.logSoftmax(s);
-    const pick = tf.oneHot(tf.tensor1d([...target], "int32"), s.shape[1]).toFloat();
-    return tf.sum(tf.mul(scores, pick), 1);
-  });
+  const t = tf.tidy(() => classScoresOf(net.logits(x), [...target], kind));
   return Array.from(await readOnce(t));
 }

@@ -11,6 +11,7 @@ import type { Net } from "../../core/net.ts";
 import { gradient, type Objective } from "../../core/gradients.ts";
 import { decodeImage, encodePng, rawToTensor, tensorToRaw } from "../../core/images/codecs.ts";
 import type { Random } from "../../core/random.ts";
+import { classScore } from "../optimize/objectives.ts";
 
 /**
  * The objective `sum_i w_i * log softmax(logits)_i[y_i]`: ascending it with
@@ -22,15 +23,22 @@ export function logProbObjective(
   weights: readonly number[],
   k: number,
 ) {
-  const n = classes.length;
-  const buf = new Float32Array(n * k);
-  for (let i = 0; i < n; i++) buf[i * k + classes[i]] = weights[i];
-  const mask = tf.tensor2d(buf, [n, k]);
+  for (const c of classes) {
+    if (!Number.isInteger(c) || c < 0 || c >= k) {
+      throw new RangeError(`Class ${c} is out of range: the model has ${k} classes`);
+    }
+  }
+  const w = tf.tensor1d([...weights]);
+  const logProb = classScore([...classes], "logprob");
   const objective: Objective = {
     logits: true,
-    value: (r) => tf.sum(tf.mul(tf.logSoftmax(r.logits as tf.Tensor2D), mask)) as tf.Scalar,
+    value: (r, x) =>
+      tf.sum(tf.mul(
+        logProb.perImage({ result: r, input: x as tf.Tensor4D, image: x as tf.Tensor4D }),
+        w,
+      )) as tf.Scalar,
   };
-  return { objective, dispose: () => mask.dispose() };
+  return { objective, dispose: () => w.dispose() };
 }
 
 /** d objective / d pixels: the gradient in model space times the chain rule of `fromPixels`. */

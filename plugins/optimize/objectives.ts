@@ -16,6 +16,7 @@
  */
 import { tf } from "../../core/tf.ts";
 import type { ForwardResult, Net } from "../../core/net.ts";
+import type { Objective } from "../../core/gradients.ts";
 
 /** What an objective sees of one forward pass. */
 export interface ObjectiveInput {
@@ -91,58 +92,83 @@ function checkLayer(net: Net, layer: string): number[] {
   return net.layer(layer).outputShape;
 }
 
+/** Which class score: the logit `s_y` (unnormalized), the probability `p_y` or its log. */
+export type ScoreKind = "logit" | "prob" | "logprob";
+
+/** The score kinds, for parameter schemas. */
+export const SCORE_KINDS: readonly ScoreKind[] = ["logit", "prob", "logprob"];
+
 /**
- * The unnormalized class score s_y (Simonyan et al.'s class model objective).
+ * Each image's class score from the logits: `score_i[cls_i]`, where the score is
+ * the logit, the softmax probability or the log-softmax. Every class-score
+ * objective of the project (class models, attributions, attacks) reads this one.
+ *
+ * @param logits `[n, classes]`.
+ * @param cls One class for all images, or one per image.
+ * @param kind Which score.
+ * @returns `[n]`; differentiable.
+ * @throws {RangeError} for an unknown kind or a class list of the wrong length.
+ */
+export function classScoresOf(
+  logits: tf.Tensor,
+  cls: number | readonly number[],
+  kind: ScoreKind = "logit",
+): tf.Tensor1D {
+  if (!SCORE_KINDS.includes(kind)) {
+    throw new RangeError(`Unknown score "${kind}": use one of ${SCORE_KINDS.join(", ")}`);
+  }
+  const s = logits as tf.Tensor2D;
+  const scores = kind === "logit" ? s : kind === "prob" ? tf.softmax(s) : tf.logSoftmax(s);
+  return pick(scores, indexList(cls, s.shape[0], OBJECTIVE_NAMES[kind]));
+}
+
+const OBJECTIVE_NAMES: Record<ScoreKind, string> = {
+  logit: "classScore",
+  prob: "probability",
+  logprob: "logProbability",
+};
+
+/**
+ * A class score to raise: the unnormalized score s_y (Simonyan et al.'s class
+ * model objective), the probability p_y or the log-probability log p_y.
  *
  * @param cls A class index, or one per image of the batch.
+ * @param kind Which score. @default "logit"
  * @returns The objective.
  */
-export function classScore(cls: number | readonly number[]): VisObjective {
+export function classScore(
+  cls: number | readonly number[],
+  kind: ScoreKind = "logit",
+): VisObjective {
+  const what = OBJECTIVE_NAMES[kind];
+  if (!what) throw new RangeError(`Unknown score "${kind}": use one of ${SCORE_KINDS.join(", ")}`);
   return {
-    name: `classScore(${fmt(cls)})`,
+    name: `${what}(${fmt(cls)})`,
     taps: [],
     logits: true,
     check: (net) => checkClasses(net, cls),
-    perImage: ({ result }) =>
-      pick(result.logits!, indexList(cls, result.logits!.shape[0], "classScore")),
+    perImage: ({ result }) => classScoresOf(result.logits!, cls, kind),
   };
 }
 
 /**
- * The class probability p_y (softmax of the logits).
+ * The class probability p_y (softmax of the logits): `classScore(cls, "prob")`.
  *
  * @param cls A class index, or one per image of the batch.
  * @returns The objective.
  */
 export function probability(cls: number | readonly number[]): VisObjective {
-  return {
-    name: `probability(${fmt(cls)})`,
-    taps: [],
-    logits: true,
-    check: (net) => checkClasses(net, cls),
-    perImage: ({ result }) =>
-      pick(tf.softmax(result.logits!), indexList(cls, result.logits!.shape[0], "probability")),
-  };
+  return classScore(cls, "prob");
 }
 
 /**
- * The log-probability log p_y (log-softmax of the logits).
+ * The log-probability log p_y (log-softmax of the logits): `classScore(cls, "logprob")`.
  *
  * @param cls A class index, or one per image of the batch.
  * @returns The objective.
  */
 export function logProbability(cls: number | readonly number[]): VisObjective {
-  return {
-    name: `logProbability(${fmt(cls)})`,
-    taps: [],
-    logits: true,
-    check: (net) => checkClasses(net, cls),
-    perImage: ({ result }) =>
-      pick(
-        tf.logSoftmax(result.logits!),
-        indexList(cls, result.logits!.shape[0], "logProbability"),
-      ),
-  };
+  return classScore(cls, "logprob");
 }
 
 /**
@@ -423,6 +449,29 @@ export function weighted(terms: readonly (readonly [number, VisObjective])[]): V
  */
 export function sum(...objectives: VisObjective[]): VisObjective {
   return weighted(objectives.map((o) => [1, o] as const));
+}
+
+/**
+ * An objective as the scalar that `gradient` differentiates: the sum of its
+ * per-image values, so that each image's gradient is its own. Attributions and
+ * attacks take their gradients through this, from the same objectives the
+ * optimization loop raises.
+ *
+ * @param objective The objective.
+ * @returns The scalar objective (it reads the image as the input it was run on).
+ */
+export function scalarObjective(objective: VisObjective): Objective {
+  return {
+    taps: objective.taps,
+    logits: objective.logits,
+    output: objective.output ?? false,
+    value: (result, x) =>
+      tf.sum(objective.perImage({
+        result,
+        input: x as tf.Tensor4D,
+        image: x as tf.Tensor4D,
+      })) as tf.Scalar,
+  };
 }
 
 /**
