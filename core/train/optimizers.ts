@@ -58,6 +58,65 @@ export interface OptimizerOptions {
   weightDecay?: number;
 }
 
+/** Adam's moments and the direction they give (call inside `tf.tidy`). */
+export interface AdamMoments {
+  /** The new first moment. */
+  m: tf.Tensor;
+  /** The new second moment. */
+  v: tf.Tensor;
+  /** The step direction, bias-corrected: to subtract (descend) or add (ascend) times lr. */
+  direction: tf.Tensor;
+}
+
+/**
+ * One Adam update of the moments: the rule every Adam in convlens takes, so
+ * that training, image optimization and attacks agree with tfjs's and
+ * PyTorch's Adam step for step (epsilon added after the bias correction).
+ *
+ * @param m The first moment (zeros at first).
+ * @param v The second moment (zeros at first).
+ * @param grad The gradient.
+ * @param step The step, from 1.
+ * @param beta1 Decay of the first moment.
+ * @param beta2 Decay of the second moment.
+ * @param epsilon Added to the root of the second moment.
+ * @returns The new moments and the direction.
+ */
+export function adamMoments(
+  m: tf.Tensor,
+  v: tf.Tensor,
+  grad: tf.Tensor,
+  step: number,
+  beta1 = 0.9,
+  beta2 = 0.999,
+  epsilon = 1e-7,
+): AdamMoments {
+  const m2 = m.mul(beta1).add(grad.mul(1 - beta1));
+  const v2 = v.mul(beta2).add(grad.square().mul(1 - beta2));
+  const mHat = m2.div(1 - beta1 ** step), vHat = v2.div(1 - beta2 ** step);
+  return { m: m2, v: v2, direction: mHat.div(vHat.sqrt().add(epsilon)) };
+}
+
+/**
+ * One heavy-ball momentum update: `velocity = mu * velocity + grad`, and the
+ * direction to step along (Nesterov's looks one velocity ahead).
+ *
+ * @param velocity The velocity (zeros at first).
+ * @param grad The gradient.
+ * @param mu The momentum.
+ * @param nesterov Nesterov's variant.
+ * @returns The new velocity and the direction.
+ */
+export function momentumVelocity(
+  velocity: tf.Tensor,
+  grad: tf.Tensor,
+  mu: number,
+  nesterov = false,
+): { velocity: tf.Tensor; direction: tf.Tensor } {
+  const v2 = velocity.mul(mu).add(grad);
+  return { velocity: v2, direction: nesterov ? grad.add(v2.mul(mu)) : v2 };
+}
+
 /** A variable and its gradient. */
 export type Gradient = readonly [tf.Variable, tf.Tensor];
 
@@ -141,18 +200,16 @@ export function makeOptimizer(options: OptimizerOptions): Optimizer {
               continue;
             }
             const m = slot(v, "m");
-            m.assign(m.mul(o.momentum).add(g));
-            const dir = o.nesterov ? g.add(m.mul(o.momentum)) : m;
-            v.assign(v.sub(dir.mul(lr)));
+            const { velocity, direction } = momentumVelocity(m, g, o.momentum, o.nesterov);
+            m.assign(velocity);
+            v.assign(v.sub(direction.mul(lr)));
             continue;
           }
           const m = slot(v, "m"), s = slot(v, "v");
-          m.assign(m.mul(o.beta1).add(g.mul(1 - o.beta1)));
-          s.assign(s.mul(o.beta2).add(g.square().mul(1 - o.beta2)));
-          // Bias-corrected moments with epsilon added after the correction, as
-          // tfjs's and PyTorch's Adam do, so the three agree step for step.
-          const mHat = m.div(1 - o.beta1 ** steps), vHat = s.div(1 - o.beta2 ** steps);
-          let next = v.sub(mHat.div(vHat.sqrt().add(o.epsilon)).mul(lr));
+          const a = adamMoments(m, s, g, steps, o.beta1, o.beta2, o.epsilon);
+          m.assign(a.m);
+          s.assign(a.v);
+          let next = v.sub(a.direction.mul(lr));
           if (o.name === "adamw" && decays(v)) next = next.sub(v.mul(lr * o.weightDecay));
           v.assign(next);
         }

@@ -17,7 +17,9 @@ import { Result } from "../../core/result.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
 import { linePlot } from "../../core/plots/plot.ts";
-import { seededRandom } from "../../core/random.ts";
+import { tensorSource } from "../../core/data/source.ts";
+import { fit } from "../../core/train/fit.ts";
+import { evaluate } from "../../core/train/metrics.ts";
 import { heldOutDigits, trainDigits } from "../../core/datasets.ts";
 import { attack, fgsmDirection } from "./adversarial.ts";
 import { argmax, pct, pixelProbabilities, rows } from "./_common.ts";
@@ -48,7 +50,8 @@ export interface LinearClassifier {
 
 /**
  * Trains a softmax linear classifier `softmax(W x + b)` on the training digits of
- * the built-in split, deterministically under a seed.
+ * the built-in split with `fit` (Adam, from zero weights), deterministically under
+ * a seed.
  *
  * @param options Epochs, digits, batch size, learning rate, seed.
  * @returns The classifier as a Net (Flatten then Dense with softmax) and its
@@ -66,50 +69,37 @@ export async function trainLinearClassifier(
     }
   }
   const d = await trainDigits({ count: options.count ?? 8000 });
-  const n = d.labels.length;
-  const x = tf.tidy(() => d.images.reshape([n, 784]));
-  d.images.dispose();
-  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(d.labels, "int32"), 10).toFloat());
-  // Made inside tidy so that the zeros they start from are freed.
-  const w = tf.tidy(() => tf.variable(tf.zeros([784, 10])));
-  const b = tf.tidy(() => tf.variable(tf.zeros([10])));
-  const opt = tf.train.adam(lr);
-  const rng = seededRandom(options.seed ?? 0);
+  const classes = options.labels ?? Array.from({ length: 10 }, (_, i) => String(i));
+  const model = tf.sequential({
+    name: "linear",
+    layers: [
+      tf.layers.flatten({ name: "flatten", inputShape: [28, 28, 1] }),
+      tf.layers.dense({ name: "dense", units: 10, kernelInitializer: "zeros" }),
+      tf.layers.activation({ name: "probs", activation: "softmax" }),
+    ],
+  });
   try {
-    for (let e = 0; e < epochs; e++) {
-      const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
-      for (let i = 0; i + batchSize <= n; i += batchSize) {
-        const idx = tf.tensor1d(order.slice(i, i + batchSize), "int32");
-        const xb = tf.gather(x, idx);
-        const yb = tf.gather(y, idx);
-        const loss = opt.minimize(
-          () => tf.losses.softmaxCrossEntropy(yb, xb.matMul(w).add(b)) as tf.Scalar,
-          true,
-          [w, b],
-        );
-        tf.dispose([idx, xb, yb, loss!]);
-      }
-    }
-    const accT = tf.tidy(() => x.matMul(w).add(b).argMax(1).equal(y.argMax(1)).toFloat().mean());
-    const trainAccuracy = (await accT.data())[0];
-    accT.dispose();
-    const model = tf.sequential({
-      name: "linear",
-      layers: [
-        tf.layers.flatten({ name: "flatten", inputShape: [28, 28, 1] }),
-        tf.layers.dense({ name: "dense", units: 10, activation: "softmax" }),
-      ],
+    const data = tensorSource(d.images, d.labels, classes, "training digits");
+    await fit(model, data, {
+      epochs,
+      batchSize,
+      seed: options.seed ?? 0,
+      optimizer: { name: "adam" },
+      schedule: { learningRate: lr },
+      logits: "dense",
     });
-    model.layers[1].setWeights([w, b]);
+    const { accuracy: trainAccuracy } = await evaluate(model, data);
     const net = Net.fromModel(model, {
       name: "linear softmax classifier",
       input: { height: 28, width: 28, channels: 1, range: [0, 1], mean: [0], std: [1] },
-      labels: options.labels ?? Array.from({ length: 10 }, (_, i) => String(i)),
+      labels: classes,
     }, "memory (trained by shallow-fooling)");
     return { net, trainAccuracy };
+  } catch (err) {
+    model.dispose();
+    throw err;
   } finally {
-    opt.dispose();
-    tf.dispose([x, y, w, b]);
+    d.images.dispose();
   }
 }
 

@@ -4,7 +4,8 @@
  * Lucid into composable parts: an objective to raise (`objectives.ts`), a
  * parameterization of the image (`param.ts`), transforms before each forward
  * pass (`transforms.ts`), step priors after each update (`priors.ts`) and an
- * optimizer (here: normalized gradient ascent, SGD with momentum, Adam).
+ * optimizer (here: normalized gradient ascent, and ascending forms of the
+ * momentum and Adam rules of `core/train/optimizers.ts`).
  *
  * Each step: image = param.toImage(p); g = d objective(net(T(image))) / d image
  * under the chosen ReLU rule; the optimizer moves p along d objective / dp (the
@@ -23,6 +24,7 @@ import type { VisObjective } from "./objectives.ts";
 import { type Parameterization, pixels } from "./param.ts";
 import type { Transform } from "./transforms.ts";
 import type { StepPrior } from "./priors.ts";
+import { adamMoments, momentumVelocity } from "../../core/train/optimizers.ts";
 
 /** Moves a parameter tensor up the gradient; state lives in tensors it owns. */
 export interface Optimizer {
@@ -102,8 +104,8 @@ export function momentum(lr: number, mu = 0.9): Optimizer {
     name: `momentum(${lr}, ${mu})`,
     init: (p) => [tf.zerosLike(p)],
     update(param, grad, [v]) {
-      const v2 = v.mul(mu).add(grad);
-      return { param: param.add(v2.mul(lr)), state: [v2] };
+      const { velocity, direction } = momentumVelocity(v, grad, mu);
+      return { param: param.add(direction.mul(lr)), state: [velocity] };
     },
   };
 }
@@ -123,11 +125,8 @@ export function adam(lr: number, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8): Op
     name: `adam(${lr})`,
     init: (p) => [tf.zerosLike(p), tf.zerosLike(p)],
     update(param, grad, [m, v], step) {
-      const m2 = m.mul(beta1).add(grad.mul(1 - beta1));
-      const v2 = v.mul(beta2).add(grad.square().mul(1 - beta2));
-      const mHat = m2.div(1 - beta1 ** step);
-      const vHat = v2.div(1 - beta2 ** step);
-      return { param: param.add(mHat.div(vHat.sqrt().add(epsilon)).mul(lr)), state: [m2, v2] };
+      const a = adamMoments(m, v, grad, step, beta1, beta2, epsilon);
+      return { param: param.add(a.direction.mul(lr)), state: [a.m, a.v] };
     },
   };
 }
