@@ -37,6 +37,7 @@ function barsModel(seed: number, head: "softmax" | "sigmoid" = "softmax"): tf.Se
         kernelInitializer: tf.initializers.heNormal({ seed: ++s }),
       }),
       tf.layers.flatten(),
+      tf.layers.dropout({ name: "dropout", rate: 0.1, seed: 77 }),
       tf.layers.dense({
         name: "logits",
         units: head === "softmax" ? 2 : 1,
@@ -100,7 +101,12 @@ Deno.test("fit() is deterministic under a seed: the same weights twice, others u
     return w;
   };
   const [a, b, c] = [await run(5), await run(5), await run(6)];
+  // Dropout masks included: fit seeds them per step and puts the layer's seed back.
   a.forEach((w, i) => assert.deepEqual(w, b[i]));
+  const m = barsModel(1);
+  await fit(m, trainSource, { ...base, epochs: 1 });
+  assert.equal((m.getLayer("dropout") as unknown as { seed: number }).seed, 77);
+  m.dispose();
   assert.ok(a.some((w, i) => w.some((v, j) => v !== c[i][j])));
 });
 

@@ -6,10 +6,12 @@
  * and top-k accuracy on a validation source after each epoch, stops early,
  * saves a checkpoint after each epoch and resumes from one.
  *
- * Every random choice (the order of an epoch, the augmentation of a step)
- * comes from a generator seeded by (seed, epoch, step) alone, so a run is the
- * same twice, and a run killed after epoch k and resumed from its checkpoint
- * ends with the weights of the run that was never stopped.
+ * Every random choice (the order of an epoch, the augmentation of a step,
+ * the dropout masks) comes from a generator seeded by (seed, epoch, step)
+ * alone, so a run is the same twice, and a run killed after epoch k and
+ * resumed from its checkpoint ends with the weights of the run that was never
+ * stopped. (tfjs's GaussianNoise, GaussianDropout and AlphaDropout layers draw
+ * unseeded noise: a model with them trains, but not repeatably.)
  *
  * @example Two epochs on a tiny problem
  * ```ts
@@ -139,6 +141,27 @@ function positiveInt(name: string, v: number): number {
   return v;
 }
 
+/** The layers of a model, those of nested models included. */
+function allLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  return model.layers.flatMap((l) => l instanceof tf.LayersModel ? [l, ...allLayers(l)] : [l]);
+}
+
+/**
+ * The Dropout layers, whose masks come from their `seed`. tfjs draws a
+ * seeded layer's mask from the same seed at every call, so each step would
+ * drop the same units (pruning, not dropout); unseeded, the masks are not
+ * repeatable. `fit` gives each layer a fresh seed per step, derived from the
+ * run's seed, and puts the layers' own seeds back at the end.
+ */
+function dropoutLayers(model: tf.LayersModel): { layer: { seed?: number }; seed?: number }[] {
+  return allLayers(model)
+    .filter((l) => ["Dropout", "SpatialDropout1D"].includes(l.getClassName()))
+    .map((l) => {
+      const layer = l as unknown as { seed?: number };
+      return { layer, seed: layer.seed };
+    });
+}
+
 function variablesOf(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
@@ -224,6 +247,7 @@ export async function fit(
   let bestWeights: tf.Tensor[] | undefined;
   const early = options.earlyStopping;
   const restoreBest = early?.restoreBest ?? true;
+  const dropouts = dropoutLayers(model);
   try {
     const saved: Checkpoint | null = options.checkpoint
       ? await readCheckpoint(options.checkpoint, model, optimizer, variables, { seed, epochs })
@@ -248,6 +272,7 @@ export async function fit(
         const indices = order.slice(b * batchSize, (b + 1) * batchSize);
         const batch = await data.batch(indices);
         lr = learningRateAt(schedule, step, totalSteps, perEpoch);
+        dropouts.forEach((d, k) => d.layer.seed = mixSeed(seed, epoch, b, 2, k) & 0x7fffffff);
         const x = options.augment
           ? options.augment(batch.x, seededRandom(mixSeed(seed, epoch, b, 1)), step)
           : batch.x;
@@ -323,6 +348,7 @@ export async function fit(
       trainSeconds,
     };
   } finally {
+    for (const d of dropouts) d.layer.seed = d.seed;
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();
   }
