@@ -11,6 +11,10 @@ import {
   tensorSource,
 } from "../core/data/source.ts";
 import { FASHION_CLASSES, FASHION_DIR, fashionMnist } from "../core/data/fashion_mnist.ts";
+import { imageFolder } from "../core/data/image_folder.ts";
+import { datasetFor } from "../core/data/dataset_for.ts";
+import { encodePng } from "../core/images/codecs.ts";
+import { Net } from "../core/net.ts";
 
 await initBackend("wasm", { quiet: true });
 
@@ -158,4 +162,64 @@ Deno.test("a missing Fashion-MNIST names the package to install and where else t
     else Deno.env.set("CONVLENS_FASHION_MNIST", old);
     await Deno.remove(empty);
   }
+});
+
+Deno.test("imageFolder() takes classes from sorted subfolders and decodes, resizes per batch", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const png = (v: number, size: number) =>
+      encodePng({
+        width: size,
+        height: size,
+        data: new Uint8ClampedArray(size * size * 4).fill(v).map((x, i) => i % 4 === 3 ? 255 : x),
+      });
+    for (const [cls, v] of [["zebra", 200], ["ant", 50]] as const) {
+      await Deno.mkdir(`${dir}/${cls}`);
+      await Deno.writeFile(`${dir}/${cls}/b.png`, await png(v, 6));
+      await Deno.writeFile(`${dir}/${cls}/a.png`, await png(v, 4));
+      await Deno.writeTextFile(`${dir}/${cls}/notes.txt`, "not an image");
+    }
+    const s = await imageFolder(dir, { height: 5, width: 5, channels: 1 });
+    assert.deepEqual(s.classes, ["ant", "zebra"]);
+    assert.equal(s.size, 4);
+    assert.deepEqual([0, 1, 2, 3].map((i) => s.labelOf(i)), [0, 0, 1, 1]);
+    const { x, y } = await s.batch([3, 0]);
+    assert.deepEqual(x.shape, [2, 5, 5, 1]);
+    assert.deepEqual(Array.from(y.dataSync()), [1, 0]);
+    const v = x.dataSync();
+    assert.ok(Math.abs(v[0] - 200 / 255) < 1e-3 && Math.abs(v[25] - 50 / 255) < 1e-3);
+    tf.dispose([x, y]);
+    await Deno.mkdir(`${dir}/empty`);
+    await assert.rejects(
+      imageFolder(`${dir}/empty`, { height: 5, width: 5 }),
+      /no images in class subfolders/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("datasetFor() gives built-in data to built-in models only, and checks data against the model", async () => {
+  const model = tf.sequential({
+    layers: [tf.layers.flatten({ inputShape: [8, 8, 1] }), tf.layers.dense({ units: 2 })],
+  });
+  const mine = Net.fromModel(model, {
+    name: "mine",
+    input: { height: 8, width: 8, channels: 1, range: [0, 1], mean: [0], std: [1] },
+  });
+  await assert.rejects(
+    datasetFor(mine),
+    /has no built-in data: give --data fashion\|fashion-train\|mnist\|canvas, or --data <folder>/,
+  );
+  await assert.rejects(
+    datasetFor(mine, "mnist"),
+    /mnist held-out holds 28x28x1 images but the model takes 8x8x1/,
+  );
+  const digits = Net.fromModel(model, {
+    name: "mnist",
+    input: { height: 28, width: 28, channels: 1, range: [0, 1], mean: [0], std: [1] },
+  });
+  const own = await datasetFor(digits);
+  assert.equal(own.size, 2000);
+  mine.dispose();
 });

@@ -61,7 +61,7 @@ const gray = (size: number): InputContract => ({
 });
 
 /** Every built-in model, by name. */
-export const BUILTIN_MODELS: Readonly<Record<BuiltinName, BuiltinModel>> = {
+export const BUILTIN_RECIPES: Readonly<Record<BuiltinName, BuiltinModel>> = {
   mnist: {
     name: "mnist",
     summary: "MNIST digits, 4 conv layers",
@@ -126,7 +126,7 @@ export interface BuiltinSidecar extends Sidecar {
  * @throws {RangeError} naming the built-in models.
  */
 export function builtinModel(name: string): BuiltinModel {
-  const m = BUILTIN_MODELS[name as BuiltinName];
+  const m = BUILTIN_RECIPES[name as BuiltinName];
   if (!m) {
     throw new RangeError(
       `"${name}" is not a built-in model; give one of ${BUILTIN_NAMES.join(", ")}`,
