@@ -16,7 +16,8 @@ import { runPlugin } from "./core/runner.ts";
 import type { Result } from "./core/result.ts";
 import { disposeImages, imagesFromPixels, loadImages } from "./core/inputs.ts";
 import { type Progress, progressBar, silentProgress } from "./core/progress.ts";
-import { heldOutCanvases, heldOutDigits } from "./core/datasets.ts";
+import type { DataSource } from "./core/data/source.ts";
+import { datasetFor } from "./core/data/dataset_for.ts";
 import { type ReportOptions, writeReport } from "./core/report.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
@@ -24,6 +25,7 @@ import { builtinPlugins } from "./plugins/mod.ts";
 export const BUILTIN_MODELS: Record<string, URL> = {
   mnist: new URL("./models/mnist/", import.meta.url),
   canvas: new URL("./models/canvas/", import.meta.url),
+  fashion: new URL("./models/fashion/", import.meta.url),
 };
 
 /** Options of {@linkcode Lens.open}. */
@@ -38,8 +40,15 @@ export interface LensOptions {
   inputs?: string[];
   /** True classes of `inputs`, where known. @default [] */
   labels?: number[];
-  /** How many held-out images to take when no inputs are given. @default 4 */
+  /** How many images of the data to take when no inputs are given. @default 4 */
   count?: number;
+  /**
+   * Labelled images for the plugins that read a data set (and for the
+   * inputs when none are given): `fashion`, `fashion-train`, `mnist`,
+   * `canvas`, or a folder with one subfolder per class.
+   * @default a built-in model's own test data; none for other models
+   */
+  data?: string;
   /** Convert colour inputs for a single-channel model. @default false */
   convert?: boolean;
   /** Overrides of the model's sidecar (input contract, labels). @default {} */
@@ -81,8 +90,11 @@ export class Lens {
   #images: InputImages;
   #progress: Progress;
   #warnings: string[] = [];
+  #data: string | undefined;
+  #source: Promise<DataSource> | undefined;
 
   private constructor(net: Net, images: InputImages, backend: string, options: LensOptions) {
+    this.#data = options.data;
     this.net = net;
     this.#images = images;
     this.backend = backend;
@@ -106,12 +118,23 @@ export class Lens {
           convert: options.convert,
           labels: options.labels,
         })
-        : await defaultImages(net, options.count ?? 4);
+        : await defaultImages(net, options.count ?? 4, options.data);
       return new Lens(net, images, backend, options);
     } catch (err) {
       net.dispose();
       throw err;
     }
+  }
+
+  /**
+   * The labelled images of this lens: the `data` it was opened with, or a
+   * built-in model's own test data.
+   * @returns The source (shared, read-only).
+   * @throws {Error} for a model without built-in data opened without `data`.
+   */
+  data(): Promise<DataSource> {
+    this.#source ??= datasetFor(this.net, this.#data);
+    return this.#source;
   }
 
   /** The images plugins work on. */
@@ -212,19 +235,21 @@ export class Lens {
   }
 }
 
-async function defaultImages(net: Net, count: number): Promise<InputImages> {
-  const { height, width, channels } = net.input;
-  if (channels === 1 && height === 28 && width === 28) {
-    const d = await heldOutDigits({ count });
-    const names = d.labels.map((l, i) => `held-out digit ${i} (label ${l})`);
-    return imagesFromPixels(net, d.images, d.labels, names);
+async function defaultImages(net: Net, count: number, data?: string): Promise<InputImages> {
+  let source: DataSource;
+  try {
+    source = await datasetFor(net, data);
+  } catch (err) {
+    const { height, width, channels } = net.input;
+    throw new RangeError(
+      `No input images: this model takes ${height}x${width}x${channels} images; pass ` +
+        `--input <png|jpg> (${(err as Error).message})`,
+    );
   }
-  if (channels === 1 && height === 64 && width === 64) {
-    const c = await heldOutCanvases({ count });
-    const names = c.labels.map((l, i) => `held-out canvas ${i} (label ${l})`);
-    return imagesFromPixels(net, c.images, c.labels, names);
-  }
-  throw new RangeError(
-    `No input images: this model takes ${height}x${width}x${channels} images; pass --input <png|jpg>`,
-  );
+  const n = Math.min(count, source.size);
+  const { x, y } = await source.batch(Array.from({ length: n }, (_, i) => i));
+  const labels = Array.from(await y.data());
+  y.dispose();
+  const names = labels.map((l, i) => `${source.name} image ${i} (${source.classes[l]})`);
+  return imagesFromPixels(net, x, labels, names);
 }

@@ -35,6 +35,7 @@ const GLOBAL_OPTIONS = {
   plugin: { type: "string", multiple: true },
   convert: { type: "boolean" },
   count: { type: "string" },
+  data: { type: "string" },
   report: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
 } as const satisfies ParseArgsConfig["options"];
@@ -42,11 +43,16 @@ const GLOBAL_OPTIONS = {
 const GLOBAL_HELP: [string, string][] = [
   [
     "--model <folder|url|name>",
-    "model folder, model.json, http(s) URL, or mnist | canvas (default mnist)",
+    "model folder, model.json, http(s) URL, or mnist | canvas | fashion (default mnist)",
   ],
-  ["--input <png|jpg>", "input image (repeat for several); default: held-out images"],
+  ["--input <png|jpg>", "input image (repeat for several); default: images of --data"],
+  [
+    "--data <name|folder>",
+    "fashion | fashion-train | mnist | canvas, or a folder of class subfolders " +
+    "(default: a built-in model's own test data)",
+  ],
   ["--label <class>", "true class of each --input (repeat in order)"],
-  ["--count <n>", "how many held-out images when no --input (default 4)"],
+  ["--count <n>", "how many images of --data when no --input (default 4)"],
   ["--out <dir>", "output folder (default out)"],
   ["--backend <name>", `${BACKENDS.join(" | ")} (default CONVLENS_BACKEND or auto)`],
   ["--seed <n>", "seed of the run (default 0)"],
@@ -117,7 +123,10 @@ export function pluginHelp(plugin: AnyPlugin): string {
       lines.push(`  ${pad(`--${name}`, 24)}${spec.help} (${describeParam(spec)})`);
     }
   }
-  lines.push("", "Common options: --model --input --label --count --out --backend --seed --plugin");
+  lines.push(
+    "",
+    "Common options: --model --input --label --count --data --out --backend --seed --plugin",
+  );
   return lines.join("\n");
 }
 
@@ -195,6 +204,7 @@ export async function main(args: string[]): Promise<number> {
       inputs: v.input as string[] | undefined,
       labels: labels.length ? labels : undefined,
       count: intFlag("count", v.count as string | undefined),
+      data: v.data as string | undefined,
       convert: v.convert as boolean | undefined,
       progress: !v.quiet,
       quiet: v.quiet as boolean | undefined,

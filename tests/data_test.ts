@@ -15,6 +15,7 @@ import { imageFolder } from "../core/data/image_folder.ts";
 import { datasetFor } from "../core/data/dataset_for.ts";
 import { encodePng } from "../core/images/codecs.ts";
 import { Net } from "../core/net.ts";
+import { Lens } from "../lens.ts";
 
 await initBackend("wasm", { quiet: true });
 
@@ -222,4 +223,19 @@ Deno.test("datasetFor() gives built-in data to built-in models only, and checks 
   const own = await datasetFor(digits);
   assert.equal(own.size, 2000);
   mine.dispose();
+});
+
+Deno.test({
+  name: 'Lens.open({ data: "fashion" }) takes its inputs and its data set from Fashion-MNIST',
+  ignore: !haveFashion,
+  fn: async () => {
+    const lens = await Lens.open({ data: "fashion", count: 3, quiet: true });
+    try {
+      assert.equal(lens.images.names[0], "fashion-mnist test image 0 (Ankle boot)");
+      assert.deepEqual(lens.images.labels, [9, 2, 1]);
+      assert.equal((await lens.data()).size, 10_000);
+    } finally {
+      lens.dispose();
+    }
+  },
 });
