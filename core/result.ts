@@ -10,6 +10,8 @@
 import { tf } from "./tf.ts";
 import { encodePng, pngDataUrl, tensorToRaw } from "./images/codecs.ts";
 import { writeFileAtomic } from "./files.ts";
+import { saveLayersModel } from "./load.ts";
+import type { Sidecar } from "./net.ts";
 import { type Colorbar, colorbarSvg } from "./plots/colorbar.ts";
 
 /** An image of a result, encoded as PNG. */
@@ -82,6 +84,8 @@ export interface ResultJson {
   plots: { name: string; caption: string; file: string }[];
   /** Notes. */
   notes: string[];
+  /** The trained model the result carries, as saved beside the JSON. */
+  model?: string;
 }
 
 function safeName(name: string): string {
@@ -134,11 +138,24 @@ export class Result {
   readonly notes: string[] = [];
   /** The plugin's family (the report groups its contents by it); set by the runner. */
   family?: string;
+  /** A trained model the result carries (owned: freed by {@linkcode Result.dispose}). */
+  model?: { model: tf.LayersModel; sidecar: Sidecar };
 
   /** Creates an empty result. */
   constructor(plugin: string, title: string) {
     this.plugin = plugin;
     this.title = title;
+  }
+
+  /**
+   * Carries a trained model: {@linkcode Result.save} writes it as a
+   * LayersModel folder `<plugin>-model/` with its `convlens.json`, which
+   * `--model` and `Lens.open` load again. The result owns it from now on.
+   */
+  setModel(model: tf.LayersModel, sidecar: Sidecar): this {
+    if (this.model && this.model.model !== model) this.model.model.dispose();
+    this.model = { model, sidecar };
+    return this;
   }
 
   /** Records a figure. */
@@ -237,6 +254,7 @@ export class Result {
         file: `${safeName(this.plugin)}-${name}.svg`,
       })),
       notes: this.notes,
+      ...(this.model ? { model: `${safeName(this.plugin)}-model/model.json` } : {}),
     };
   }
 
@@ -261,6 +279,11 @@ export class Result {
     for (const p of this.plots) {
       await writeFileAtomic(`${base}-${p.name}.svg`, p.svg + "\n");
       written.push(`${base}-${p.name}.svg`);
+    }
+    if (this.model) {
+      await saveLayersModel(this.model.model, `${base}-model`, this.model.sidecar);
+      written.push(`${base}-model/model.json`, `${base}-model/weights.bin`);
+      written.push(`${base}-model/convlens.json`);
     }
     await writeFileAtomic(`${base}.json`, JSON.stringify(this.toJSON(), null, 2) + "\n");
     written.push(`${base}.json`);
@@ -325,8 +348,10 @@ export class Result {
     return parts.join("\n");
   }
 
-  /** Frees the result's tensors. */
+  /** Frees the result's tensors and the model it carries. */
   dispose(): void {
+    this.model?.model.dispose();
+    this.model = undefined;
     tf.dispose(Object.values(this.tensors));
     for (const k of Object.keys(this.tensors)) delete this.tensors[k];
   }

@@ -8,6 +8,8 @@ import { learningRateAt } from "../core/train/schedule.ts";
 import { evaluate } from "../core/train/metrics.ts";
 import { shiftFlip } from "../core/train/shift_flip.ts";
 import { seededRandom } from "../core/random.ts";
+import { Result } from "../core/result.ts";
+import { loadNet } from "../core/load.ts";
 
 await initBackend("wasm", { quiet: true });
 
@@ -295,4 +297,34 @@ Deno.test("shiftFlip() moves each image by whole pixels within the limit and mir
   }
   assert.ok(mirrored > 2 && mirrored < 14, `${mirrored} of 16 mirrored`);
   tf.dispose([x, y]);
+});
+
+Deno.test("a Result carries a trained model and saves it as a LayersModel folder that loads again", async () => {
+  const dir = await Deno.makeTempDir();
+  const before = tf.memory().numTensors;
+  try {
+    const model = barsModel(7);
+    await fit(model, trainSource, { ...base, epochs: 1 });
+    const want = tf.tidy(() => (model.predict(valid.images) as tf.Tensor).dataSync());
+    const r = new Result("train-bars", "bars").setModel(model, {
+      name: "bars",
+      labels: ["vertical", "horizontal"],
+    });
+    const written = await r.save(dir);
+    assert.ok(written.includes(`${dir}/train-bars-model/model.json`));
+    assert.equal(
+      JSON.parse(await Deno.readTextFile(`${dir}/train-bars.json`)).model,
+      "train-bars-model/model.json",
+    );
+    r.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    const net = await loadNet(`${dir}/train-bars-model`);
+    assert.deepEqual(net.sidecar.labels, ["vertical", "horizontal"]);
+    const got = tf.tidy(() => (net.model as tf.LayersModel).predict(valid.images) as tf.Tensor);
+    (await got.data()).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-6));
+    got.dispose();
+    net.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
