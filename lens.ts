@@ -201,6 +201,7 @@ export class Lens {
         registry: this.registry,
         seed: this.seed,
         progress: (done, total) => this.#progress.update(done, total),
+        data: this.#data,
         onWarning: (name, w) => {
           this.#warnings.push(`${name}: ${w}`);
           if (this.#progress !== silentProgress) console.error(`warning: ${w}`);

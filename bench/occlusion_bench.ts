@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { datasetFor } from "../core/data/dataset_for.ts";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
@@ -33,6 +34,7 @@ const ctx: Context = {
   warn: () => {},
   run: () => Promise.reject(new Error("unused")),
   runOn: () => Promise.reject(new Error("unused")),
+  data: () => datasetFor(net),
 };
 const params = checkParams(occlusion, net, { size: 8, stride: 4, batchSize: 64, fill: 0.5 });
 const heavy = backend === "cpu" ? { n: 3, warmup: 1 } : {};

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { datasetFor } from "../core/data/dataset_for.ts";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
@@ -42,6 +43,7 @@ const ctx: Context = {
   warn: () => {},
   run: () => Promise.reject(new Error("unused")),
   runOn: () => Promise.reject(new Error("unused")),
+  data: () => datasetFor(net),
 };
 const MB = 1024 * 1024;
 

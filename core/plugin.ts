@@ -9,6 +9,7 @@
  */
 import type { tf } from "./tf.ts";
 import type { Net } from "./net.ts";
+import type { DataSource } from "./data/source.ts";
 import type { Random } from "./random.ts";
 import type { Result } from "./result.ts";
 import { type ParamSchema, type ParamValues, resolveParams } from "./params.ts";
@@ -42,6 +43,14 @@ export interface Context {
   progress(done: number, total: number): void;
   /** Reports a warning (kept in the result's notes by the runner). */
   warn(message: string): void;
+  /**
+   * The labelled images of this run, for plugins that read a data set
+   * (top-k patches, deletion, attack success): the data the user named
+   * (`--data`, `Lens.open({ data })`), or a built-in model's own test data.
+   * @throws {Error} for a model without built-in data when none was named,
+   *   saying how to name some.
+   */
+  data(): Promise<DataSource>;
   /** Runs another plugin (by object or registered name) with the same Net and images. */
   run<S extends ParamSchema>(
     plugin: Plugin<S> | string,

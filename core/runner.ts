@@ -8,6 +8,8 @@
  */
 import type { Net } from "./net.ts";
 import type { AnyPlugin, Context, InputImages, Plugin } from "./plugin.ts";
+import type { DataSource } from "./data/source.ts";
+import { datasetFor } from "./data/dataset_for.ts";
 import { Registry } from "./plugin.ts";
 import { type ParamSchema, resolveParams } from "./params.ts";
 import { seededRandom } from "./random.ts";
@@ -23,6 +25,8 @@ export interface RunOptions {
   progress?: (done: number, total: number) => void;
   /** Receives each warning, with the plugin that raised it. @default none */
   onWarning?: (plugin: string, message: string) => void;
+  /** The data set plugins read (see `datasetFor`). @default the model's own */
+  data?: string;
 }
 
 /** How deep plugins may call each other before a cycle is assumed. */
@@ -48,6 +52,7 @@ export function runPlugin<S extends ParamSchema>(
   const registry = options.registry ?? new Registry();
   const seed = options.seed ?? 0;
   const layerNames = net.layers.map((l) => l.name);
+  let data: Promise<DataSource> | undefined;
   const go = async (
     imgs: InputImages,
     p: AnyPlugin | string,
@@ -69,6 +74,7 @@ export function runPlugin<S extends ParamSchema>(
         if (depth === 0) options.progress?.(done, total);
       },
       warn: (m) => warnings.push(m),
+      data: () => data ??= datasetFor(net, options.data),
       run: (q, r) =>
         go(imgs, q as AnyPlugin | string, (r ?? {}) as Record<string, unknown>, depth + 1),
       runOn: (im, q, r) =>

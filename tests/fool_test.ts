@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { datasetFor } from "../core/data/dataset_for.ts";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
@@ -30,6 +31,7 @@ function context(net: Net, images: InputImages, seed = 0): Context {
     warn() {},
     run: () => Promise.reject(new Error("not in this test")),
     runOn: () => Promise.reject(new Error("not in this test")),
+    data: () => datasetFor(net),
   };
 }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { datasetFor } from "../core/data/dataset_for.ts";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
@@ -21,6 +22,7 @@ function context(images: InputImages, net: Net): Context {
     warn: () => {},
     run: () => Promise.reject(new Error("not in tests")),
     runOn: () => Promise.reject(new Error("not in tests")),
+    data: () => datasetFor(net),
   };
 }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { datasetFor } from "../core/data/dataset_for.ts";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
@@ -27,6 +28,7 @@ function context(net: Net, warnings: string[] = []): Context & { images: InputIm
     warn: (m) => warnings.push(m),
     run: () => Promise.reject(new Error("not in tests")),
     runOn: () => Promise.reject(new Error("not in tests")),
+    data: () => datasetFor(net),
   };
 }
 
