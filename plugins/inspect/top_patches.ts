@@ -26,7 +26,8 @@ import { resize, toDisplay } from "../../core/images/display.ts";
 import { grid } from "../../core/images/grids.ts";
 import { type ReceptiveField, receptiveFields } from "../../core/receptive_field.ts";
 import { gradient } from "../../core/gradients.ts";
-import { HELD_OUT_COUNT, heldOutCanvases, heldOutDigits } from "../../core/datasets.ts";
+import type { DataSource } from "../../core/data/source.ts";
+import { datasetFor, NAMED_DATA } from "../../core/data/dataset_for.ts";
 import { spatialLayer } from "../_layers.ts";
 
 /** The parameters of the `top-patches` plugin: its schema, declared once. */
@@ -35,7 +36,8 @@ export const TOP_PATCHES_PARAMS = {
   data: {
     type: "string",
     default: "held-out",
-    help: "folder of PNG/JPEG images, or held-out (built-in held-out digits/canvases)",
+    help: "held-out (the run's --data, or a built-in model's own test images), a data set " +
+      "name, or a folder of PNG/JPEG images",
   },
   count: {
     type: "integer",
@@ -99,37 +101,23 @@ interface ImageSource {
   name(index: number): string;
 }
 
-function heldOutSource(net: Net, count: number): ImageSource {
-  const { height, width, channels } = net.input;
-  const digits = channels === 1 && height === 28 && width === 28;
-  const canvases = channels === 1 && height === 64 && width === 64;
-  if (!digits && !canvases) {
-    throw new RangeError(
-      `top-patches: data "held-out" is for the built-in models (28x28 digits or 64x64 canvases, ` +
-        `grayscale); this model takes ${height}x${width}x${channels}: give data=<folder of images>`,
-    );
-  }
-  const total = Math.min(count, HELD_OUT_COUNT);
-  const get = async (offset: number, n: number): Promise<tf.Tensor4D> =>
-    digits
-      ? (await heldOutDigits({ offset, count: n })).images
-      : (await heldOutCanvases({ offset, count: n })).images;
+/** The first `count` images of a labelled data set (their labels are not needed here). */
+function dataSetSource(data: DataSource, count: number): ImageSource {
+  const total = Math.min(count, data.size);
+  const images = async (indices: readonly number[]) => {
+    const { x, y } = await data.batch(indices);
+    y.dispose();
+    return x;
+  };
   return {
-    describe: `${total} held-out ${digits ? "digits" : "canvases"}`,
+    describe: `the first ${total} images of ${data.name}`,
     total,
     async batch(start, n) {
-      return { pixels: await get(start, n), indices: range(start, start + n) };
+      const indices = range(start, start + n);
+      return { pixels: await images(indices), indices };
     },
-    async load(indices) {
-      const parts: tf.Tensor4D[] = [];
-      try {
-        for (const i of indices) parts.push(await get(i, 1));
-        return tf.concat(parts);
-      } finally {
-        tf.dispose(parts);
-      }
-    },
-    name: (i) => `held-out ${digits ? "digit" : "canvas"} ${i}`,
+    load: images,
+    name: (i) => `${data.name} image ${i}`,
   };
 }
 
@@ -297,8 +285,12 @@ export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
     const [lh, lw, lc] = info.outputShape;
     const channels = chosenChannels(p.channels, p.maxChannels, lc, layer);
     const rf = receptiveFields(net).get(layer)!;
+    // "held-out" is the run's data set; a data set's name or a folder of
+    // class subfolders goes through datasetFor; any other folder is read flat.
     const source = p.data === "held-out"
-      ? heldOutSource(net, p.count)
+      ? dataSetSource(await ctx.data(), p.count)
+      : p.data in NAMED_DATA
+      ? dataSetSource(await datasetFor(net, p.data), p.count)
       : await folderSource(net, p.data, p.count, (m) => ctx.warn(m));
     if (p.k > source.total) {
       throw new RangeError(
