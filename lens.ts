@@ -57,6 +57,24 @@ export interface LensOptions {
   progress?: boolean;
   /** Print nothing (backend choice included). @default false */
   quiet?: boolean;
+  /** Seconds an http(s) model may take to arrive. @default 30 */
+  timeout?: number;
+  /** Refuse input images with more pixels than this, before decoding. @default 50_000_000 */
+  maxPixels?: number;
+}
+
+/** Refuses options that would give silently wrong results, before anything loads. */
+function checkLensOptions(options: LensOptions): void {
+  const { seed, count } = options;
+  if (seed !== undefined && !Number.isSafeInteger(seed)) {
+    throw new RangeError(`seed must be a whole number, got ${seed}`);
+  }
+  if (count !== undefined && (!Number.isSafeInteger(count) || count < 1 || count > 100_000)) {
+    throw new RangeError(`count must be a whole number from 1 to 100000, got ${count}`);
+  }
+  if (options.inputs !== undefined && !Array.isArray(options.inputs)) {
+    throw new RangeError("inputs must be an array of image paths");
+  }
 }
 
 function modelSource(model: string): string {
@@ -92,6 +110,7 @@ export class Lens {
   #warnings: string[] = [];
   #data: string | undefined;
   #source: Promise<DataSource> | undefined;
+  #disposed = false;
 
   private constructor(net: Net, images: InputImages, backend: string, options: LensOptions) {
     this.#data = options.data;
@@ -111,14 +130,20 @@ export class Lens {
   static async open(options: LensOptions = {}): Promise<Lens> {
     const backend = await initBackend(options.backend, { quiet: options.quiet });
     const name = options.model ?? "mnist";
-    const net = await loadNet(modelSource(name), { sidecar: options.sidecar });
+    checkLensOptions(options);
+    const net = await loadNet(modelSource(name), {
+      sidecar: options.sidecar,
+      timeout: options.timeout,
+    });
     try {
       const images = options.inputs?.length
         ? await loadImages(net, options.inputs, {
           convert: options.convert,
           labels: options.labels,
+          maxPixels: options.maxPixels,
+          onWarning: (m) => options.quiet || console.error(`warning: ${m}`),
         })
-        : await defaultImages(net, options.count ?? 4, options.data);
+        : await defaultImages(net, options.count ?? 4, options.data, options.quiet);
       return new Lens(net, images, backend, options);
     } catch (err) {
       net.dispose();
@@ -192,6 +217,11 @@ export class Lens {
     pluginOrName: Plugin<S> | string,
     raw: Partial<Record<keyof S, unknown>>,
   ): Promise<Result> {
+    if (this.#disposed) {
+      throw new Error(
+        "This Lens was disposed (lens.dispose()): open a new one with Lens.open() to run plugins",
+      );
+    }
     const plugin = typeof pluginOrName === "string"
       ? this.registry.get(pluginOrName)
       : pluginOrName;
@@ -231,12 +261,19 @@ export class Lens {
 
   /** Frees the model and the images. */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
     disposeImages(this.#images);
     this.net.dispose();
   }
 }
 
-async function defaultImages(net: Net, count: number, data?: string): Promise<InputImages> {
+async function defaultImages(
+  net: Net,
+  count: number,
+  data?: string,
+  quiet?: boolean,
+): Promise<InputImages> {
   let source: DataSource;
   try {
     source = await datasetFor(net, data);
@@ -248,6 +285,9 @@ async function defaultImages(net: Net, count: number, data?: string): Promise<In
     );
   }
   const n = Math.min(count, source.size);
+  if (n < count && !quiet) {
+    console.error(`warning: ${source.name} holds ${source.size} images; taking ${n}, not ${count}`);
+  }
   const { x, y } = await source.batch(Array.from({ length: n }, (_, i) => i));
   const labels = Array.from(await y.data());
   y.dispose();

@@ -34,11 +34,32 @@ export interface GpuAdapterFacts {
   description: string;
 }
 
+/**
+ * Gives the GPU drivers a runtime folder when the environment has none: Mesa's
+ * Vulkan driver asks libwayland for a display while it starts, and libwayland
+ * prints "error: XDG_RUNTIME_DIR is invalid or not set" on stderr (past any
+ * `--quiet`) unless the variable names an absolute path. Nothing is written
+ * there when no Wayland display runs. Without the permission to set it, the
+ * environment is left alone.
+ */
+function quietGpuDrivers(): void {
+  try {
+    if (Deno.build.os !== "linux") return;
+    const p = Deno.permissions.querySync({ name: "env", variable: "XDG_RUNTIME_DIR" });
+    if (p.state !== "granted") return;
+    if (Deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) return;
+    Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  } catch {
+    // The variable only silences a message; running on without it is fine.
+  }
+}
+
 /** Asks navigator.gpu for an adapter and says whether it is real hardware. */
 export async function probeGpu(): Promise<GpuAdapterFacts> {
   // deno-lint-ignore no-explicit-any
   const gpu = (globalThis.navigator as any)?.gpu;
   if (!gpu) return { present: false, hardware: false, description: "" };
+  quietGpuDrivers();
   try {
     const adapter = await gpu.requestAdapter();
     if (!adapter) return { present: false, hardware: false, description: "" };
@@ -129,6 +150,8 @@ function announce(b: string, why: string, options: BackendOptions): string {
     const native = registerNativeKernels();
     const extra = b === "wasm" && native.kernels.length
       ? ` + oneDNN (${native.threads} threads) for convolutions and matrix products`
+      : b === "wasm" && /allow-ffi/.test(native.why ?? "")
+      ? " without oneDNN (slower: run with --allow-ffi to use it)"
       : "";
     console.error(`convlens: backend ${b}${extra}${why ? ` (${why})` : ""}`);
   }

@@ -9,7 +9,7 @@
 import { tf } from "./tf.ts";
 import type { Net } from "./net.ts";
 import type { InputImages } from "./plugin.ts";
-import { rawToTensor, readImage } from "./images/codecs.ts";
+import { DEFAULT_MAX_PIXELS, rawToTensor, readImage } from "./images/codecs.ts";
 import { resize } from "./images/display.ts";
 
 /** Options of {@linkcode loadImages}. */
@@ -18,6 +18,53 @@ export interface LoadImagesOptions {
   convert?: boolean;
   /** True classes of the images, where known. @default all -1 */
   labels?: number[];
+  /**
+   * Refuse images with more pixels than this, before decoding them.
+   * @default {DEFAULT_MAX_PIXELS}
+   */
+  maxPixels?: number;
+  /**
+   * Receives warnings, such as an image shrunk by more than 8x to the model's
+   * input size (its details are then mostly lost).
+   * @default print `warning: ...` on stderr
+   */
+  onWarning?: (message: string) => void;
+}
+
+/** Shrinking an image by more than this factor (per side) gets a warning. */
+export const SHRINK_WARNING = 8;
+
+/**
+ * Checks true classes for `n` images of `net`: one per image, each a whole
+ * number from 0 to the model's last class, or -1 for unknown.
+ *
+ * @param net The model.
+ * @param labels The classes.
+ * @param n How many images there are.
+ * @throws {RangeError} naming the bad label and the valid range.
+ */
+export function checkLabels(net: Net, labels: readonly number[], n: number): void {
+  if (!Array.isArray(labels)) {
+    throw new RangeError(`Labels must be an array of class indices, got ${String(labels)}`);
+  }
+  if (labels.length !== n) {
+    throw new RangeError(
+      `${labels.length} label${labels.length === 1 ? "" : "s"} given for ${n} image${
+        n === 1 ? "" : "s"
+      }: give one label (--label) per input image, in order`,
+    );
+  }
+  const classes = net.numClasses;
+  for (const l of labels) {
+    if (l === -1) continue;
+    if (typeof l !== "number" || !Number.isInteger(l) || l < 0 || (classes > 0 && l >= classes)) {
+      throw new RangeError(
+        `Label ${String(l)} is not a class of this model: give a whole number from 0 to ${
+          classes - 1
+        } (the model has ${classes} classes), or -1 for unknown`,
+      );
+    }
+  }
 }
 
 /**
@@ -37,11 +84,26 @@ export function imagesFromPixels(
   names?: string[],
 ): InputImages {
   const n = pixels.shape[0];
-  const x = net.fromPixels(pixels) as tf.Tensor4D;
+  let x: tf.Tensor4D | undefined;
   try {
+    if (labels) checkLabels(net, labels, n);
+    if (names && names.length !== n) {
+      throw new RangeError(`${names.length} names given for ${n} images: give one per image`);
+    }
+    if (pixels.dtype !== "float32") {
+      throw new RangeError(`Pixels must be float32 in [0, 1], got dtype ${pixels.dtype}`);
+    }
+    // One read of a boolean: NaN or infinite pixels give NaN maps and scores later.
+    const bad = tf.tidy(() => tf.logicalNot(tf.isFinite(pixels)).any().dataSync()[0]);
+    if (bad) {
+      throw new RangeError(
+        "The images hold NaN or infinite pixel values: give finite values in [0, 1]",
+      );
+    }
+    x = net.fromPixels(pixels) as tf.Tensor4D;
     net.checkInput(x);
   } catch (err) {
-    tf.dispose([x, pixels]);
+    tf.dispose(x ? [x, pixels] : [pixels]);
     throw err;
   }
   return {
@@ -74,10 +136,21 @@ export async function loadImages(
 ): Promise<InputImages> {
   if (paths.length === 0) throw new RangeError("No input images given: pass --input <png|jpg>");
   const { height, width, channels } = net.input;
+  if (options.labels) checkLabels(net, options.labels, paths.length);
+  const warn = options.onWarning ?? ((m: string) => console.error(`warning: ${m}`));
   const tiles: tf.Tensor3D[] = [];
   try {
     for (const path of paths) {
-      const raw = await readImage(path);
+      const raw = await readImage(path, { maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS });
+      const shrink = Math.max(raw.width / width, raw.height / height);
+      if (shrink > SHRINK_WARNING) {
+        warn(
+          `image "${path}" (${raw.width}x${raw.height}) is shrunk ${
+            Math.round(shrink)
+          }x to the model's ${width}x${height} input: most of its detail is lost; ` +
+            "crop it to the part of interest first",
+        );
+      }
       let colour = false;
       for (let i = 0; i < raw.data.length; i += 4) {
         if (raw.data[i] !== raw.data[i + 1] || raw.data[i] !== raw.data[i + 2]) {

@@ -15,6 +15,58 @@ import { writeFileAtomic } from "./files.ts";
 export interface LoadOptions {
   /** Overrides of the sidecar (input contract, labels, logits layer). @default {} */
   sidecar?: Sidecar;
+  /**
+   * Seconds an http(s) model may take to arrive (each file: connection, headers
+   * and body) before loading is given up.
+   * @default {DEFAULT_TIMEOUT_S}
+   */
+  timeout?: number;
+}
+
+/** Seconds an http(s) model file may take by default. */
+export const DEFAULT_TIMEOUT_S = 30;
+
+/**
+ * Fetches a URL within `timeout` seconds (body included) and names the cause of
+ * a failure: connection refused, host not found, timeout, or the HTTP status.
+ */
+async function fetchBytes(
+  url: URL,
+  timeout: number,
+): Promise<{ status: number; bytes?: Uint8Array }> {
+  const signal = AbortSignal.timeout(timeout * 1000);
+  try {
+    const res = await fetch(url, { signal });
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      return { status: res.status };
+    }
+    return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) };
+  } catch (err) {
+    throw new Error(`Cannot fetch ${url.href}: ${fetchCause(err, timeout, url)}`);
+  }
+}
+
+function fetchCause(err: unknown, timeout: number, url: URL): string {
+  const e = err as Error & { cause?: unknown };
+  const text = `${e?.message ?? err} ${(e?.cause as Error | undefined)?.message ?? ""}`;
+  if (e?.name === "TimeoutError" || e?.name === "AbortError") {
+    return `timeout: no complete answer within ${timeout} s; check the server, or allow ` +
+      "longer with --timeout <seconds> (timeout in the API)";
+  }
+  if (err instanceof Deno.errors.NotCapable) {
+    return `no network permission; run with --allow-net=${url.host}`;
+  }
+  if (/refused/i.test(text)) {
+    return `connection refused: nothing is listening at ${url.host}; check the URL and that the server runs`;
+  }
+  if (/dns|resolve|lookup|not known|name or service/i.test(text)) {
+    return `host not found: ${url.hostname} does not resolve; check the URL`;
+  }
+  if (/reset|closed|eof|incomplete/i.test(text)) {
+    return `the connection was closed before the answer was complete (${e?.message ?? err})`;
+  }
+  return e?.message ?? String(err);
 }
 
 interface WeightEntry {
@@ -86,7 +138,7 @@ function folderPlace(folder: string): Place {
   };
 }
 
-function urlPlace(modelUrl: URL): Place {
+function urlPlace(modelUrl: URL, timeout: number): Place {
   const base = new URL(".", modelUrl);
   return {
     describe: base.href,
@@ -100,44 +152,43 @@ function urlPlace(modelUrl: URL): Place {
       }
     },
     async read(rel) {
-      const res = await fetch(new URL(rel, base));
-      if (res.status === 404) {
-        await res.body?.cancel();
-        return undefined;
-      }
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`Fetching ${new URL(rel, base).href} failed: HTTP ${res.status}`);
-      }
-      return new Uint8Array(await res.arrayBuffer());
+      const url = new URL(rel, base);
+      const { status, bytes } = await fetchBytes(url, timeout);
+      if (status === 404) return undefined;
+      if (!bytes) throw new Error(`Cannot fetch ${url.href}: HTTP ${status}`);
+      return bytes;
     },
   };
 }
 
-async function readModelJson(source: string): Promise<{ json: ModelJson; place: Place }> {
+function noReadPermission(path: string): Error {
+  return new Error(
+    `Cannot read the model "${path}": no read permission; run with --allow-read=${path}`,
+  );
+}
+
+async function readModelJson(
+  source: string,
+  timeout: number,
+): Promise<{ json: ModelJson; place: Place }> {
   let text: string | undefined;
   let place: Place;
   if (isUrl(source)) {
     const url = new URL(source.endsWith(".json") ? source : source.replace(/\/?$/, "/model.json"));
-    place = urlPlace(url);
-    let res: Response;
-    try {
-      res = await fetch(url);
-    } catch (err) {
-      throw new Error(`Cannot fetch ${url.href}: ${(err as Error).message}`);
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
+    place = urlPlace(url, timeout);
+    const { status, bytes } = await fetchBytes(url, timeout);
+    if (!bytes) {
       throw new Error(
-        `Cannot fetch ${url.href}: HTTP ${res.status}. Give the URL of a model.json or of its folder`,
+        `Cannot fetch ${url.href}: HTTP ${status}. Give the URL of a model.json or of its folder`,
       );
     }
-    text = await res.text();
+    text = new TextDecoder().decode(bytes);
   } else {
     let file = source;
     try {
       if ((await Deno.stat(source)).isDirectory) file = `${source.replace(/\/+$/, "")}/model.json`;
-    } catch {
+    } catch (err) {
+      if (err instanceof Deno.errors.NotCapable) throw noReadPermission(source);
       throw new Error(
         `Model not found: "${source}" does not exist. Give a folder holding model.json, a model.json path or an http(s) URL`,
       );
@@ -145,7 +196,8 @@ async function readModelJson(source: string): Promise<{ json: ModelJson; place: 
     place = folderPlace(file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : ".");
     try {
       text = await Deno.readTextFile(file);
-    } catch {
+    } catch (err) {
+      if (err instanceof Deno.errors.NotCapable) throw noReadPermission(source);
       throw new Error(`Model not found: no model.json at "${file}"`);
     }
   }
@@ -246,7 +298,11 @@ async function readSidecar(place: Place): Promise<Sidecar> {
  * weight path outside the folder, missing shard, size mismatch).
  */
 export async function loadNet(source: string, options: LoadOptions = {}): Promise<Net> {
-  const { json, place } = await readModelJson(source);
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT_S;
+  if (typeof timeout !== "number" || !(timeout > 0) || !Number.isFinite(timeout)) {
+    throw new RangeError(`timeout must be a positive number of seconds, got ${timeout}`);
+  }
+  const { json, place } = await readModelJson(source, timeout);
   const { specs, data } = await readWeights(json, place);
   const sidecar = { ...(await readSidecar(place)), ...(options.sidecar ?? {}) };
   const artifacts: tf.io.ModelArtifacts = {
@@ -270,7 +326,41 @@ export async function loadNet(source: string, options: LoadOptions = {}): Promis
       `Cannot build the model in ${place.describe} from model.json: ${(err as Error).message}`,
     );
   }
-  return Net.fromModel(model, sidecar, source);
+  try {
+    checkImageModel(model, place.describe);
+    return Net.fromModel(model, sidecar, source);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Refuses a model that does not take images `[batch, height, width, channels]`,
+ * saying what it takes instead.
+ */
+function checkImageModel(model: tf.LayersModel | tf.GraphModel, where: string): void {
+  const inputs = model.inputs ?? [];
+  const shape = (inputs[0]?.shape ?? undefined) as (number | null)[] | undefined;
+  if (inputs.length > 1) {
+    throw new RangeError(
+      `The model in ${where} takes ${inputs.length} inputs; convlens supports image models ` +
+        "with one input [batch, height, width, channels]",
+    );
+  }
+  if (!shape || shape.length === 4) return;
+  const dims = `[${shape.map((d) => d ?? "batch").join(", ")}]`;
+  const what = shape.length === 5
+    ? "5-D input (a volume or video model, e.g. Conv3D)"
+    : shape.length === 2
+    ? `flat vectors of ${shape[1]} features (a dense model, not an image model)`
+    : shape.length === 3
+    ? "sequences (a 1-D or recurrent model)"
+    : `input of rank ${shape.length}`;
+  throw new RangeError(
+    `The model in ${where} takes ${what}, shape ${dims}: convlens supports image models ` +
+      "taking [batch, height, width, channels]; this model is not supported",
+  );
 }
 
 /**

@@ -118,11 +118,47 @@ export function renderReport(results: readonly Result[], options: ReportOptions 
  * @param path The `.html` file.
  * @param results Results, in order.
  * @param options Title and header.
+ * @throws {RangeError} for an empty path or one that is a folder, before
+ *   anything is written.
  */
 export async function writeReport(
   path: string,
   results: readonly Result[],
   options: ReportOptions = {},
 ): Promise<void> {
-  await writeFileAtomic(path, renderReport(results, options));
+  if (typeof path !== "string" || path.trim() === "" || path.endsWith("/")) {
+    throw new RangeError(
+      `The report's path ${
+        JSON.stringify(path)
+      } is not a file name: give one such as out/report.html`,
+    );
+  }
+  let isFolder = false;
+  try {
+    isFolder = (await Deno.stat(path)).isDirectory;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) {
+      throw new RangeError(
+        `Cannot write the report "${path}": no permission; run with --allow-read and --allow-write for it`,
+      );
+    }
+  }
+  if (isFolder) {
+    throw new RangeError(
+      `The report's path "${path}" is a folder: give a file in it, such as ${
+        path.replace(/\/+$/, "")
+      }/report.html`,
+    );
+  }
+  const html = renderReport(results, options);
+  try {
+    await writeFileAtomic(path, html);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) {
+      throw new RangeError(
+        `Cannot write the report "${path}": no write permission; run with --allow-write=${path}`,
+      );
+    }
+    throw err;
+  }
 }

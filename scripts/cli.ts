@@ -4,16 +4,29 @@
  * --model <folder|url> --input <png|jpg> --out <dir>` runs it and saves its PNGs
  * and JSON. Each plugin's parameters become `--flags` from its schema.
  *
- * Exit codes: 0 on success, 2 on bad usage, 1 on a failed run.
+ * Every flag and parameter, the inputs' headers and the `--out` folder are
+ * checked before the model loads. A run writes its files into a staging folder
+ * inside `--out`, under a lock, and moves them in as one set at the end; on an
+ * error, SIGINT or SIGTERM the staging folder goes and nothing is left behind.
+ * Booleans take `--x`, `--x=false` and `--no-x`.
+ *
+ * Exit codes: 0 on success, 2 on bad usage (a flag, parameter, input image,
+ * `--out` folder or permission to fix), 1 on a failed run (the model cannot be
+ * loaded or fetched, an image cannot be decoded, a write fails), 130 on SIGINT
+ * and 143 on SIGTERM.
  *
  * @module
  */
+import "./_preflight.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { Lens } from "../lens.ts";
 import { type AnyPlugin, Registry } from "../core/plugin.ts";
-import { describeParam, ParamError, type ParamSchema } from "../core/params.ts";
-import { BACKENDS } from "../backends/mod.ts";
+import { describeParam, ParamError, type ParamSchema, resolveParams } from "../core/params.ts";
+import { BACKENDS, resolveBackendName } from "../backends/mod.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
+import { OutDir, OutDirError } from "../core/out_dir.ts";
+import { checkImageSize, DEFAULT_MAX_PIXELS, readImageBytes } from "../core/images/codecs.ts";
+import { DEFAULT_TIMEOUT_S } from "../core/load.ts";
 
 /** Error for bad usage (exit code 2). */
 export class UsageError extends Error {
@@ -38,6 +51,8 @@ const GLOBAL_OPTIONS = {
   data: { type: "string" },
   report: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
+  timeout: { type: "string" },
+  "max-pixels": { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 const GLOBAL_HELP: [string, string][] = [
@@ -60,6 +75,12 @@ const GLOBAL_HELP: [string, string][] = [
   ["--convert", "convert colour images for a grayscale model"],
   ["--report", "also write <out>/report.html"],
   ["--quiet", "print no progress"],
+  ["--timeout <s>", `seconds an http(s) model may take to arrive (default ${DEFAULT_TIMEOUT_S})`],
+  [
+    "--max-pixels <n>",
+    `refuse larger input images before decoding (default ${DEFAULT_MAX_PIXELS})`,
+  ],
+  ["--no-<flag>", "turn a boolean off (also --<flag>=false)"],
 ];
 
 /** Loads the plugins a user's module exports (default export or named exports). */
@@ -130,11 +151,82 @@ export function pluginHelp(plugin: AnyPlugin): string {
   return lines.join("\n");
 }
 
-function intFlag(name: string, v: string | undefined): number | undefined {
+function intFlag(
+  name: string,
+  v: string | undefined,
+  min = -Infinity,
+  max = Infinity,
+): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got "${v}"`);
+  const n = v.trim() === "" ? NaN : Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = min > -Infinity && max < Infinity
+      ? ` from ${min} to ${max}`
+      : min > -Infinity
+      ? ` >= ${min}`
+      : "";
+    throw new UsageError(`--${name} must be an integer${range}, got "${v}"`);
+  }
   return n;
+}
+
+function numberFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v.trim() === "" ? NaN : Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new UsageError(`--${name} must be a positive number, got "${v}"`);
+  }
+  return n;
+}
+
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+
+/**
+ * Takes the boolean flags written `--x=true|false` and `--no-x` out of `args`
+ * (node:util's parseArgs knows neither), returning the rest and their values.
+ */
+function splitBooleans(
+  args: readonly string[],
+  booleans: ReadonlySet<string>,
+): { rest: string[]; values: Record<string, boolean> } {
+  const rest: string[] = [];
+  const values: Record<string, boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      rest.push(...args.slice(i));
+      break;
+    }
+    const eq = /^--([^=]+)=(.*)$/.exec(a);
+    if (eq && booleans.has(eq[1])) {
+      const v = eq[2].toLowerCase();
+      if (!TRUE.has(v) && !FALSE.has(v)) {
+        throw new UsageError(
+          `--${eq[1]} is a boolean: write --${eq[1]}, --${eq[1]}=false or --no-${eq[1]}, ` +
+            `not --${eq[1]}=${eq[2]}`,
+        );
+      }
+      values[eq[1]] = TRUE.has(v);
+      continue;
+    }
+    const no = /^--no-(.+)$/.exec(a);
+    if (no && booleans.has(no[1])) {
+      values[no[1]] = false;
+      continue;
+    }
+    rest.push(a);
+  }
+  return { rest, values };
+}
+
+/** Checks each input image exists, is readable and under the pixel limit (header only). */
+async function checkInputs(paths: readonly string[], maxPixels: number): Promise<void> {
+  for (const path of paths) {
+    if (path.trim() === "") throw new UsageError("--input is empty: give a PNG or JPEG file");
+    const bytes = await readImageBytes(path);
+    checkImageSize(bytes, path, maxPixels);
+  }
 }
 
 /**
@@ -144,10 +236,14 @@ function intFlag(name: string, v: string | undefined): number | undefined {
  */
 export async function main(args: string[]): Promise<number> {
   let lens: Lens | undefined;
+  let out: OutDir | undefined;
   try {
+    const globalBooleans = new Set(
+      Object.entries(GLOBAL_OPTIONS).filter(([, o]) => o.type === "boolean").map(([k]) => k),
+    );
     // First pass: find the plugin name and user plugin modules.
     const first = parseArgs({
-      args,
+      args: splitBooleans(args, globalBooleans).rest,
       options: GLOBAL_OPTIONS,
       strict: false,
       allowPositionals: true,
@@ -168,14 +264,17 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError((err as Error).message + '\nRun "deno task lens --help" for the list.');
     }
     const pluginOptions: ParseArgsConfig["options"] = {};
+    const booleans = new Set(globalBooleans);
     for (const [k, spec] of Object.entries(plugin.params as ParamSchema)) {
       if (k in GLOBAL_OPTIONS) continue;
       pluginOptions[k] = { type: spec.type === "boolean" ? "boolean" : "string" };
+      if (spec.type === "boolean") booleans.add(k);
     }
+    const split = splitBooleans(args, booleans);
     let parsed;
     try {
       parsed = parseArgs({
-        args,
+        args: split.rest,
         options: { ...GLOBAL_OPTIONS, ...pluginOptions },
         strict: true,
         allowPositionals: true,
@@ -185,38 +284,77 @@ export async function main(args: string[]): Promise<number> {
         `${(err as Error).message}\nRun "deno task lens ${plugin.name} --help" for its parameters.`,
       );
     }
-    const v = parsed.values as Record<string, unknown>;
+    const v = { ...parsed.values, ...split.values } as Record<string, unknown>;
     if (v.help) {
       console.log(pluginHelp(plugin));
       return 0;
     }
     if (parsed.positionals.length > 1) {
-      throw new UsageError(`Unexpected argument "${parsed.positionals[1]}"`);
+      const extra = parsed.positionals[1];
+      const i = split.rest.indexOf(extra);
+      const before = i > 0 ? /^--(.+)$/.exec(split.rest[i - 1])?.[1] : undefined;
+      if (before && booleans.has(before) && (TRUE.has(extra) || FALSE.has(extra))) {
+        throw new UsageError(
+          `--${before} is a boolean and takes no separate value: write --${before}=${extra}` +
+            (FALSE.has(extra) ? ` or --no-${before}` : ""),
+        );
+      }
+      throw new UsageError(`Unexpected argument "${extra}"`);
     }
+    // Every flag and parameter is checked before the model and images load.
     const raw: Record<string, unknown> = {};
     for (const k of Object.keys(plugin.params)) if (v[k] !== undefined) raw[k] = v[k];
-    const labels = ((v.label as string[] | undefined) ?? []).map((s) => intFlag("label", s)!);
-    const out = (v.out as string | undefined) ?? "out";
+    resolveParams(plugin.name, plugin.params as ParamSchema, raw);
+    const labels = ((v.label as string[] | undefined) ?? []).map((s) => intFlag("label", s, 0)!);
+    const inputs = v.input as string[] | undefined;
+    if (labels.length && !inputs?.length) {
+      throw new UsageError(
+        "--label gives the true class of each --input: give --input images with it",
+      );
+    }
+    if (labels.length && inputs && labels.length !== inputs.length) {
+      throw new UsageError(
+        `${labels.length} --label values for ${inputs.length} --input images: give one ` +
+          "--label per --input, in the same order",
+      );
+    }
+    const seed = intFlag("seed", v.seed as string | undefined);
+    const count = intFlag("count", v.count as string | undefined, 1, 100_000);
+    const timeout = numberFlag("timeout", v.timeout as string | undefined);
+    const maxPixels = intFlag("max-pixels", v["max-pixels"] as string | undefined, 1) ??
+      DEFAULT_MAX_PIXELS;
+    const backend = v.backend as string | undefined;
+    if (backend !== undefined) resolveBackendName(backend);
+    if (v.model !== undefined && (v.model as string).trim() === "") {
+      throw new UsageError("--model is empty: give a folder, a model.json, a URL or a name");
+    }
+    if (inputs) await checkInputs(inputs, maxPixels);
+    out = await OutDir.open((v.out as string | undefined) ?? "out", { signals: true });
     lens = await Lens.open({
       model: v.model as string | undefined,
-      backend: v.backend as string | undefined,
-      seed: intFlag("seed", v.seed as string | undefined),
-      inputs: v.input as string[] | undefined,
+      backend,
+      seed,
+      inputs,
       labels: labels.length ? labels : undefined,
-      count: intFlag("count", v.count as string | undefined),
+      count,
       data: v.data as string | undefined,
       convert: v.convert as boolean | undefined,
       progress: !v.quiet,
       quiet: v.quiet as boolean | undefined,
+      timeout,
+      maxPixels,
     });
     for (const p of registry.list()) lens.use(p);
     const result = await lens.run(plugin, raw);
     try {
-      const written = await result.save(out);
+      const staged = await result.save(out.staging);
       if (v.report) {
-        await lens.report(`${out}/report.html`, [result], { title: `convlens: ${plugin.name}` });
-        written.push(`${out}/report.html`);
+        await lens.report(`${out.staging}/report.html`, [result], {
+          title: `convlens: ${plugin.name}`,
+        });
+        staged.push(`${out.staging}/report.html`);
       }
+      const written = await out.commit(staged);
       for (const [k, val] of Object.entries(result.figures)) console.log(`${k}: ${val}`);
       for (const w of written) console.log(`wrote ${w}`);
     } finally {
@@ -224,15 +362,40 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
+    await out?.abort();
     const e = err as Error;
     // RangeErrors name a bad argument (layer, class, image shape): usage, not a crash.
-    const usage = e instanceof UsageError || e instanceof ParamError || e instanceof RangeError;
-    console.error(`error: ${e.message}`);
-    if (!usage && Deno.env.get("CONVLENS_DEBUG")) console.error(e.stack);
-    return usage ? 2 : 1;
+    const usage = e instanceof UsageError || e instanceof ParamError ||
+      e instanceof RangeError || e instanceof OutDirError;
+    const permission = e instanceof Deno.errors.NotCapable ||
+      /no (read|write|network) permission; run with --allow-/.test(e.message);
+    const line = e instanceof Deno.errors.NotCapable ? permissionLine(e) : e.message;
+    console.error(`error: ${line}`);
+    if (!usage && !permission && debug()) console.error(e.stack);
+    return usage || permission ? 2 : 1;
   } finally {
     lens?.dispose();
   }
+}
+
+/** Whether CONVLENS_DEBUG asks for stacks (without permission to read it: no). */
+function debug(): boolean {
+  try {
+    return !!Deno.env.get("CONVLENS_DEBUG");
+  } catch {
+    return false;
+  }
+}
+
+/** Deno's permission error as one line naming the flag to add. */
+function permissionLine(e: Error): string {
+  const m = /Requires (\w+) access to ([^,]+), run again with the (--allow-\w+) flag/.exec(
+    e.message,
+  );
+  if (!m) return `${e.message.split("\n")[0]} (see "Permissions" in the README)`;
+  const target = m[2].replace(/^"|"$/g, "");
+  return `convlens needs ${m[1]} access to ${target}: run with ${m[3]}=${target} ` +
+    '(see "Permissions" in the README)';
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -59,19 +59,129 @@ function decodeError(source: string, reason: string): Error {
 }
 
 /**
+ * The most pixels an image may have before it is refused undecoded: 50
+ * megapixels, about 200 MB as RGBA bytes and 600 MB as float RGB.
+ */
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+
+/** Options of {@linkcode decodeImage} and {@linkcode readImage}. */
+export interface DecodeOptions {
+  /**
+   * Refuse images with more pixels than this, from the file's header, before
+   * decoding (decoding a huge image takes minutes and gigabytes).
+   * @default {DEFAULT_MAX_PIXELS}
+   */
+  maxPixels?: number;
+}
+
+/** An image file's format and size, read from its header alone. */
+export interface ImageHeader {
+  /** The file's format. */
+  kind: "PNG" | "JPEG";
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+}
+
+function jpegSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 3 < bytes.length) {
+    if (bytes[i] !== 0xff) return undefined;
+    const marker = bytes[i + 1];
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd9)) {
+      i += 2; // markers without a length
+      continue;
+    }
+    const length = (bytes[i + 2] << 8) | bytes[i + 3];
+    const frame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 &&
+      marker !== 0xcc;
+    if (frame && i + 8 < bytes.length) {
+      return {
+        height: (bytes[i + 5] << 8) | bytes[i + 6],
+        width: (bytes[i + 7] << 8) | bytes[i + 8],
+      };
+    }
+    i += 2 + length;
+  }
+  return undefined;
+}
+
+/**
+ * Reads an image file's format and size from its header, without decoding it.
+ *
+ * @param bytes The file's contents (the first few kilobytes are enough for a PNG;
+ *   a JPEG's frame header may come after its metadata).
+ * @returns The header, or `undefined` when the bytes are not a PNG or JPEG whose
+ *   size can be read.
+ */
+export function readImageHeader(bytes: Uint8Array): ImageHeader | undefined {
+  if (startsWith(bytes, PNG_SIGNATURE)) {
+    if (bytes.length < 24) return undefined;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return { kind: "PNG", width: view.getUint32(16), height: view.getUint32(20) };
+  }
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) {
+    const size = jpegSize(bytes);
+    return size && { kind: "JPEG", ...size };
+  }
+  return undefined;
+}
+
+/**
+ * Refuses an image whose header says it has more than `maxPixels` pixels.
+ *
+ * @param bytes The file's contents.
+ * @param source Where the bytes came from, named in the message.
+ * @param maxPixels The limit.
+ * @throws {RangeError} naming the size, the limit and how to raise it.
+ */
+export function checkImageSize(
+  bytes: Uint8Array,
+  source: string,
+  maxPixels: number = DEFAULT_MAX_PIXELS,
+): void {
+  if (!(typeof maxPixels === "number" && maxPixels >= 1)) {
+    throw new RangeError(`maxPixels must be a number >= 1, got ${maxPixels}`);
+  }
+  const head = readImageHeader(bytes);
+  if (!head) return;
+  const pixels = head.width * head.height;
+  if (pixels > maxPixels) {
+    throw new RangeError(
+      `Image "${source}" is too large: ${head.width}x${head.height} is ` +
+        `${(pixels / 1e6).toFixed(1)} megapixels, over the limit of ${
+          (maxPixels / 1e6).toFixed(1)
+        }; shrink it first, or raise the limit (--max-pixels, or maxPixels in the API)`,
+    );
+  }
+}
+
+/**
  * Decodes a PNG (RGB, RGBA, gray, gray+alpha or palette) or JPEG file into RGBA bytes.
  *
  * @param bytes The file's contents.
  * @param source Where the bytes came from (a path or URL), named in error messages.
+ * @param options The pixel limit.
  * @returns The decoded image.
+ * @throws {RangeError} When the header gives more than `maxPixels` pixels ("too large").
  * @throws {Error} When the bytes are empty, of another format, corrupt or
  *   truncated; the message names `source` and says what to give instead.
  */
-export async function decodeImage(bytes: Uint8Array, source: string): Promise<RawImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  source: string,
+  options: DecodeOptions = {},
+): Promise<RawImage> {
   let kind: "PNG" | "JPEG";
   if (startsWith(bytes, PNG_SIGNATURE)) kind = "PNG";
   else if (startsWith(bytes, [0xff, 0xd8, 0xff])) kind = "JPEG";
   else throw decodeError(source, describeUnknown(bytes));
+  checkImageSize(bytes, source, options.maxPixels ?? DEFAULT_MAX_PIXELS);
   let decoded: { width: number; height: number; rgba: Uint8Array };
   try {
     if (kind === "PNG") {
@@ -93,18 +203,22 @@ export async function decodeImage(bytes: Uint8Array, source: string): Promise<Ra
 }
 
 /**
- * Reads and decodes a PNG or JPEG file.
+ * Reads a PNG or JPEG file's bytes, naming the problem when it cannot be read.
  *
  * @param path The file's path.
- * @returns The decoded image.
- * @throws {Error} When the file is missing or unreadable (the message names the
- *   path and what to check) or cannot be decoded (see {@link decodeImage}).
+ * @returns The file's contents.
+ * @throws {Error} When the file is missing, a folder, or unreadable (a missing
+ *   read permission names the flag).
  */
-export async function readImage(path: string): Promise<RawImage> {
-  let bytes: Uint8Array;
+export async function readImageBytes(path: string): Promise<Uint8Array> {
   try {
-    bytes = await Deno.readFile(path);
+    return await Deno.readFile(path);
   } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new Error(
+        `Cannot read image "${path}": no read permission; run with --allow-read=${path}`,
+      );
+    }
     if (e instanceof Deno.errors.NotFound) {
       throw new Error(
         `Cannot read image "${path}": no such file. Check the path ` +
@@ -119,7 +233,19 @@ export async function readImage(path: string): Promise<RawImage> {
       `Cannot read image "${path}": ${detail}. Check that the file exists and is readable.`,
     );
   }
-  return await decodeImage(bytes, path);
+}
+
+/**
+ * Reads and decodes a PNG or JPEG file.
+ *
+ * @param path The file's path.
+ * @param options The pixel limit.
+ * @returns The decoded image.
+ * @throws {Error} When the file is missing or unreadable (the message names the
+ *   path and what to check) or cannot be decoded (see {@link decodeImage}).
+ */
+export async function readImage(path: string, options: DecodeOptions = {}): Promise<RawImage> {
+  return await decodeImage(await readImageBytes(path), path, options);
 }
 
 function checkRaw(img: RawImage, what: string): void {

@@ -33,6 +33,7 @@ import type { AnyPlugin, Context } from "../../core/plugin.ts";
 import type { Result } from "../../core/result.ts";
 import { imagesFromPixels } from "../../core/inputs.ts";
 import { checkTarget } from "./targets.ts";
+import { ParamError } from "../../core/params.ts";
 
 /**
  * An attribution method: one `attribute` call explains a whole batch.
@@ -161,6 +162,13 @@ export function pluginAttribution(
           ...params,
           class: [...target],
           render: false,
+        }).catch((err) => {
+          // A plugin without --class/--render is not an attribution method.
+          if (!/^Unknown parameter --(class|render) for /.test((err as Error).message)) throw err;
+          throw new ParamError(
+            `"${name}" is not an attribution method (it takes no --class): name an attribution ` +
+              "plugin such as saliency, guided-backprop or integrated-gradients",
+          );
         });
         const a = takeAttribution(result, name);
         if (a.shape.join() !== x.shape.join()) {
