@@ -17,13 +17,8 @@ import type { Context, InputImages } from "../../../core/plugin.ts";
 import { ParamError } from "../../../core/params.ts";
 import type { Box } from "../../../core/images/grids.ts";
 import { imagesFromPixels } from "../../../core/inputs.ts";
-import {
-  CANVAS_SIZE,
-  canvasSet,
-  DIGIT_SIZE,
-  heldOutCanvases,
-  heldOutDigits,
-} from "../../../core/datasets.ts";
+import { canvasSet, heldOutCanvases } from "../../../core/datasets.ts";
+import type { DataSource } from "../../../core/data/source.ts";
 
 /**
  * Parses a comma-separated list of attribution plugin names.
@@ -147,9 +142,9 @@ export interface EvaluationImages {
 }
 
 /**
- * Loads held-out images that fit the model for an evaluation: the built-in
- * held-out canvases (with the digits' boxes) for a 64x64x1 model, held-out digits
- * for a 28x28x1 model, else a copy of the context's own images.
+ * Loads labelled images for an evaluation: the built-in held-out canvases
+ * (with the digits' boxes) for the built-in canvas model, else the first images
+ * of the run's data set (`ctx.data()`), else a copy of the context's own images.
  *
  * @param ctx The running plugin's context.
  * @param count How many images.
@@ -168,7 +163,9 @@ export async function evaluationImages(
   fragmentIntensity?: number,
 ): Promise<EvaluationImages> {
   const { height, width, channels } = ctx.net.input;
-  if (channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE) {
+  // Built-in data serves the built-in models only: the canvases, whose boxes
+  // are known, the canvas model.
+  if (ctx.net.sidecar.name === "canvas") {
     const builtIn = fragmentIntensity === undefined || fragmentIntensity === 0.5;
     const c = builtIn
       ? await heldOutCanvases({ count })
@@ -184,16 +181,25 @@ export async function evaluationImages(
   if (needBoxes) {
     throw new RangeError(
       `${what} needs images with known object boxes: it uses the built-in held-out canvases, ` +
-        `which need a model taking ${CANVAS_SIZE}x${CANVAS_SIZE}x1 images (this one takes ` +
-        `${height}x${width}x${channels}); run it with the built-in canvas model (--model canvas)`,
+        `which serve the built-in canvas model (this model takes ${height}x${width}x` +
+        `${channels} images); run it with --model canvas`,
     );
   }
-  if (channels === 1 && height === DIGIT_SIZE && width === DIGIT_SIZE) {
-    const d = await heldOutDigits({ count });
-    const names = d.labels.map((l, i) => `digit ${i} (${l})`);
+  let data: DataSource | undefined;
+  try {
+    data = await ctx.data();
+  } catch {
+    // No data set for this model: the input images are what there is.
+  }
+  if (data) {
+    const n = Math.min(count, data.size);
+    const { x, y } = await data.batch(Array.from({ length: n }, (_, i) => i));
+    const labels = Array.from(await y.data() as Int32Array);
+    y.dispose();
+    const names = labels.map((l, i) => `${data!.name} ${i} (${data!.classes[l]})`);
     return {
-      images: imagesFromPixels(ctx.net, d.images, d.labels, names),
-      source: `${d.labels.length} held-out digits`,
+      images: imagesFromPixels(ctx.net, x, labels, names),
+      source: `the first ${n} images of ${data.name}`,
     };
   }
   const n = Math.min(count, ctx.images.x.shape[0]);

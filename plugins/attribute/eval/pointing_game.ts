@@ -89,8 +89,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
   summary: "Pointing game: does each method's map peak inside the digit's box? (Zhang et al.)",
   params: POINTING_GAME_PARAMS,
   resultShape(net, p): Record<string, number[]> {
-    const { height, width, channels } = net.input;
-    const fits = channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE;
+    const fits = net.sidecar.name === "canvas";
     return fits ? { hits: [methodList(p.methods, "pointing-game").length + 1] } : {};
   },
   demo: [{}, { clutter: 1 }],
@@ -100,10 +99,11 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
     const extra = parseMethodParams(p.methodParams, "pointing-game");
     const { height, width, channels } = net.input;
     const r = new Result("pointing-game", "Pointing game on held-out canvases");
-    if (!(channels === 1 && height === CANVAS_SIZE && width === CANVAS_SIZE)) {
+    // The canvases, whose digit boxes are known, serve the canvas model only.
+    if (net.sidecar.name !== "canvas") {
       const why = `pointing-game plays on the built-in ${CANVAS_SIZE}x${CANVAS_SIZE} canvases, ` +
-        `whose digit boxes are known; this model takes ${height}x${width}x${channels} images. ` +
-        "Run it with the built-in canvas model (--model canvas).";
+        `whose digit boxes are known, with the built-in canvas model; this model ` +
+        `(${height}x${width}x${channels}) has no such images. Run it with --model canvas.`;
       ctx.warn(why);
       return r.figure("skipped", true).note(why);
     }
