@@ -41,7 +41,7 @@ import type { ParamValues } from "../../core/params.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
 import { seededRandom } from "../../core/random.ts";
-import { heldOutDigits } from "../../core/datasets.ts";
+import type { DataSource } from "../../core/data/source.ts";
 import {
   argmax,
   checkClassifier,
@@ -292,7 +292,8 @@ export const ADVERSARIAL_PARAMS = {
     default: 0,
     min: 0,
     max: 2000,
-    help: "also attack this many held-out MNIST digits for the rates (28x28x1 models)",
+    help: "also attack this many images of the run's data set (--data, or a built-in " +
+      "model's own test images) for the success rates",
   },
   batchSize: { type: "integer", default: 100, min: 1, help: "images per pass" },
   show: { type: "integer", default: 6, min: 1, max: 64, help: "images shown in the figure" },
@@ -363,10 +364,18 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
       batchSize: p.batchSize,
       rng: ctx.rng,
     };
-    const evalCount = p.evaluate;
-    const mnist = net.input.height === 28 && net.input.width === 28 && net.input.channels === 1 &&
-      net.numClasses === 10;
-    const total = n + (mnist ? evalCount : 0);
+    // Success rates over the run's data set (--data, or a built-in model's own
+    // test images), beside the inputs.
+    let evalData: DataSource | undefined;
+    if (p.evaluate > 0) {
+      try {
+        evalData = await ctx.data();
+      } catch (err) {
+        ctx.warn(`evaluate: skipped: ${(err as Error).message}`);
+      }
+    }
+    const evalCount = evalData ? Math.min(p.evaluate, evalData.size) : 0;
+    const total = n + evalCount;
     const adv = await attack(net, images.pixels, labels, {
       ...options,
       targets,
@@ -456,8 +465,10 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
           `blue < 0 < red) and x + r with the new class (* : no longer fools after the PNG round trip)`,
       );
       picture.dispose();
-      if (mnist && evalCount > 0) {
-        const d = await heldOutDigits({ count: evalCount });
+      if (evalData && evalCount > 0) {
+        const batch = await evalData.batch(Array.from({ length: evalCount }, (_, i) => i));
+        const d = { images: batch.x, labels: Array.from(await batch.y.data() as Int32Array) };
+        batch.y.dispose();
         try {
           const p0 = pixelProbabilities(net, d.images);
           const pred = (await rows(p0)).map(argmax);
@@ -479,8 +490,6 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
         } finally {
           d.images.dispose();
         }
-      } else if (evalCount > 0) {
-        ctx.warn("evaluate: held-out digits are used only for 28x28x1, 10-class models; skipped");
       }
       result.tensor("adversarial", adv);
       result.tensor("perturbation", tf.sub(adv, images.pixels));
