@@ -11,8 +11,8 @@ import type { LayerInfo, Net } from "../../core/net.ts";
 import { receptiveFields } from "../../core/receptive_field.ts";
 import { Result } from "../../core/result.ts";
 
-/** The parameters of the `summary` plugin: its schema, declared once. */
-export const SUMMARY_PARAMS = {} as const;
+/** The parameters of the `summary` plugin: none (it reads the model alone). */
+export const SUMMARY_PARAMS: Record<string, never> = {};
 
 /** The `summary` plugin's parameter values, typed from {@linkcode SUMMARY_PARAMS} (defaults there). */
 export type SummaryOptions = ParamValues<typeof SUMMARY_PARAMS>;
