@@ -2,7 +2,8 @@
  * `shallow-fooling` (fool): adversarial examples are not a ConvNet oddity. After
  * Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples"
  * (ICLR 2015): a softmax linear classifier (multinomial logistic regression), trained
- * here in a few seconds on the same training digits, is fooled by the fast gradient
+ * here in a few seconds on the ConvNet's own training images (a built-in model's
+ * training split, else the run's data set), is fooled by the fast gradient
  * sign method just as the ConvNet is: for `w . x`, the step `eps * sign(w)` moves
  * the score by `eps * |w|_1`, which grows with the dimension, so many tiny changes
  * add up. The result is a table and a plot of the attack's success against
@@ -17,18 +18,19 @@ import { Result } from "../../core/result.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
 import { linePlot } from "../../core/plots/plot.ts";
-import { tensorSource } from "../../core/data/source.ts";
 import { fit } from "../../core/train/fit.ts";
 import { evaluate } from "../../core/train/metrics.ts";
-import { heldOutDigits, trainDigits } from "../../core/datasets.ts";
+import { type DataSource, subset } from "../../core/data/source.ts";
+import { mnistSource } from "../../core/builtin/mnist.ts";
+import { BUILTIN_NAMES, builtinModel } from "../../core/builtin/mod.ts";
 import { attack, fgsmDirection } from "./adversarial.ts";
 import { argmax, pct, pixelProbabilities, rows } from "./_common.ts";
 
 /** Options of {@linkcode trainLinearClassifier}. */
 export interface LinearClassifierOptions {
-  /** Passes over the training digits. @default 4 */
+  /** Passes over the training images. @default 4 */
   epochs?: number;
-  /** Training digits used (of the 8,000). @default 8000 */
+  /** MNIST training digits used when no `data` is given (of the 8,000). @default 8000 */
   count?: number;
   /** Digits per Adam step. @default 100 */
   batchSize?: number;
@@ -36,20 +38,22 @@ export interface LinearClassifierOptions {
   learningRate?: number;
   /** Seed of the shuffling (the weights start at zero). @default 0 */
   seed?: number;
-  /** Class labels of the wrapped Net. @default "0".."9" */
+  /** Class labels of the wrapped Net. @default the data's classes */
   labels?: string[];
+  /** Training images. @default the built-in MNIST training digits (`count` of them) */
+  data?: DataSource;
 }
 
 /** A trained linear classifier. */
 export interface LinearClassifier {
   /** The model as a Net on 28x28x1 pixels in [0, 1] (free it with `net.dispose()`). */
   net: Net;
-  /** Accuracy on the training digits used. */
+  /** Accuracy on the training images used. */
   trainAccuracy: number;
 }
 
 /**
- * Trains a softmax linear classifier `softmax(W x + b)` on the training digits of
+ * Trains a softmax linear classifier `softmax(W x + b)` on `data` (default: the training digits of
  * the built-in split with `fit` (Adam, from zero weights), deterministically under
  * a seed.
  *
@@ -68,18 +72,24 @@ export async function trainLinearClassifier(
       throw new RangeError(`${k} must be a positive integer, got ${v}`);
     }
   }
-  const d = await trainDigits({ count: options.count ?? 8000 });
-  const classes = options.labels ?? Array.from({ length: 10 }, (_, i) => String(i));
+  let data: DataSource;
+  if (options.data) data = options.data;
+  else {
+    const digits = await mnistSource("train");
+    const n = Math.min(options.count ?? 8000, digits.size);
+    data = subset(digits, Array.from({ length: n }, (_, i) => i));
+  }
+  const classes = options.labels ?? [...data.classes];
+  const [h, w, c] = data.shape;
   const model = tf.sequential({
     name: "linear",
     layers: [
-      tf.layers.flatten({ name: "flatten", inputShape: [28, 28, 1] }),
-      tf.layers.dense({ name: "dense", units: 10, kernelInitializer: "zeros" }),
+      tf.layers.flatten({ name: "flatten", inputShape: [h, w, c] }),
+      tf.layers.dense({ name: "dense", units: classes.length, kernelInitializer: "zeros" }),
       tf.layers.activation({ name: "probs", activation: "softmax" }),
     ],
   });
   try {
-    const data = tensorSource(d.images, d.labels, classes, "training digits");
     await fit(model, data, {
       epochs,
       batchSize,
@@ -91,15 +101,13 @@ export async function trainLinearClassifier(
     const { accuracy: trainAccuracy } = await evaluate(model, data);
     const net = Net.fromModel(model, {
       name: "linear softmax classifier",
-      input: { height: 28, width: 28, channels: 1, range: [0, 1], mean: [0], std: [1] },
+      input: { height: h, width: w, channels: c, range: [0, 1], mean: [0], std: [1] },
       labels: classes,
     }, "memory (trained by shallow-fooling)");
     return { net, trainAccuracy };
   } catch (err) {
     model.dispose();
     throw err;
-  } finally {
-    d.images.dispose();
   }
 }
 
@@ -147,20 +155,17 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
     },
     show: { type: "integer", default: 5, min: 1, max: 20, help: "examples shown" },
   },
-  resultShape(_net, p) {
-    return { success: [2, p.epsilons.length], linearWeights: [10, 28, 28, 1] };
+  resultShape(net, p) {
+    const { height, width, channels } = net.input;
+    return {
+      success: [2, p.epsilons.length],
+      linearWeights: [net.numClasses, height, width, channels],
+    };
   },
   demo: [{}],
   async run(ctx, p) {
     const { net } = ctx;
     const { height, width, channels } = net.input;
-    if (height !== 28 || width !== 28 || channels !== 1 || net.numClasses !== 10) {
-      throw new RangeError(
-        `shallow-fooling trains its linear classifier on the 28x28 MNIST digits, so it needs a ` +
-          `28x28x1 model with 10 classes; this one takes ${height}x${width}x${channels} ` +
-          `with ${net.numClasses} classes`,
-      );
-    }
     if (p.epsilons.length === 0) throw new RangeError("Give at least one epsilon, e.g. 0,0.1,0.25");
     for (const e of p.epsilons) {
       if (!(e >= 0 && e <= 1)) {
@@ -169,13 +174,29 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
         );
       }
     }
+    // The linear classifier learns from what the ConvNet learned from: a
+    // built-in model's training split, else the run's data set.
+    const own = BUILTIN_NAMES.find((b) => b === net.sidecar.name);
+    const test = await ctx.data();
+    const train = own ? (await builtinModel(own).data(1, 1)).train : test;
+    if (train.classes.length !== net.numClasses) {
+      throw new RangeError(
+        `shallow-fooling: ${train.name} has ${train.classes.length} classes but the model ` +
+          `scores ${net.numClasses}; give --data with the model's classes`,
+      );
+    }
     const eps = [...p.epsilons].sort((a, b) => a - b);
     const linear = await trainLinearClassifier({
       epochs: p.epochs,
       seed: ctx.seed,
       labels: net.labels,
+      data: train,
     });
-    const d = await heldOutDigits({ count: p.count });
+    const held = await test.batch(
+      Array.from({ length: Math.min(p.count, test.size) }, (_, i) => i),
+    );
+    const d = { images: held.x, labels: Array.from(await held.y.data() as Int32Array) };
+    held.y.dispose();
     const result = new Result("shallow-fooling", "Shallow nets are fooled too (Goodfellow et al.)");
     const showEps = eps.includes(0.25) ? 0.25 : eps[eps.length - 1];
     const shown: Record<string, tf.Tensor4D> = {};
@@ -244,14 +265,14 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
           yDomain: [0, 100],
         }),
         `Attack success against epsilon, for the ConvNet and for the linear classifier ` +
-          `(${p.method.toUpperCase()}, correctly classified held-out digits)`,
+          `(${p.method.toUpperCase()}, correctly classified held-out images)`,
       );
       const weights = tf.tidy(() => {
-        const w = linear.net.kernel("dense"); // [784, 10]
-        return w.transpose().reshape([10, 28, 28, 1]);
+        const w = linear.net.kernel("dense"); // [h * w * c, classes]
+        return w.transpose().reshape([net.numClasses, height, width, channels]);
       });
       const wPicture = tf.tidy(() =>
-        grid(colormap(weights.squeeze([3]) as tf.Tensor3D, "coolwarm"), {
+        grid(colormap(weights.mean(3) as tf.Tensor3D, "coolwarm"), {
           scale: 3,
           cols: 5,
           labels: net.labels.slice(0, 10),
