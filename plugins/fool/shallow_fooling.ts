@@ -53,11 +53,11 @@ export interface LinearClassifier {
 }
 
 /**
- * Trains a softmax linear classifier `softmax(W x + b)` on `data` (default: the training digits of
- * the built-in split with `fit` (Adam, from zero weights), deterministically under
- * a seed.
+ * Trains a softmax linear classifier `softmax(W x + b)` with `fit` (Adam, from
+ * zero weights) on `data`, by default the training digits of the built-in split,
+ * deterministically under a seed.
  *
- * @param options Epochs, digits, batch size, learning rate, seed.
+ * @param options Data, epochs, batch size, learning rate, seed.
  * @returns The classifier as a Net (Flatten then Dense with softmax) and its
  *   training accuracy.
  */
