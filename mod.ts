@@ -41,6 +41,34 @@ export * from "./core/images/display.ts";
 export * from "./core/images/colormaps.ts";
 export * from "./core/images/grids.ts";
 export * from "./core/plots/mod.ts";
+export * from "./core/data/mod.ts";
+export {
+  type Augment,
+  type EarlyStopping,
+  type EpochLog,
+  evaluate,
+  type EvaluateOptions,
+  type Evaluation,
+  fit,
+  type FitOptions,
+  type FitResult,
+  learningRateAt,
+  makeOptimizer,
+  type OptimizerName,
+  type OptimizerOptions,
+  type OptimizerState,
+  type Schedule,
+  type ScheduleKind,
+  shiftFlip,
+  type ShiftFlipOptions,
+} from "./core/train/mod.ts";
+export {
+  BUILTIN_NAMES,
+  BUILTIN_RECIPES,
+  type BuiltinModel,
+  builtinModel,
+  type BuiltinName,
+} from "./core/builtin/mod.ts";
 export { renderReport, type ReportOptions, writeReport } from "./core/report.ts";
 export * from "./plugins/mod.ts";
 // tf is exported from "./tf" (see deno.json) so that its own docs stay out of this module's lint.

@@ -52,6 +52,10 @@ export interface DataSource {
 }
 
 /**
+ * Checks indices against a source's size.
+ *
+ * @param source The source.
+ * @param indices Indices to read.
  * @throws {RangeError} naming the source and the index that is out of range.
  */
 export function checkIndices(source: DataSource, indices: readonly number[]): void {

@@ -17,7 +17,9 @@ const FORMAT = "convlens-fit-checkpoint";
 
 /** What identifies a run: a checkpoint resumes only the run it came from. */
 export interface RunKey {
+  /** The run's seed. */
   seed: number;
+  /** The run's epochs. */
   epochs: number;
 }
 
@@ -25,10 +27,15 @@ export interface RunKey {
 export interface Checkpoint {
   /** Epochs finished. */
   epoch: number;
+  /** The logs of those epochs. */
   history: EpochLog[];
+  /** Early stopping: the best value of the monitored figure so far. */
   best: number | undefined;
+  /** The epoch that reached it. */
   bestEpoch: number;
+  /** Epochs since then without improvement. */
   wait: number;
+  /** Early stopping had stopped the run. */
   stopped: boolean;
   /** The best epoch's weights under early stopping (the caller disposes). */
   bestWeights?: tf.Tensor[];
@@ -36,10 +43,15 @@ export interface Checkpoint {
 
 /** What {@linkcode writeCheckpoint} saves. */
 export interface CheckpointParts extends Omit<Checkpoint, "bestWeights"> {
+  /** The model being trained. */
   model: tf.LayersModel;
+  /** Its optimizer. */
   optimizer: Optimizer;
+  /** The trainable variables, in the order the optimizer sees them. */
   variables: readonly tf.Variable[];
+  /** The run. */
   run: RunKey;
+  /** The best epoch's weights under early stopping. */
   bestWeights?: readonly tf.Tensor[];
 }
 
