@@ -94,7 +94,9 @@ export function imagesFromPixels(
       throw new RangeError(`Pixels must be float32 in [0, 1], got dtype ${pixels.dtype}`);
     }
     // One read of a boolean: NaN or infinite pixels give NaN maps and scores later.
-    const bad = tf.tidy(() => tf.logicalNot(tf.isFinite(pixels)).any().dataSync()[0]);
+    // WebGPU cannot read synchronously; there the check is left out.
+    const bad = tf.getBackend() !== "webgpu" &&
+      tf.tidy(() => tf.logicalNot(tf.isFinite(pixels)).any().dataSync()[0]);
     if (bad) {
       throw new RangeError(
         "The images hold NaN or infinite pixel values: give finite values in [0, 1]",
