@@ -44,6 +44,8 @@ figure img{display:block;image-rendering:pixelated;max-width:100%;height:auto}
 figure svg{display:block;max-width:100%;height:auto}
 figure.plot svg{width:560px}
 figcaption{color:#444;font-size:13px;max-width:36em;margin-top:.3em}
+ol.tiles{display:grid;list-style:none;margin:.1em 0 .3em;padding:0;max-width:100%;gap:0 2px}
+ol.tiles li{font-size:11px;line-height:1.25;text-align:center;color:#333;overflow-wrap:anywhere;min-width:0}
 .note{color:#a60}
 @media (max-width:600px){body{padding:.5em .8em;font-size:14px}figure{margin-right:0}}
 `;

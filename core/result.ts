@@ -28,6 +28,10 @@ export interface ResultImage {
   height: number;
   /** What the colours of a heatmap mean, shown as a colour bar beside it. */
   colorbar?: Colorbar;
+  /** For a grid of tiles: one caption per tile, in row-major grid order. */
+  tiles?: string[];
+  /** For a grid of tiles: its number of columns. */
+  cols?: number;
 }
 
 /** Options of {@linkcode Result.addImage}. */
@@ -38,6 +42,21 @@ export interface AddImageOptions {
    * @default {undefined}
    */
   colorbar?: Colorbar;
+  /**
+   * For a grid of tiles (see `grid`): one caption per tile in row-major grid
+   * order (an empty string leaves a tile uncaptioned). The report shows them as
+   * HTML under the image, `cols` to a row, so that text is never cut to a tile's
+   * width as pixel text would be.
+   *
+   * @default {undefined}
+   */
+  tiles?: readonly string[];
+  /**
+   * Number of columns of the grid the tiles are laid out in; required with `tiles`.
+   *
+   * @default {undefined}
+   */
+  cols?: number;
 }
 
 /** A plot of a result, as SVG (see `linePlot` in `core/plots/`). */
@@ -79,7 +98,15 @@ export interface ResultJson {
   /** Tensor shapes by name. */
   tensors: Record<string, number[]>;
   /** Image names and captions. */
-  images: { name: string; caption: string; width: number; height: number; colorbar?: Colorbar }[];
+  images: {
+    name: string;
+    caption: string;
+    width: number;
+    height: number;
+    colorbar?: Colorbar;
+    tiles?: string[];
+    cols?: number;
+  }[];
   /** Plots: names, captions and the `.svg` files {@linkcode Result.save} writes. */
   plots: { name: string; caption: string; file: string }[];
   /** Notes. */
@@ -188,7 +215,8 @@ export class Result {
    * @param name File-safe name.
    * @param pixels `[h, w, 1 | 3]` with values in [0, 1].
    * @param caption What it shows.
-   * @param options A heatmap's colour bar.
+   * @param options A heatmap's colour bar; a grid's tile captions and columns.
+   * @throws {RangeError} For `tiles` without a positive integer `cols`.
    */
   async addImage(
     name: string,
@@ -197,12 +225,19 @@ export class Result {
     options: AddImageOptions = {},
   ): Promise<this> {
     if (options.colorbar) colorbarSvg(options.colorbar); // fail now, not at render
+    const { tiles, cols } = options;
+    if (tiles !== undefined && !(Number.isInteger(cols) && cols! >= 1)) {
+      throw new RangeError(
+        `addImage "${name}": tiles need the grid's column count, a positive integer; got cols ${cols}.`,
+      );
+    }
     const raw = await tensorToRaw(pixels);
     const png = await encodePng(raw);
     const clean = safeName(name);
     const i = this.images.findIndex((im) => im.name === clean);
     const image: ResultImage = { name: clean, caption, png, width: raw.width, height: raw.height };
     if (options.colorbar) image.colorbar = { ...options.colorbar };
+    if (tiles !== undefined) Object.assign(image, { tiles: [...tiles], cols });
     if (i >= 0) this.images[i] = image;
     else this.images.push(image);
     return this;
@@ -241,12 +276,13 @@ export class Result {
       figures: this.figures,
       tables: this.tables,
       tensors: Object.fromEntries(Object.entries(this.tensors).map(([k, t]) => [k, t.shape])),
-      images: this.images.map(({ name, caption, width, height, colorbar }) => ({
+      images: this.images.map(({ name, caption, width, height, colorbar, tiles, cols }) => ({
         name,
         caption,
         width,
         height,
         ...(colorbar ? { colorbar } : {}),
+        ...(tiles ? { tiles, cols } : {}),
       })),
       plots: this.plots.map(({ name, caption }) => ({
         name,
@@ -337,10 +373,16 @@ export class Result {
           width: Math.max(160, Math.min(im.width * zoom, 320)),
         })
         : "";
+      // Tile captions sit in a grid as wide as the image, so each lines up with its column.
+      const tiles = im.tiles?.some(Boolean)
+        ? `<ol class="tiles" style="width:${im.width * zoom}px;` +
+          `grid-template-columns:repeat(${im.cols},minmax(0,1fr))">` +
+          im.tiles.map((t) => `<li>${escapeHtml(t)}</li>`).join("") + "</ol>"
+        : "";
       parts.push(
         `<figure class="image"><img src="${pngDataUrl(im.png)}" width="${im.width * zoom}" ` +
-          `height="${im.height * zoom}" alt="${escapeHtml(im.caption || im.name)}">${bar}` +
-          `<figcaption>${escapeHtml(im.caption || im.name)}</figcaption></figure>`,
+          `height="${im.height * zoom}" alt="${escapeHtml(im.caption || im.name)}">${tiles}` +
+          `${bar}<figcaption>${escapeHtml(im.caption || im.name)}</figcaption></figure>`,
       );
     }
     for (const n of this.notes) parts.push(`<p class="note">${escapeHtml(n)}</p>`);

@@ -31,6 +31,41 @@ export interface LearningHistory {
   valAccuracy?: readonly number[];
 }
 
+/**
+ * One epoch of a training run, as `fit` logs it (`EpochLog` of `core/train/fit.ts`
+ * fits): a list of these is a history too.
+ */
+export interface EpochPoint {
+  /** Epoch number. */
+  epoch: number;
+  /** Training loss. */
+  loss: number;
+  /** Training accuracy, in [0, 1]. */
+  accuracy?: number;
+  /** Validation loss. */
+  valLoss?: number;
+  /** Validation accuracy, in [0, 1]. */
+  valAccuracy?: number;
+}
+
+/** Columns of a list of epochs; a column only when every epoch has a finite value. */
+function columns(logs: readonly EpochPoint[]): LearningHistory {
+  const column = (k: "accuracy" | "valLoss" | "valAccuracy") =>
+    logs.length && logs.every((l) => Number.isFinite(l[k])) ? logs.map((l) => l[k]!) : undefined;
+  const out: LearningHistory = { epoch: logs.map((l) => l.epoch), loss: logs.map((l) => l.loss) };
+  const [accuracy, valLoss, valAccuracy] = [
+    column("accuracy"),
+    column("valLoss"),
+    column("valAccuracy"),
+  ];
+  return {
+    ...out,
+    ...(accuracy ? { accuracy } : {}),
+    ...(valLoss ? { valLoss } : {}),
+    ...(valAccuracy ? { valAccuracy } : {}),
+  };
+}
+
 /** The plots of {@link learningCurves}. */
 export interface LearningCurvePlots {
   /** Loss against epoch (SVG). */
@@ -53,13 +88,19 @@ function pair(
 /**
  * Draws a training history as a loss plot and, when it has accuracy, an accuracy plot.
  *
- * @param history Per-epoch values; every array as long as `epoch`.
+ * @param history Per-epoch values, every array as long as `epoch`; or the list of
+ *   epochs `fit` returns as `history` (a value missing from some epoch drops that curve).
  * @param title Words put before each plot's title (e.g. the model's name).
  * @returns The SVG plots.
  * @throws {RangeError} When an array's length differs from `epoch`'s.
  */
-export function learningCurves(history: LearningHistory, title = ""): LearningCurvePlots {
-  const { epoch, loss, valLoss, accuracy, valAccuracy } = history;
+export function learningCurves(
+  history: LearningHistory | readonly EpochPoint[],
+  title = "",
+): LearningCurvePlots {
+  const { epoch, loss, valLoss, accuracy, valAccuracy } = Array.isArray(history)
+    ? columns(history as readonly EpochPoint[])
+    : history as LearningHistory;
   for (const [k, v] of Object.entries({ loss, valLoss, accuracy, valAccuracy })) {
     if (v !== undefined && v.length !== epoch.length) {
       throw new RangeError(
