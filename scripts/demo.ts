@@ -1,9 +1,10 @@
 /**
  * The main job: runs every plugin (each with its demo parameter sets) on the
- * built-in model, or on `--model` with `--input`, and writes a self-contained
+ * built-in fashion model (Fashion-MNIST test images), or on `--model` with
+ * `--input` or `--data`, and writes a self-contained
  * `out/report.html` plus PNGs and JSON, with a progress bar on stderr.
  *
- * `deno task demo [--model <folder|url>] [--input <png|jpg>] [--out <dir>]
+ * `deno task demo [--model <folder|url>] [--input <png|jpg>] [--data <name|folder>] [--out <dir>]
  * [--backend <name>] [--only a,b] [--skip a,b] [--plugin <file.ts>]`
  *
  * @module
@@ -13,6 +14,7 @@ import { Lens } from "../lens.ts";
 import { Result } from "../core/result.ts";
 import { ParamError } from "../core/params.ts";
 import { loadPluginModule } from "./cli.ts";
+import { OutDir } from "../core/out_dir.ts";
 
 /** Plugins the demo also runs on the built-in canvas model (digits at known places). */
 export const WHERE_PLUGINS: readonly string[] = [
@@ -24,10 +26,12 @@ export const WHERE_PLUGINS: readonly string[] = [
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
-  /** Model (folder, URL or built-in name). @default "mnist" */
+  /** Model (folder, URL or built-in name). @default "fashion" */
   model?: string;
-  /** Input images. @default held-out images */
+  /** Input images. @default the first images of the data */
   inputs?: string[];
+  /** Data set (name or class-per-subfolder folder). @default the built-in model's own */
+  data?: string;
   /** Output folder. @default "out" */
   out?: string;
   /** Backend. @default auto */
@@ -42,6 +46,8 @@ export interface DemoOptions {
   seed?: number;
   /** Progress bar on stderr. @default true */
   progress?: boolean;
+  /** Remove the staging folder on SIGINT/SIGTERM and exit (for the command line). @default false */
+  signals?: boolean;
 }
 
 /** What the demo did. */
@@ -60,14 +66,27 @@ export interface DemoSummary {
  * @returns What was written and what failed.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
-  const out = options.out ?? "out";
-  const lens = await Lens.open({
-    model: options.model,
-    inputs: options.inputs,
-    backend: options.backend,
-    seed: options.seed,
-    progress: options.progress ?? true,
-  });
+  // The run's files go to a staging folder inside --out and move in as one set
+  // at the end, so an interrupted demo never leaves a report that does not
+  // match the files beside it.
+  const dir = await OutDir.open(options.out ?? "out", { signals: options.signals ?? false });
+  const out = dir.staging;
+  const model = options.model ?? "fashion";
+  let committed = false;
+  let lens: Lens;
+  try {
+    lens = await Lens.open({
+      model,
+      inputs: options.inputs,
+      data: options.data,
+      backend: options.backend,
+      seed: options.seed,
+      progress: options.progress ?? true,
+    });
+  } catch (err) {
+    await dir.abort();
+    throw err;
+  }
   const results: Result[] = [];
   const files: string[] = [];
   const failures: DemoSummary["failures"] = [];
@@ -75,7 +94,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     for (const path of options.plugins ?? []) {
       for (const p of await loadPluginModule(path)) lens.use(p);
     }
-    const canvasPass = !options.inputs?.length && (options.model ?? "mnist") === "mnist";
+    // The built-in models get the canvas pass too (questions of where).
+    const canvasPass = !options.inputs?.length && (model === "fashion" || model === "mnist");
     for (const plugin of lens.registry.list()) {
       if (options.only && !options.only.includes(plugin.name)) continue;
       if (options.skip?.includes(plugin.name)) continue;
@@ -141,10 +161,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         `${lens.images.names.length} input images: ${lens.images.names.join(", ")}.</p>`,
     });
     files.push(report);
-    return { report, files, failures };
+    const moved = await dir.commit(files);
+    committed = true;
+    return { report: moved.at(-1)!, files: moved, failures };
   } finally {
     for (const r of results) r.dispose();
     lens.dispose();
+    if (!committed) await dir.abort();
   }
 }
 
@@ -163,6 +186,7 @@ if (import.meta.main) {
       options: {
         model: { type: "string" },
         input: { type: "string", multiple: true },
+        data: { type: "string" },
         out: { type: "string" },
         backend: { type: "string" },
         only: { type: "string" },
@@ -176,12 +200,14 @@ if (import.meta.main) {
     const summary = await runDemo({
       model: values.model,
       inputs: values.input,
+      data: values.data,
       out: values.out,
       backend: values.backend,
       only: list(values.only),
       skip: list(values.skip),
       plugins: values.plugin,
       seed: values.seed === undefined ? undefined : Number(values.seed),
+      signals: true,
     });
     console.log(`wrote ${summary.report} and ${summary.files.length - 1} other files`);
     if (summary.failures.length) {

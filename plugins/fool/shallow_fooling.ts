@@ -178,7 +178,11 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
     // built-in model's training split, else the run's data set.
     const own = BUILTIN_NAMES.find((b) => b === net.sidecar.name);
     const test = await ctx.data();
-    const train = own ? (await builtinModel(own).data(1, 1)).train : test;
+    const all = own ? (await builtinModel(own).data(1, 1)).train : test;
+    // 8,000 images train a linear classifier to its plateau in seconds.
+    const train = all.size > 8000
+      ? subset(all, Array.from({ length: 8000 }, (_, i) => i), `${all.name}, first 8000`)
+      : all;
     if (train.classes.length !== net.numClasses) {
       throw new RangeError(
         `shallow-fooling: ${train.name} has ${train.classes.length} classes but the model ` +
