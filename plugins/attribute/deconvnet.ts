@@ -98,6 +98,7 @@ export const deconvnet: Plugin<typeof DECONVNET_PARAMS> = definePlugin({
       title: `DeconvNet projection of ${layer} (${p.mode})`,
       attribution,
       render: p.render,
+      mapLabel: "|DeconvNet projection| (max over channels)",
       columns: { unit: units, activation: choices!.map((c) => c.value) },
     });
     r.figure("layer", layer).figure("mode", p.mode).figure("units", units.join("; "));

@@ -20,13 +20,12 @@ import { toDisplay } from "../../core/images/display.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { drawBox, grid } from "../../core/images/grids.ts";
 import type { Box } from "../../core/images/grids.ts";
+import type { Colorbar } from "../../core/plots/colorbar.ts";
 import { attributionMap, type MapReduction } from "./attribution.ts";
 import { readOnce } from "./batches.ts";
 
 /** Options of {@linkcode renderAttribution}. */
 export interface RenderOptions {
-  /** Title drawn over the grid. @default "" */
-  title?: string;
   /** Most images drawn. @default 16 */
   maxImages?: number;
   /** Boxes to draw on the overlays (one per image), e.g. the digit's box. @default undefined */
@@ -41,20 +40,20 @@ export interface RenderOptions {
  * The standard figure of an attribution: one row per image with the input, the
  * signed attribution (channel sum, blue negative, red positive, each image on its
  * own scale), the map (inferno, 99th percentile of each image to full) and the
- * map over the image.
+ * map over the image. It holds no text: {@linkcode attributionTiles} gives the
+ * tiles' captions and {@linkcode attributionColorbar} the key of the map, for
+ * `Result.addImage`.
  *
  * @param pixels Display pixels `[n, h, w, c]` in [0, 1].
  * @param attribution The attribution `[n, h, w, c]`.
  * @param map Its map `[n, h, w]`.
- * @param labels One caption per image (cut to the tile).
- * @param options Title, boxes, points, limits.
- * @returns A new `[H, W, 3]` image in [0, 1].
+ * @param options Boxes, points, limits.
+ * @returns A new `[H, W, 3]` image in [0, 1], 4 tiles to a row.
  */
 export function renderAttribution(
   pixels: tf.Tensor4D,
   attribution: tf.Tensor4D,
   map: tf.Tensor3D,
-  labels: readonly string[],
   options: RenderOptions = {},
 ): tf.Tensor3D {
   const n = Math.min(pixels.shape[0], options.maxImages ?? 16);
@@ -97,17 +96,43 @@ export function renderAttribution(
     return tf.stack([rgb, signedRgb, heat, over], 1).reshape([n * 4, h, w, 3]) as tf.Tensor4D;
   });
   try {
-    const tileLabels: string[] = [];
-    for (let i = 0; i < n; i++) tileLabels.push(labels[i] ?? "", "signed", "map", "overlay");
-    return grid(rows, {
-      cols: 4,
-      scale,
-      labels: h * scale >= 20 ? tileLabels : undefined,
-      title: options.title,
-    });
+    return grid(rows, { cols: 4, scale });
   } finally {
     rows.dispose();
   }
+}
+
+/**
+ * The captions of the tiles of {@linkcode renderAttribution}, in grid order:
+ * per image its label, then "signed", "map" and "overlay".
+ *
+ * @param labels One caption per image.
+ * @param count Images drawn.
+ * @returns `4 * count` captions.
+ */
+export function attributionTiles(labels: readonly string[], count: number): string[] {
+  const tiles: string[] = [];
+  for (let i = 0; i < count; i++) tiles.push(labels[i] ?? "", "signed", "map", "overlay");
+  return tiles;
+}
+
+/** What each reduction of the attribution makes of a pixel's channels. */
+const REDUCED: Record<MapReduction, string> = {
+  "max-abs": "max over channels of |attribution|",
+  "sum-abs": "sum over channels of |attribution|",
+  "sum": "sum over channels of attribution",
+};
+
+/**
+ * The colour bar of the map tiles of {@linkcode renderAttribution}: inferno from 0
+ * to each image's 99th percentile of the map (the figure scales every image on
+ * its own, so the bar is in units of that percentile).
+ *
+ * @param what What the map is, e.g. "|dS/dx| (max over channels)".
+ * @returns The colour bar for `Result.addImage`.
+ */
+export function attributionColorbar(what: string): Colorbar {
+  return { colormap: "inferno", min: 0, max: 1, label: `${what} / each image's 99th pct` };
 }
 
 /** What {@linkcode attributionResult} puts in the standard result. */
@@ -128,6 +153,11 @@ export interface AttributionReport {
   columns?: Record<string, readonly (string | number)[]>;
   /** What the figure shows, for its caption. */
   caption?: string;
+  /**
+   * What the map's values are, for its colour bar, e.g. "|dS/dx| (max over channels)".
+   * @default the reduction's words, e.g. "max over channels of |attribution|"
+   */
+  mapLabel?: string;
 }
 
 /**
@@ -181,15 +211,21 @@ export async function attributionResult(
   const captions = images.names.map((name, i) =>
     report.classes ? `c${report.classes[i]} ${name}` : name
   );
-  const picture = renderAttribution(images.pixels, report.attribution, map, captions, {
-    title: report.title,
-  });
+  const picture = renderAttribution(images.pixels, report.attribution, map);
+  const shown = Math.min(n, 16);
   try {
     await r.addImage(
       report.plugin,
       picture,
       report.caption ??
-        `${report.title}: per image the input, the signed attribution, the map and the overlay`,
+        `${report.title}: per image the input, the signed attribution (channel sum; blue ` +
+          "negative, red positive, each image on its own symmetric scale), the map and the " +
+          `map over the input${shown < n ? ` (first ${shown} of ${n} images)` : ""}`,
+      {
+        tiles: attributionTiles(captions, shown),
+        cols: 4,
+        colorbar: attributionColorbar(report.mapLabel ?? REDUCED[report.reduce ?? "max-abs"]),
+      },
     );
   } finally {
     picture.dispose();

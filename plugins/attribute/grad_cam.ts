@@ -143,6 +143,7 @@ export const gradCam: Plugin<typeof GRAD_CAM_PARAMS> = definePlugin({
       attribution,
       classes,
       render: p.render,
+      mapLabel: "Grad-CAM: ReLU of gradient-weighted activations",
     });
     r.tensor("cam", cam);
     r.figure("layer", layer);

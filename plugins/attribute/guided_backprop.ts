@@ -72,6 +72,7 @@ export const guidedBackprop: Plugin<typeof GUIDED_BACKPROP_PARAMS> = definePlugi
       attribution,
       classes: unit ? undefined : classes,
       render: p.render,
+      mapLabel: "|guided-backprop gradient| (max over channels)",
       columns: units ? { unit: units, activation: choices!.map((c) => c.value) } : undefined,
     });
     if (unit) r.figure("layer", unit.layer).figure("units", units!.join("; "));

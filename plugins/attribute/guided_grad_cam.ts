@@ -84,6 +84,7 @@ export const guidedGradCam: Plugin<typeof GUIDED_GRAD_CAM_PARAMS> = definePlugin
       attribution,
       classes,
       render: p.render,
+      mapLabel: "|guided backprop x Grad-CAM| (max over channels)",
     });
     return r.figure("layer", layer);
   },

@@ -256,6 +256,7 @@ export const integratedGradients: Plugin<typeof INTEGRATED_GRADIENTS_PARAMS> = d
       classes,
       render: p.render,
       reduce: "max-abs",
+      mapLabel: "|integrated gradients| (max over channels)",
       columns: {
         "F(x)": ig.scores,
         "F(baseline)": ig.baselineScores,

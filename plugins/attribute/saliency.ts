@@ -79,6 +79,7 @@ export const saliency: Plugin<typeof SALIENCY_PARAMS> = definePlugin({
       attribution,
       classes,
       render: p.render,
+      mapLabel: `|d ${p.target}_y / dx| (max over channels)`,
     });
   },
 });

@@ -196,6 +196,7 @@ export const smoothgrad: Plugin<typeof SMOOTHGRAD_PARAMS> = definePlugin({
       attribution,
       classes,
       render: p.render,
+      mapLabel: `|smoothed ${p.method}| (max over channels)`,
     });
     return r.figure("smoothed", p.method).figure("samples", p.samples).figure("sigma", p.sigma);
   },

@@ -36,7 +36,7 @@ import {
   methodList,
   parseMethodParams,
 } from "./evaluation.ts";
-import { renderAttribution } from "../figures.ts";
+import { attributionColorbar, attributionTiles, renderAttribution } from "../figures.ts";
 
 /** The methods scored by default. */
 export const POINTING_METHODS =
@@ -115,7 +115,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
       const classes = images.labels;
       const rates: number[] = [];
       const rows: (string | number)[][] = [];
-      const figures: { method: string; picture: tf.Tensor3D }[] = [];
+      const figures: { method: string; picture: tf.Tensor3D; tiles: string[] }[] = [];
       // The random baseline: the argmax of a map of i.i.d. noise is a uniform pixel.
       const randomPoints = Array.from(
         { length: n },
@@ -187,12 +187,12 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
               images.pixels.slice([0, 0, 0, 0], [k, -1, -1, -1]),
               shown!,
               map,
-              images.names.slice(0, k).map((s, i) => `${hits[i] ? "hit" : "miss"} ${s}`),
-              { title: `${method}: map maximum (cyan) and digit box (green)`, boxes, points },
+              { boxes, points },
             );
           });
           shown.dispose();
-          figures.push({ method, picture });
+          const labels = images.names.slice(0, k).map((s, i) => `${hits[i] ? "hit" : "miss"} ${s}`);
+          figures.push({ method, picture, tiles: attributionTiles(labels, Math.min(k, 16)) });
         }
       }
       rows.push(["random pixel", randomHits.filter(Boolean).length, n, randomRate, 1]);
@@ -215,9 +215,15 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
         rows,
       );
       r.tensor("hits", tf.tensor1d([...rates, randomRate]));
-      for (const { method, picture } of figures) {
+      for (const { method, picture, tiles } of figures) {
         try {
-          await r.addImage(method, picture, `Pointing game, ${method}`);
+          await r.addImage(
+            method,
+            picture,
+            `Pointing game, ${method}: per canvas the input, the signed attribution, the map ` +
+              "and the map over the input with its maximum (cyan) and the digit's box (green)",
+            { tiles, cols: 4, colorbar: attributionColorbar("max over channels of |attribution|") },
+          );
         } finally {
           picture.dispose();
         }
