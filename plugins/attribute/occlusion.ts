@@ -281,11 +281,7 @@ export const occlusion: Plugin<typeof OCCLUSION_PARAMS> = definePlugin({
             overlay(image, probHeat, p.alpha),
             overlay(image, actHeat, p.alpha),
             overlay(image, classHeat, p.alpha),
-          ], {
-            cols: 4,
-            scale: p.scale,
-            labels: ["image", `p(${net.labels[classIndex]})`, `map ${base.channel}`, "top class"],
-          });
+          ], { cols: 4, scale: p.scale });
         });
         await r.addImage(
           "occlusion",
@@ -297,6 +293,21 @@ export const occlusion: Plugin<typeof OCCLUSION_PARAMS> = definePlugin({
             `(fill ${
               fill.length === 1 ? fill[0].toFixed(3) : "image mean"
             }) is centred on each pixel`,
+          {
+            tiles: [
+              "image",
+              `(a) p(${net.labels[classIndex]})`,
+              `(b) map ${base.channel}`,
+              "(c) top class",
+            ],
+            cols: 4,
+            colorbar: {
+              colormap: "inferno",
+              min: 0,
+              max: 1,
+              label: `(a) p(${net.labels[classIndex]}) with the square centred there`,
+            },
+          },
         );
         picture.dispose();
         const seen = [...new Set(cls)].sort((a, b) => a - b);

@@ -217,15 +217,25 @@ export const sanityCheck: Plugin<typeof SANITY_CHECK_PARAMS> = definePlugin({
         return grid(heat, {
           cols: cascade.length + 1,
           scale: Math.max(1, Math.floor(64 / Math.max(h, w))),
-          labels: methods.flatMap((m) => [m, ...cascade.map((l) => `-${l}`)]),
-          title: `${a.names[0]}: maps as layers are randomized (left: trained)`,
         });
       });
       try {
         await r.addImage(
           "cascade",
           picture,
-          "Each row one method; each column one more layer randomized",
+          `${a.names[0]}: max_k |a| maps as layers are randomized from the top down. Each row ` +
+            "one method; the first column the trained model, each next one with one more " +
+            "layer re-initialized (-layer)",
+          {
+            tiles: methods.flatMap((m) => [`${m} (trained)`, ...cascade.map((l) => `-${l}`)]),
+            cols: cascade.length + 1,
+            colorbar: {
+              colormap: "inferno",
+              min: 0,
+              max: 1,
+              label: "max_k |a| / each map's 99th pct",
+            },
+          },
         );
       } finally {
         picture.dispose();
