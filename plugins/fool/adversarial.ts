@@ -40,6 +40,7 @@ import { Result } from "../../core/result.ts";
 import type { ParamValues } from "../../core/params.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
+import { linePlot } from "../../core/plots/plot.ts";
 import { seededRandom } from "../../core/random.ts";
 import type { DataSource } from "../../core/data/source.ts";
 import {
@@ -297,6 +298,11 @@ export const ADVERSARIAL_PARAMS = {
   },
   batchSize: { type: "integer", default: 100, min: 1, help: "images per pass" },
   show: { type: "integer", default: 6, min: 1, max: 64, help: "images shown in the figure" },
+  sweep: {
+    type: "numbers",
+    help: "also attack at each of these epsilons (same method and ball) and plot the " +
+      "success rate against epsilon",
+  },
 } as const;
 
 /** The schema type of the `adversarial` plugin's parameters. */
@@ -334,7 +340,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
     return { adversarial: shape, perturbation: shape };
   },
   demo: [
-    { method: "fgsm" },
+    { method: "fgsm", sweep: [0.02, 0.05, 0.1, 0.2] },
     { method: "pgd", evaluate: 2000 },
     { method: "pgd", norm: "l2", epsilon: 2 },
     { method: "pgd", target: -2 },
@@ -374,6 +380,14 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
         ctx.warn(`evaluate: skipped: ${(err as Error).message}`);
       }
     }
+    // The epsilons of the success curve, checked before any attack runs.
+    const sweep = p.method === "szegedy" || !p.sweep?.length
+      ? []
+      : [...new Set([...p.sweep, p.epsilon])].sort((a, b) => a - b);
+    if (p.method === "szegedy" && p.sweep?.length) {
+      ctx.warn("sweep: skipped: szegedy finds the smallest r and takes no epsilon");
+    }
+    for (const e of sweep) checkAttackOptions(net, n, { ...options, epsilon: e });
     const evalCount = evalData ? Math.min(p.evaluate, evalData.size) : 0;
     const total = n + evalCount;
     const adv = await attack(net, images.pixels, labels, {
@@ -451,20 +465,27 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
         }
         const h = net.input.height;
         const scale = Math.max(1, Math.min(8, Math.floor(112 / h)));
-        return grid(tiles as tf.Tensor4D, {
-          cols: 3,
-          scale,
-          labels: h * scale >= 20 ? labelsShown : undefined,
-          title: describe(p),
-        });
+        return { figure: grid(tiles as tf.Tensor4D, { cols: 3, scale }), labelsShown };
       });
       await result.addImage(
         "examples",
-        picture,
-        `Clean image x with its class and confidence, the perturbation r (amplified, ` +
-          `blue < 0 < red) and x + r with the new class (* : no longer fools after the PNG round trip)`,
+        picture.figure,
+        `${describe(p)}. Per image: the clean image x with its class and confidence, the ` +
+          `perturbation r (mean over channels, amplified by the factor shown to fill the ` +
+          `colour range, blue < 0 < red) and x + r with the new class (* : no longer fools ` +
+          `after the PNG round trip)`,
+        {
+          tiles: picture.labelsShown,
+          cols: 3,
+          colorbar: {
+            colormap: "coolwarm",
+            min: -1,
+            max: 1,
+            label: "r / each image's max |r| (mean over channels)",
+          },
+        },
       );
-      picture.dispose();
+      picture.figure.dispose();
       if (evalData && evalCount > 0) {
         const batch = await evalData.batch(Array.from({ length: evalCount }, (_, i) => i));
         const d = { images: batch.x, labels: Array.from(await batch.y.data() as Int32Array) };
@@ -490,6 +511,41 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
         } finally {
           d.images.dispose();
         }
+      }
+      if (sweep.length > 1) {
+        const rates: number[] = [];
+        for (const e of sweep) {
+          if (e === p.epsilon) {
+            rates.push(summary.successRate);
+            continue;
+          }
+          const advE = await attack(net, images.pixels, labels, {
+            ...options,
+            epsilon: e,
+            targets,
+            rng: ctx.rng.fork(),
+          });
+          const rec = await evaluateAttack(net, images.pixels, advE, labels, targets);
+          advE.dispose();
+          rates.push(summarizeAttack(rec).successRate);
+        }
+        const ball = p.norm === "linf" ? "L-inf" : "L2";
+        result.table(
+          `Success rate against epsilon (${p.method}, ${ball} ball, the ${n} inputs)`,
+          ["epsilon", "success rate"],
+          sweep.map((e, i) => [e, rates[i]]),
+        );
+        result.addPlot(
+          "success",
+          linePlot([{ name: "inputs", x: sweep, y: rates.map((v) => 100 * v) }], {
+            title: `${p.method.toUpperCase()} success against epsilon`,
+            xLabel: `epsilon (${ball}, pixel units, inputs in [0, 1])`,
+            yLabel: "attack success (%)",
+            yDomain: [0, 100],
+          }),
+          `Attack success against epsilon: the fraction of the correctly classified inputs ` +
+            `that ${p.method.toUpperCase()} fools within an ${ball} ball of each radius`,
+        );
       }
       result.tensor("adversarial", adv);
       result.tensor("perturbation", tf.sub(adv, images.pixels));

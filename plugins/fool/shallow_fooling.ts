@@ -18,7 +18,8 @@ import { Result } from "../../core/result.ts";
 import { colormap } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
 import { linePlot } from "../../core/plots/plot.ts";
-import { fit } from "../../core/train/fit.ts";
+import { type EpochLog, fit } from "../../core/train/fit.ts";
+import { learningCurves } from "../../core/plots/learning_curves.ts";
 import { evaluate } from "../../core/train/metrics.ts";
 import { type DataSource, subset } from "../../core/data/source.ts";
 import { mnistSource } from "../../core/builtin/mnist.ts";
@@ -50,6 +51,8 @@ export interface LinearClassifier {
   net: Net;
   /** Accuracy on the training images used. */
   trainAccuracy: number;
+  /** What `fit` logged per epoch (loss and accuracy on the training images). */
+  history: EpochLog[];
 }
 
 /**
@@ -90,7 +93,7 @@ export async function trainLinearClassifier(
     ],
   });
   try {
-    await fit(model, data, {
+    const { history } = await fit(model, data, {
       epochs,
       batchSize,
       seed: options.seed ?? 0,
@@ -104,7 +107,7 @@ export async function trainLinearClassifier(
       input: { height: h, width: w, channels: c, range: [0, 1], mean: [0], std: [1] },
       labels: classes,
     }, "memory (trained by shallow-fooling)");
-    return { net, trainAccuracy };
+    return { net, trainAccuracy, history };
   } catch (err) {
     model.dispose();
     throw err;
@@ -271,22 +274,49 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
         `Attack success against epsilon, for the ConvNet and for the linear classifier ` +
           `(${p.method.toUpperCase()}, correctly classified held-out images)`,
       );
+      const curves = learningCurves(linear.history, "linear classifier");
+      result.addPlot(
+        "linear-loss",
+        curves.loss,
+        "Training loss of the linear classifier per epoch (Adam, on the ConvNet's training images)",
+      );
+      if (curves.accuracy) {
+        result.addPlot(
+          "linear-accuracy",
+          curves.accuracy,
+          "Training accuracy of the linear classifier per epoch",
+        );
+      }
       const weights = tf.tidy(() => {
         const w = linear.net.kernel("dense"); // [h * w * c, classes]
         return w.transpose().reshape([net.numClasses, height, width, channels]);
       });
+      // A diverging map centred on zero, so that white is a weight of 0.
+      const wMaxT = tf.tidy(() => weights.mean(3).abs().max());
+      const wMax = Math.max((await wMaxT.data())[0], 1e-12);
+      wMaxT.dispose();
+      const wCols = Math.min(5, net.numClasses);
       const wPicture = tf.tidy(() =>
-        grid(colormap(weights.mean(3) as tf.Tensor3D, "coolwarm"), {
-          scale: 3,
-          cols: 5,
-          labels: net.labels.slice(0, 10),
-          title: "linear classifier weights (blue < 0 < red)",
-        })
+        grid(
+          colormap(weights.mean(3) as tf.Tensor3D, "coolwarm", { min: -wMax, max: wMax }),
+          { scale: 3, cols: wCols },
+        )
       );
       await result.addImage(
         "weights",
         wPicture,
-        "The linear classifier's weight template per class",
+        "The linear classifier's weight template per class (blue < 0 < red): the pixels " +
+          "whose brightness raises (red) or lowers (blue) the class's score",
+        {
+          tiles: net.labels.slice(0, net.numClasses),
+          cols: wCols,
+          colorbar: {
+            colormap: "coolwarm",
+            min: -wMax,
+            max: wMax,
+            label: "weight (mean over channels)",
+          },
+        },
       );
       wPicture.dispose();
       result.tensor("linearWeights", weights);
@@ -311,18 +341,21 @@ export const shallowFooling: Plugin<ShallowFoolingOptions> = definePlugin({
         grid(
           tf.stack([examples, shown.convnet, shown.linear], 1).reshape([
             -1,
-            28,
-            28,
-            1,
+            height,
+            width,
+            channels,
           ]) as tf.Tensor4D,
-          { cols: 3, scale: 4, labels, title: `x | convnet x + r | linear x + r, eps ${showEps}` },
+          { cols: 3, scale: Math.max(1, Math.floor(112 / Math.max(height, width))) },
         )
       );
       examples.dispose();
       await result.addImage(
         "examples",
         exPicture,
-        `Digits, and their ${p.method.toUpperCase()} versions at eps ${showEps} for each net`,
+        `Per image: x, the ConvNet's x + r and the linear classifier's x + r, each ` +
+          `${p.method.toUpperCase()} at eps ${showEps}, with the class each net gives and ` +
+          "its confidence",
+        { tiles: labels, cols: 3 },
       );
       exPicture.dispose();
       result.tensor("success", tf.tensor2d(success));
