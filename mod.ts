@@ -32,6 +32,7 @@ export * from "./core/result.ts";
 export * from "./core/net.ts";
 export * from "./core/load.ts";
 export * from "./core/gradients.ts";
+export * from "./core/objective.ts";
 export * from "./core/receptive_field.ts";
 export * from "./core/random.ts";
 export * from "./core/inputs.ts";

@@ -7,7 +7,8 @@
  */
 import { tf } from "../core/tf.ts";
 import { Net } from "../core/net.ts";
-import { gradient, type Objective, type ReluRule } from "../core/gradients.ts";
+import { gradient, type ReluRule } from "../core/gradients.ts";
+import type { Objective } from "../core/objective.ts";
 
 /** VGG-style net at 64x64x3: conv3x3 32-32, pool, 64-64, pool, 128, pool, dense 256, 10. */
 export function vggNet(): tf.LayersModel {
@@ -130,8 +131,9 @@ export function buildTensorWorkloads(): {
   const mnistEval = mnistNet();
   const mnistLens = Net.fromModel(mnistEval);
   const logit0: Objective = {
+    name: "logit0",
     logits: true,
-    value: (r) => r.logits!.slice([0, 0], [-1, 1]).sum() as tf.Scalar,
+    perImage: ({ result }) => result.logits!.slice([0, 0], [-1, 1]).reshape([-1]) as tf.Tensor1D,
   };
   const attribution = (x: tf.Tensor, rule: ReluRule) => () => {
     const { grad, value } = gradient(mnistLens, x, logit0, { rule });
@@ -143,14 +145,21 @@ export function buildTensorWorkloads(): {
   const vggLens = Net.fromModel(vgg);
   const pool2 = vggLens.layers.filter((l) => l.role === "pool")[1].name;
   const classModel: Objective = {
+    name: "logit0 - 0.01 l2",
     logits: true,
-    value: (r, x) =>
-      r.logits!.slice([0, 0], [-1, 1]).sum().sub(x.square().sum().mul(0.01)) as tf.Scalar,
+    perImage: ({ result, input }) =>
+      result.logits!.slice([0, 0], [-1, 1]).reshape([-1])
+        .sub(input.square().reshape([input.shape[0], -1]).sum(1).mul(0.01)) as tf.Tensor1D,
   };
+  // The mean of a^2 over the whole batch, as per-image values that sum to it: each
+  // image's sum of squares over the batch's element count.
   const dream: Objective = {
+    name: `layerEnergy(${pool2})`,
     taps: [pool2],
-    output: false,
-    value: (r) => r.taps[pool2].square().mean() as tf.Scalar,
+    perImage: ({ result }) => {
+      const a = result.taps[pool2];
+      return a.square().reshape([a.shape[0], -1]).sum(1).div(a.size) as tf.Tensor1D;
+    },
   };
   let cmX = x1.clone();
   let ddX = x1.clone();

@@ -1,7 +1,7 @@
 /**
- * One mechanism for every gradient technique: the gradient of an objective (a
- * scalar function of a forward pass's taps and outputs) with respect to the input
- * or any layer's activation, under a chosen ReLU backward rule:
+ * One mechanism for every gradient technique: the gradient of an objective (the
+ * sum over the batch of its per-image values, see `objective.ts`) with respect to
+ * the input or any layer's activation, under a chosen ReLU backward rule:
  *
  * - `plain`: dy * (x > 0), ordinary backprop (saliency, class models, DeepDream);
  * - `deconv`: relu(dy), Zeiler & Fergus's DeconvNet (max-pool switches come from
@@ -15,7 +15,8 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import type { Edit, ForwardResult, Net } from "./net.ts";
+import type { Edit, Net } from "./net.ts";
+import type { Objective } from "./objective.ts";
 
 /** How the backward pass crosses a ReLU. */
 export type ReluRule = "plain" | "deconv" | "guided";
@@ -100,25 +101,6 @@ export function withReluRule<T>(rule: ReluRule, fn: () => T): T {
   }
 }
 
-/**
- * A scalar to differentiate: a function of one forward pass. For a batch it
- * should be the sum of per-image objectives, so that each image's gradient is
- * its own.
- */
-export interface Objective {
-  /** Layers the objective reads (made available in `ForwardResult.taps`). */
-  taps?: readonly string[];
-  /** Whether the objective reads the logits. */
-  logits?: boolean;
-  /**
-   * Whether the objective reads `result.output`. Set false when it reads only
-   * taps (and logits): the forward pass then stops there. @default true
-   */
-  output?: boolean;
-  /** The scalar, from the forward pass (and the input it was run on). */
-  value(result: ForwardResult, x: tf.Tensor): tf.Scalar;
-}
-
 /** Options of {@linkcode gradient}. */
 export interface GradientOptions {
   /** ReLU backward rule. @default "plain" */
@@ -133,18 +115,43 @@ export interface GradientOptions {
 export interface GradientResult {
   /** d objective / d wrt, shaped like the input (or the layer's activation). */
   grad: tf.Tensor;
-  /** The objective's value. */
+  /** The objective's value: the sum of its per-image values. */
   value: tf.Scalar;
 }
 
 /**
- * The gradient of an objective with respect to the input or a layer's activation.
+ * The gradient of an objective with respect to the input or a layer's activation:
+ * of the sum of its per-image values, so that each image's gradient is its own.
+ * The objective sees the batch as both its `input` and its `image`.
  *
  * @param net The model.
  * @param x A batch in model input space.
- * @param objective The scalar to differentiate.
+ * @param objective What to differentiate; it is checked against the model first.
  * @param options Rule, what to differentiate with respect to, edits.
  * @returns The gradient and the value; the caller owns both.
+ * @throws {RangeError} for an objective that does not fit the model, an unknown
+ *   layer, or a backward pass through a dilated convolution.
+ * @example The gradient of one logit, summed over a batch of two
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { Net } from "./net.ts";
+ * import { gradient } from "./gradients.ts";
+ * await tf.setBackend("cpu");
+ * const model = tf.sequential({ layers: [
+ *   tf.layers.flatten({ inputShape: [2, 2, 1], name: "f" }),
+ *   tf.layers.dense({ units: 3, name: "d" }),
+ * ] });
+ * const net = Net.fromModel(model);
+ * const x = tf.ones([2, 2, 2, 1]);
+ * const { grad, value } = gradient(net, x, {
+ *   name: "logit1",
+ *   logits: true,
+ *   perImage: ({ result }) => result.logits!.slice([0, 1], [-1, 1]).reshape([-1]) as tf.Tensor1D,
+ * });
+ * if (grad.shape.join() !== "2,2,2,1" || value.rank !== 0) throw new Error("shapes");
+ * tf.dispose([x, grad, value]);
+ * net.dispose();
+ * ```
  */
 export function gradient(
   net: Net,
@@ -157,16 +164,17 @@ export function gradient(
   const edits = options.edits ?? {};
   net.checkInput(x);
   if (wrt !== "input") net.layer(wrt);
+  objective.check?.(net);
   const taps = objective.taps ?? [];
-  const run = (input: tf.Tensor, extra: Record<string, Edit>) => {
-    const r = net.forward(input, {
+  const run = (input: tf.Tensor, extra: Record<string, Edit>): tf.Scalar => {
+    const result = net.forward(input, {
       taps,
       logits: objective.logits ?? false,
       edits: { ...edits, ...extra },
-      stopAtTaps: objective.output === false,
+      stopAtTaps: !objective.output,
     });
-    const v = objective.value(r, input);
-    return v;
+    const image = input as tf.Tensor4D;
+    return tf.sum(objective.perImage({ result, input: image, image }));
   };
   // TF.js has no gradient for dilated convs and leaks its half-done tape when one
   // throws: refuse before any work when the backward pass would cross one.

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { initBackend, probeGpu, resolveBackendName } from "../backends/mod.ts";
 import { Net } from "../core/net.ts";
-import { gradient, type Objective } from "../core/gradients.ts";
+import { gradient } from "../core/gradients.ts";
+import type { Objective } from "../core/objective.ts";
 import { sequentialNet } from "./_nets.ts";
 
 // Tolerances: float32 kernels in a different order of summation.
@@ -15,8 +16,9 @@ const FORWARD_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
 
 const objective: Objective = {
+  name: "logit1",
   logits: true,
-  value: (r) => r.logits!.slice([0, 1], [-1, 1]).sum() as tf.Scalar,
+  perImage: ({ result }) => result.logits!.slice([0, 1], [-1, 1]).reshape([-1]) as tf.Tensor1D,
 };
 
 async function compute(backend: string) {
@@ -90,8 +92,9 @@ Deno.test({
       const net = await loadNet("models/mnist");
       const d = await heldOutDigits({ count: 4 });
       const objective: Objective = {
+        name: "labelLogit",
         logits: true,
-        value: (r) => r.logits!.mul(tf.oneHot(d.labels, 10)).sum() as tf.Scalar,
+        perImage: ({ result }) => result.logits!.mul(tf.oneHot(d.labels, 10)).sum(1) as tf.Tensor1D,
       };
       const g = gradient(net, d.images, objective);
       const saliency = await g.grad.data();

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { Net } from "../core/net.ts";
-import { gradient, type Objective, withReluRule } from "../core/gradients.ts";
+import { gradient, withReluRule } from "../core/gradients.ts";
+import type { Objective } from "../core/objective.ts";
 import { noLeak, sequentialNet, tinyNet } from "./_nets.ts";
 
 await tf.setBackend("cpu");
@@ -10,7 +11,12 @@ await tf.setBackend("cpu");
 // plain: mask [1,0,0,1] -> [1, 2]; deconv: relu(dy) = [1,2,0,0] -> [-1, 0];
 // guided: relu(dy) * mask = [1,0,0,0] -> [1, 0].
 const EXPECTED = { plain: [1, 2], deconv: [-1, 0], guided: [1, 0] } as const;
-const score: Objective = { value: (r) => r.output.sum() as tf.Scalar };
+const score: Objective = {
+  name: "output",
+  output: true,
+  perImage: ({ result }) =>
+    result.output.reshape([result.output.shape[0], -1]).sum(1) as tf.Tensor1D,
+};
 
 for (const fused of [true, false]) {
   for (const rule of ["plain", "deconv", "guided"] as const) {
@@ -55,8 +61,9 @@ Deno.test("fused conv and dense layers with ReLU follow the same rule as explici
     return logits.slice([0, 2], [-1, 1]).sum() as tf.Scalar;
   };
   const objective: Objective = {
+    name: "logit2",
     logits: true,
-    value: (r) => r.logits!.slice([0, 2], [-1, 1]).sum() as tf.Scalar,
+    perImage: ({ result }) => result.logits!.slice([0, 2], [-1, 1]).reshape([-1]) as tf.Tensor1D,
   };
   for (const rule of ["plain", "deconv", "guided"] as const) {
     const { grad, value } = gradient(net, x, objective, { rule });
@@ -86,8 +93,9 @@ Deno.test("guided and deconv gradients differ from plain ones on a real conv net
   const net = Net.fromModel(sequentialNet(4));
   const x = tf.randomUniform([1, 12, 12, 1], 0, 1, "float32", 9);
   const obj: Objective = {
+    name: "logit1",
     logits: true,
-    value: (r) => r.logits!.slice([0, 1], [1, 1]).sum() as tf.Scalar,
+    perImage: ({ result }) => result.logits!.slice([0, 1], [-1, 1]).reshape([-1]) as tf.Tensor1D,
   };
   const g = Object.fromEntries(
     (["plain", "deconv", "guided"] as const).map((rule) => [rule, gradient(net, x, obj, { rule })]),
@@ -104,9 +112,11 @@ Deno.test("gradient with output: false stops at the taps and gives the same grad
   const net = Net.fromModel(sequentialNet(), { logits: "logits", probs: "probs" });
   const x = tf.randomUniform([2, net.input.height, net.input.width, 1], 0, 1, "float32", 4);
   const tapOnly = (output: boolean): Objective => ({
+    name: "pool1Energy",
     taps: ["pool1"],
     output,
-    value: (r) => r.taps.pool1.square().sum() as tf.Scalar,
+    perImage: ({ result }) =>
+      result.taps.pool1.square().reshape([x.shape[0], -1]).sum(1) as tf.Tensor1D,
   });
   await noLeak(() => {
     for (const wrt of ["input", "conv1"]) {
@@ -118,9 +128,46 @@ Deno.test("gradient with output: false stops at the taps and gives the same grad
     }
     // An objective that says it does not read the output cannot read it.
     assert.throws(
-      () => gradient(net, x, { output: false, value: (r) => r.output.sum() as tf.Scalar }),
+      () =>
+        gradient(net, x, {
+          name: "output",
+          perImage: ({ result }) => result.output.sum(1) as tf.Tensor1D,
+        }),
       /stopAtTaps/,
     );
   });
   x.dispose();
+});
+
+Deno.test("gradient() checks the objective first and differentiates the sum of its per-image values", async () => {
+  const net = Net.fromModel(sequentialNet(), { logits: "logits", probs: "probs" });
+  const x = tf.randomUniform([3, net.input.height, net.input.width, 1], 0, 1, "float32", 6);
+  const logit1: Objective = {
+    name: "logit1",
+    logits: true,
+    perImage: ({ result }) => result.logits!.slice([0, 1], [-1, 1]).reshape([-1]) as tf.Tensor1D,
+  };
+  await noLeak(async () => {
+    const { grad, value } = gradient(net, x, logit1);
+    // Each image's gradient is its own: the batch's gradient is the stack of the singles'.
+    for (let i = 0; i < 3; i++) {
+      const xi = x.slice([i], [1]);
+      const one = gradient(net, xi, logit1);
+      const d = tf.tidy(() => grad.slice([i], [1]).sub(one.grad).abs().max());
+      const diff = (await d.data())[0];
+      assert.ok(diff < 1e-6, `image ${i}: max difference ${diff}`);
+      tf.dispose([xi, d, one.grad, one.value]);
+    }
+    const logits = tf.tidy(() =>
+      net.forward(x, { logits: true }).logits!.slice([0, 1], [-1, 1]).sum()
+    );
+    assert.ok(Math.abs((await value.data())[0] - (await logits.data())[0]) < 1e-5);
+    tf.dispose([grad, value, logits]);
+    const check = () => {
+      throw new RangeError("does not fit");
+    };
+    assert.throws(() => gradient(net, x, { ...logit1, check }), /does not fit/);
+  });
+  x.dispose();
+  net.dispose();
 });

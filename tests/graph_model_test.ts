@@ -9,7 +9,8 @@ import { tf } from "../core/tf.ts";
 import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
 import { type LayerInfo, Net, type Sidecar } from "../core/net.ts";
-import { gradient, type Objective, RELU_RULES } from "../core/gradients.ts";
+import { gradient, RELU_RULES } from "../core/gradients.ts";
+import type { Objective } from "../core/objective.ts";
 import { receptiveFields } from "../core/receptive_field.ts";
 import { heldOutDigits } from "../core/datasets.ts";
 import {
@@ -303,10 +304,12 @@ async function checkGraphAgainstLayers(
       for (const rule of RELU_RULES) {
         const cls = predicted[0];
         const objective: Objective = {
+          name: "classLogit",
           logits: true,
-          value: (r) =>
-            tf.sum<tf.Scalar>(
-              tf.mul(r.logits!, tf.oneHot(cls, layers.numClasses).asType("float32")),
+          perImage: ({ result }) =>
+            tf.sum<tf.Tensor1D>(
+              tf.mul(result.logits!, tf.oneHot(cls, layers.numClasses).asType("float32")),
+              1,
             ),
         };
         if (options.dilated) continue;
@@ -320,17 +323,21 @@ async function checkGraphAgainstLayers(
       }
       // And with respect to an intermediate node.
       if (!options.dilated) {
-        const wl = gradient(layers, x, {
-          taps: [options.tap],
-          value: (r) => tf.sum<tf.Scalar>(r.output),
-        }, {
+        const outputSum = (tap: string): Objective => ({
+          name: "outputSum",
+          taps: [tap],
+          output: true,
+          perImage: ({ result }) =>
+            tf.sum<tf.Tensor1D>(result.output.reshape([result.output.shape[0], -1]), 1),
+        });
+        const wl = gradient(layers, x, outputSum(options.tap), {
           wrt: options.tap,
           rule: "guided",
         });
         const wg = gradient(
           graph,
           x,
-          { taps: [tapNode], value: (r) => tf.sum<tf.Scalar>(r.output) },
+          outputSum(tapNode),
           {
             wrt: tapNode,
             rule: "guided",
@@ -347,7 +354,11 @@ async function checkGraphAgainstLayers(
         // TF.js has no gradient for dilated convs: the graph fails as the LayersModel
         // does, with an error naming the layer, and the half-done tape is freed.
         const why = /Gradients through dilated convolutions are not supported .*layer "c3"/;
-        const objective: Objective = { logits: true, value: (r) => tf.sum<tf.Scalar>(r.logits!) };
+        const objective: Objective = {
+          name: "logitSum",
+          logits: true,
+          perImage: ({ result }) => tf.sum<tf.Tensor1D>(result.logits!, 1),
+        };
         const count = tf.memory().numTensors;
         assert.throws(() => gradient(layers, x, objective), why);
         assert.throws(() => gradient(graph, x, /* same */ objective), RangeError);

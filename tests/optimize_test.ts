@@ -17,9 +17,9 @@ import {
   probability,
   sum,
   totalVariation,
-  type VisObjective,
   weighted,
 } from "../plugins/optimize/objectives.ts";
+import type { Objective } from "../core/objective.ts";
 import {
   compose,
   jitter,
@@ -215,7 +215,7 @@ const target = tf.tidy(() => {
 });
 
 /** Every objective, once: adding one means adding an entry here. */
-const OBJECTIVES: [string, VisObjective][] = [
+const OBJECTIVES: [string, Objective][] = [
   ["classScore", classScore(1)],
   ["probability", probability([2, 3])],
   ["logProbability", logProbability(0)],

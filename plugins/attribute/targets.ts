@@ -15,14 +15,9 @@
  */
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
-import type { Objective } from "../../core/gradients.ts";
+import type { Objective } from "../../core/objective.ts";
 import { readOnce } from "./batches.ts";
-import {
-  classScore,
-  classScoresOf,
-  scalarObjective,
-  type ScoreKind,
-} from "../optimize/objectives.ts";
+import { classScore, classScoresOf, type ScoreKind } from "../optimize/objectives.ts";
 
 // One class-score family serves attributions, class models and attacks alike.
 export { SCORE_KINDS, type ScoreKind } from "../optimize/objectives.ts";
@@ -140,16 +135,17 @@ export function checkTarget(
 }
 
 /**
- * The class scores of a batch, summed: `sum_i score_i[target_i]`, where the score
- * is the logit (unnormalized, Simonyan's `s_y`), the probability or its log. Each
- * image's gradient of the sum is its own score's gradient.
+ * Each image's class score `score_i[target_i]`, where the score is the logit
+ * (unnormalized, Simonyan's `s_y`), the probability or its log: the class-score
+ * objective of the optimize family. `gradient` differentiates their sum, so each
+ * image's gradient is its own score's gradient.
  *
  * @param target One class per image.
  * @param kind Which score.
  * @returns The objective, for {@linkcode gradient}.
  */
 export function classObjective(target: readonly number[], kind: ScoreKind = "logit"): Objective {
-  return scalarObjective(classScore([...target], kind));
+  return classScore([...target], kind);
 }
 
 /**

@@ -16,7 +16,8 @@
  */
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
-import { gradient, type Objective, type ReluRule } from "../../core/gradients.ts";
+import { gradient, type ReluRule } from "../../core/gradients.ts";
+import type { Objective } from "../../core/objective.ts";
 import { readOnce } from "./batches.ts";
 import { checkBatch, checkTarget, classObjective, type ScoreKind } from "./targets.ts";
 
@@ -159,7 +160,7 @@ export async function unitMask(
 }
 
 /**
- * The objective of a unit projection: `0.5 * sum((a * mask)^2)`, whose gradient
+ * The objective of a unit projection: `0.5 * sum((a * mask)^2)` per image, whose gradient
  * with respect to the layer's activation `a` is `a * mask`: the layer's
  * activations with all but the kept ones zeroed, as Zeiler & Fergus feed the
  * DeconvNet.
@@ -170,11 +171,13 @@ export async function unitMask(
  */
 export function unitObjective(layer: string, mask: tf.Tensor): Objective {
   return {
+    name: `unit(${layer})`,
     taps: [layer],
-    output: false,
-    value(result) {
+    check: (net) => void net.layer(layer),
+    perImage({ result }) {
       const kept = tf.mul(result.taps[layer], mask);
-      return tf.mul(0.5, tf.sum(tf.square(kept))) as tf.Scalar;
+      const n = kept.shape[0];
+      return tf.mul(0.5, tf.sum(tf.square(kept).reshape([n, -1]), 1)) as tf.Tensor1D;
     },
   };
 }

@@ -8,15 +8,17 @@
  */
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
-import { gradient, type Objective } from "../../core/gradients.ts";
+import { gradient } from "../../core/gradients.ts";
+import type { Objective } from "../../core/objective.ts";
 import { decodeImage, encodePng, rawToTensor, tensorToRaw } from "../../core/images/codecs.ts";
 import type { Random } from "../../core/random.ts";
 import { classScore } from "../optimize/objectives.ts";
 
 /**
- * The objective `sum_i w_i * log softmax(logits)_i[y_i]`: ascending it with
- * `w_i = +1` pulls image i toward class `y_i` (targeted), with `w_i = -1` pushes it
- * away (untargeted: the cross-entropy of the true class goes up).
+ * The objective `w_i * log softmax(logits)_i[y_i]` of image i (its gradient is of
+ * the sum over i): ascending it with `w_i = +1` pulls image i toward class `y_i`
+ * (targeted), with `w_i = -1` pushes it away (untargeted: the cross-entropy of the
+ * true class goes up).
  */
 export function logProbObjective(
   classes: readonly number[],
@@ -31,12 +33,9 @@ export function logProbObjective(
   const w = tf.tensor1d([...weights]);
   const logProb = classScore([...classes], "logprob");
   const objective: Objective = {
+    name: `weightedLogProbability(${classes.join(",")})`,
     logits: true,
-    value: (r, x) =>
-      tf.sum(tf.mul(
-        logProb.perImage({ result: r, input: x as tf.Tensor4D, image: x as tf.Tensor4D }),
-        w,
-      )) as tf.Scalar,
+    perImage: (input) => tf.mul(logProb.perImage(input), w) as tf.Tensor1D,
   };
   return { objective, dispose: () => w.dispose() };
 }

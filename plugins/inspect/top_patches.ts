@@ -488,7 +488,11 @@ function deconvProjection(
     const { grad, value } = gradient(
       net,
       x,
-      { taps: [layer], output: false, value: (r) => r.taps[layer].sum() as tf.Scalar },
+      {
+        name: `sum(${layer})`,
+        taps: [layer],
+        perImage: ({ result }) => result.taps[layer].reshape([b, -1]).sum(1) as tf.Tensor1D,
+      },
       { rule: "deconv", edits: { [layer]: (a) => a.mul(keep) } },
     );
     value.dispose();

@@ -20,7 +20,7 @@ import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
 import { type ReluRule, withReluRule } from "../../core/gradients.ts";
 import { type Random, seededRandom } from "../../core/random.ts";
-import type { VisObjective } from "./objectives.ts";
+import type { Objective } from "../../core/objective.ts";
 import { type Parameterization, pixels } from "./param.ts";
 import type { Transform } from "./transforms.ts";
 import type { StepPrior } from "./priors.ts";
@@ -144,7 +144,7 @@ export interface StepInfo {
 /** Options of {@linkcode render}. */
 export interface RenderOptions {
   /** What to raise. */
-  objective: VisObjective;
+  objective: Objective;
   /** Starting images `[n, h, w, c]` in model input space (one per seed, class or unit). */
   init: tf.Tensor4D;
   /** Number of steps (a whole number > 0). */
@@ -235,7 +235,7 @@ export async function render(net: Net, options: RenderOptions): Promise<RenderRe
     }
   }
   net.checkInput(init);
-  objective.check(net);
+  objective.check?.(net);
   const taps = objective.taps;
   const wantLogits = objective.logits;
   // Layers past the taps (and logits) need not run unless the objective reads the output.

@@ -1,10 +1,12 @@
 /**
- * Objectives of the optimization loop: named scalar functions of one forward
- * pass, to be *raised*. Each gives one value per image of the batch (so that
- * several units or seeds run as one batch and each image's gradient is its own),
- * carries the taps it reads, checks itself against a model before the loop
- * starts, and composes with {@linkcode sum} and {@linkcode weighted}, as in
- * Lucid (`weighted([[0.8, channel("conv2", 7)], [0.2, l2()]])`).
+ * The objectives of the optimization loop and of the gradient techniques: named
+ * functions of one forward pass, to be *raised*, of the one
+ * {@linkcode Objective} type of `core/objective.ts`. Each gives one value per
+ * image of the batch (so that several units or seeds run as one batch and each
+ * image's gradient is its own), carries the taps it reads, checks itself against
+ * a model before the loop starts, and composes with {@linkcode sum} and
+ * {@linkcode weighted}, as in Lucid
+ * (`weighted([[0.8, channel("conv2", 7)], [0.2, l2()]])`).
  *
  * The class objectives are Simonyan et al.'s class model s_y (and p_y, log p_y);
  * `neuron` and `channel` are Yosinski et al.'s units; `layerEnergy` is DeepDream's
@@ -15,50 +17,12 @@
  * @module
  */
 import { tf } from "../../core/tf.ts";
-import type { ForwardResult, Net } from "../../core/net.ts";
-import type { Objective } from "../../core/gradients.ts";
+import type { Net } from "../../core/net.ts";
+import type { Objective, ObjectiveInput } from "../../core/objective.ts";
 
-/** What an objective sees of one forward pass. */
-export interface ObjectiveInput {
-  /** The forward pass (output, logits when asked, taps). */
-  result: ForwardResult;
-  /** The batch the net saw, after transforms, in model input space. */
-  input: tf.Tensor4D;
-  /** The image being optimized, before transforms, in model input space. */
-  image: tf.Tensor4D;
-}
-
-/**
- * A named quantity to raise: one value per image.
- *
- * @example A user-written objective: the mean of a layer's first two channels
- * ```ts
- * import { custom } from "./objectives.ts";
- * const twoChannels = custom("two", ["conv1"], ({ result }) =>
- *   result.taps.conv1.slice([0, 0, 0, 0], [-1, -1, -1, 2]).mean([1, 2, 3]));
- * if (twoChannels.taps[0] !== "conv1") throw new Error("taps");
- * ```
- */
-export interface VisObjective {
-  /** Short name for captions and messages, e.g. `channel(conv2:7)`. */
-  readonly name: string;
-  /** Layers whose activations it reads. */
-  readonly taps: readonly string[];
-  /** Whether it reads the logits. */
-  readonly logits: boolean;
-  /**
-   * Whether it reads `result.output`. Without it the forward pass stops at the
-   * taps and logits, and reading the output throws. @default false
-   */
-  readonly output?: boolean;
-  /**
-   * Checks that it fits the model (layers exist, indices in range).
-   * @throws {RangeError} naming the problem and the valid choices.
-   */
-  check(net: Net): void;
-  /** One value per image, shape `[n]`; differentiable. */
-  perImage(input: ObjectiveInput): tf.Tensor1D;
-}
+// The type and its combinators are core's; they are here too so that the optimize
+// family's objectives and their composition come from one module.
+export { type Objective, type ObjectiveInput, sum, weighted } from "../../core/objective.ts";
 
 function indexList(unit: number | readonly number[], n: number, what: string): number[] {
   if (typeof unit === "number") return Array(n).fill(unit);
@@ -139,7 +103,7 @@ const OBJECTIVE_NAMES: Record<ScoreKind, string> = {
 export function classScore(
   cls: number | readonly number[],
   kind: ScoreKind = "logit",
-): VisObjective {
+): Objective {
   const what = OBJECTIVE_NAMES[kind];
   if (!what) throw new RangeError(`Unknown score "${kind}": use one of ${SCORE_KINDS.join(", ")}`);
   return {
@@ -157,7 +121,7 @@ export function classScore(
  * @param cls A class index, or one per image of the batch.
  * @returns The objective.
  */
-export function probability(cls: number | readonly number[]): VisObjective {
+export function probability(cls: number | readonly number[]): Objective {
   return classScore(cls, "prob");
 }
 
@@ -167,7 +131,7 @@ export function probability(cls: number | readonly number[]): VisObjective {
  * @param cls A class index, or one per image of the batch.
  * @returns The objective.
  */
-export function logProbability(cls: number | readonly number[]): VisObjective {
+export function logProbability(cls: number | readonly number[]): Objective {
   return classScore(cls, "logprob");
 }
 
@@ -180,7 +144,7 @@ export function logProbability(cls: number | readonly number[]): VisObjective {
  * @param index The neuron's position, or its flat index.
  * @returns The objective.
  */
-export function neuron(layer: string, index: number | readonly number[]): VisObjective {
+export function neuron(layer: string, index: number | readonly number[]): Objective {
   const flat = (shape: number[]): number => {
     const size = shape.reduce((a, b) => a * b, 1);
     let f: number;
@@ -234,7 +198,7 @@ export function neuron(layer: string, index: number | readonly number[]): VisObj
  * @param ch A channel index, or one per image of the batch.
  * @returns The objective.
  */
-export function channel(layer: string, ch: number | readonly number[]): VisObjective {
+export function channel(layer: string, ch: number | readonly number[]): Objective {
   return {
     name: `channel(${layer}:${fmt(ch)})`,
     taps: [layer],
@@ -267,7 +231,7 @@ export function channel(layer: string, ch: number | readonly number[]): VisObjec
  * @param layer The layer's name.
  * @returns The objective.
  */
-export function layerEnergy(layer: string): VisObjective {
+export function layerEnergy(layer: string): Objective {
   return {
     name: `layerEnergy(${layer})`,
     taps: [layer],
@@ -289,7 +253,7 @@ export function layerEnergy(layer: string): VisObjective {
  *   owns it and keeps it alive while the objective is used.
  * @returns The objective.
  */
-export function featureMatch(layer: string, target: tf.Tensor): VisObjective {
+export function featureMatch(layer: string, target: tf.Tensor): Objective {
   return {
     name: `featureMatch(${layer})`,
     taps: [layer],
@@ -323,13 +287,20 @@ export function featureMatch(layer: string, target: tf.Tensor): VisObjective {
  * @param fn The function; `input.result.taps` holds the tapped layers.
  * @param options Whether it reads the logits, and the output (`result.output`).
  * @returns The objective.
+ * @example The mean of a layer's first two channels
+ * ```ts
+ * import { custom } from "./objectives.ts";
+ * const twoChannels = custom("two", ["conv1"], ({ result }) =>
+ *   result.taps.conv1.slice([0, 0, 0, 0], [-1, -1, -1, 2]).mean([1, 2, 3]));
+ * if (twoChannels.taps?.[0] !== "conv1") throw new Error("taps");
+ * ```
  */
 export function custom(
   name: string,
   taps: readonly string[],
   fn: (input: ObjectiveInput) => tf.Tensor1D,
   options: { logits?: boolean; output?: boolean } = {},
-): VisObjective {
+): Objective {
   return {
     name,
     taps: [...taps],
@@ -349,7 +320,7 @@ export function custom(
  * @param lambda Weight.
  * @returns The objective.
  */
-export function l2(lambda = 1): VisObjective {
+export function l2(lambda = 1): Objective {
   return {
     name: `l2(${lambda})`,
     taps: [],
@@ -368,7 +339,7 @@ export function l2(lambda = 1): VisObjective {
  * @param beta Exponent (2 gives the squared gradient; 1 the classic TV).
  * @returns The objective.
  */
-export function totalVariation(weight = 1, beta = 2): VisObjective {
+export function totalVariation(weight = 1, beta = 2): Objective {
   if (!(beta > 0)) throw new RangeError(`totalVariation: beta must be > 0, got ${beta}`);
   return {
     name: `totalVariation(${weight},${beta})`,
@@ -397,7 +368,7 @@ export function totalVariation(weight = 1, beta = 2): VisObjective {
  * @param alpha Exponent (6 in the paper).
  * @returns The objective.
  */
-export function alphaNorm(weight = 1, alpha = 6): VisObjective {
+export function alphaNorm(weight = 1, alpha = 6): Objective {
   if (!(alpha > 0)) throw new RangeError(`alphaNorm: alpha must be > 0, got ${alpha}`);
   return {
     name: `alphaNorm(${weight},${alpha})`,
@@ -411,70 +382,6 @@ export function alphaNorm(weight = 1, alpha = 6): VisObjective {
 }
 
 /**
- * A weighted sum of objectives.
- *
- * @param terms `[weight, objective]` pairs.
- * @returns The objective; its taps are the union of the terms'.
- */
-export function weighted(terms: readonly (readonly [number, VisObjective])[]): VisObjective {
-  if (terms.length === 0) throw new RangeError("weighted: give at least one [weight, objective]");
-  for (const [w, o] of terms) {
-    if (!Number.isFinite(w)) throw new RangeError(`weighted: weight of ${o.name} is ${w}`);
-  }
-  return {
-    name: terms.map(([w, o]) => (w === 1 ? o.name : `${w}*${o.name}`)).join(" + "),
-    taps: [...new Set(terms.flatMap(([, o]) => o.taps))],
-    logits: terms.some(([, o]) => o.logits),
-    output: terms.some(([, o]) => o.output),
-    check(net) {
-      for (const [, o] of terms) o.check(net);
-    },
-    perImage(input) {
-      let total: tf.Tensor1D | undefined;
-      for (const [w, o] of terms) {
-        const v = o.perImage(input);
-        const term = w === 1 ? v : v.mul(w) as tf.Tensor1D;
-        total = total ? total.add(term) : term;
-      }
-      return total!;
-    },
-  };
-}
-
-/**
- * The sum of objectives.
- *
- * @param objectives The terms.
- * @returns The objective.
- */
-export function sum(...objectives: VisObjective[]): VisObjective {
-  return weighted(objectives.map((o) => [1, o] as const));
-}
-
-/**
- * An objective as the scalar that `gradient` differentiates: the sum of its
- * per-image values, so that each image's gradient is its own. Attributions and
- * attacks take their gradients through this, from the same objectives the
- * optimization loop raises.
- *
- * @param objective The objective.
- * @returns The scalar objective (it reads the image as the input it was run on).
- */
-export function scalarObjective(objective: VisObjective): Objective {
-  return {
-    taps: objective.taps,
-    logits: objective.logits,
-    output: objective.output ?? false,
-    value: (result, x) =>
-      tf.sum(objective.perImage({
-        result,
-        input: x as tf.Tensor4D,
-        image: x as tf.Tensor4D,
-      })) as tf.Scalar,
-  };
-}
-
-/**
  * The per-image values of an objective at some images, without transforms.
  *
  * @param net The model.
@@ -484,10 +391,10 @@ export function scalarObjective(objective: VisObjective): Objective {
  */
 export async function evaluate(
   net: Net,
-  objective: VisObjective,
+  objective: Objective,
   images: tf.Tensor4D,
 ): Promise<number[]> {
-  objective.check(net);
+  objective.check?.(net);
   const v = tf.tidy(() => {
     const result = net.forward(images, {
       taps: objective.taps,

@@ -17,7 +17,8 @@ import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { grid } from "../../core/images/grids.ts";
 import { defaultSpatialLayer } from "../_layers.ts";
-import { channel, classScore, neuron, type VisObjective } from "./objectives.ts";
+import type { Objective } from "../../core/objective.ts";
+import { channel, classScore, neuron } from "./objectives.ts";
 import { noiseImages, render } from "./loop.ts";
 import { blur, clampRange, clipContribution, clipNorm, decay, type StepPrior } from "./priors.ts";
 import { jitter } from "./transforms.ts";
@@ -79,7 +80,7 @@ export type VisualizeOptions = ParamValues<typeof VISUALIZE_PARAMS>;
 interface Plan {
   layer: string;
   units: number[];
-  objective: VisObjective;
+  objective: Objective;
   labels: string[];
 }
 
@@ -115,11 +116,11 @@ function plan(net: Net, target: string, layerName: string | undefined, given: nu
   // dense layer). Per-image neurons: a custom sum over the batch of one-neuron terms.
   const at = (u: number) =>
     shape.length === 3 ? [Math.floor(shape[0] / 2), Math.floor(shape[1] / 2), u] : [u];
-  const objective: VisObjective = {
+  const objective: Objective = {
     name: `neuron(${layer}:${units.map((u) => at(u).join("/")).join(",")})`,
     taps: [layer],
     logits: false,
-    check: (n) => units.forEach((u) => neuron(layer, at(u)).check(n)),
+    check: (n) => units.forEach((u) => neuron(layer, at(u)).check?.(n)),
     perImage: (input) => {
       const values = units.map((u, i) => neuron(layer, at(u)).perImage(input).slice([i], [1]));
       return tf.concat(values) as tf.Tensor1D;
