@@ -24,6 +24,26 @@ export interface PageCheck {
   screenshots: string[];
   /** Per width asked for: how many CSS pixels the page is wider than the window. */
   overflow: Record<number, number>;
+  /** Every image figure: its section, colour bar and tile captions. */
+  figures: FigureCheck[];
+  /** Per width asked for: captions (tile captions and figcaptions) whose text is cut off. */
+  clipped: Record<number, string[]>;
+}
+
+/** What the browser saw of one `<figure class="image">`. */
+export interface FigureCheck {
+  /** The plugin of its section (`data-plugin`). */
+  plugin: string;
+  /** Its figcaption. */
+  caption: string;
+  /** Its colour bar's tick texts, left to right; empty without a colour bar. */
+  colorbarTicks: string[];
+  /** Its colour bar's label ("" without one). */
+  colorbarLabel: string;
+  /** Its tile captions, in grid order. */
+  tiles: string[];
+  /** Whether some text of its colour bar runs past the bar's SVG box. */
+  colorbarCut: boolean;
 }
 
 /** Options of {@linkcode checkPage}. */
@@ -164,12 +184,24 @@ export async function checkPage(url: string, options: CheckPageOptions = {}): Pr
             .map((t) => t.textContent.trim()).filter(Boolean);
           return { class: s.getAttribute("class") ?? "", xLabels: labels("x-axis"), yLabels: labels("y-axis") };
         }),
+        figures: [...document.querySelectorAll("figure.image")].map((f) => ({
+          plugin: f.closest("section")?.dataset.plugin ?? "",
+          caption: f.querySelector("figcaption")?.textContent ?? "",
+          colorbarTicks: [...f.querySelectorAll("svg.colorbar .tick")].map((t) => t.textContent.trim()),
+          colorbarLabel: f.querySelector("svg.colorbar .axis-label")?.textContent.trim() ?? "",
+          tiles: [...f.querySelectorAll("ol.tiles li")].map((t) => t.textContent),
+          colorbarCut: [...f.querySelectorAll("svg.colorbar text")].some((t) => {
+            const b = t.getBBox(), w = t.ownerSVGElement.viewBox.baseVal.width;
+            return b.x < 0 || b.x + b.width > w;
+          }),
+        })),
       })`,
       returnByValue: true,
     });
     Object.assign(value, JSON.parse((structure.result as { value: string }).value));
     const screenshots: string[] = [];
     const overflow: Record<number, number> = {};
+    const clipped: Record<number, string[]> = {};
     const widths = options.widths ?? [];
     const dir = widths.length
       ? options.screenshotDir ?? await Deno.makeTempDir({ prefix: "convlens_shots_" })
@@ -190,6 +222,14 @@ export async function checkPage(url: string, options: CheckPageOptions = {}): Pr
         (size.result as { value: string }).value,
       ) as number[];
       overflow[width] = Math.max(0, scrollWidth - inner);
+      // Text is cut off when its box is narrower or shorter than its content.
+      const cut = await send("Runtime.evaluate", {
+        expression: `JSON.stringify([...document.querySelectorAll("ol.tiles li, figcaption")]
+          .filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)
+          .map((e) => e.textContent.slice(0, 60)))`,
+        returnByValue: true,
+      });
+      clipped[width] = JSON.parse((cut.result as { value: string }).value);
       const shot = await send("Page.captureScreenshot", {
         format: "png",
         captureBeyondViewport: true,
@@ -207,7 +247,7 @@ export async function checkPage(url: string, options: CheckPageOptions = {}): Pr
       screenshots.push(path);
     }
     ws.close();
-    return { ...value, errors, screenshots, overflow };
+    return { ...value, errors, screenshots, overflow, clipped };
   } finally {
     try {
       child.kill("SIGKILL");

@@ -7,6 +7,19 @@ import { writeReport } from "../core/report.ts";
 import { colormap } from "../core/images/colormaps.ts";
 import { learningCurves } from "../core/plots/learning_curves.ts";
 import { linePlot } from "../core/plots/plot.ts";
+import { loadNet } from "../core/load.ts";
+import { heldOutDigits } from "../core/datasets.ts";
+import { disposeImages, imagesFromPixels } from "../core/inputs.ts";
+import { initBackend } from "../backends/mod.ts";
+import type { AnyPlugin } from "../core/plugin.ts";
+import { runPlugin } from "./_run.ts";
+import { saliency } from "../plugins/attribute/saliency.ts";
+import { gradCam } from "../plugins/attribute/grad_cam.ts";
+import { occlusion } from "../plugins/attribute/occlusion.ts";
+import { adversarial } from "../plugins/fool/adversarial.ts";
+import { filters } from "../plugins/inspect/filters.ts";
+import { activations } from "../plugins/inspect/activations.ts";
+import { classModel } from "../plugins/optimize/class_model.ts";
 
 /** Screenshots go where a person can find them: out/screenshots/ in the repository. */
 const SHOTS = new URL("../out/screenshots", import.meta.url).pathname;
@@ -21,6 +34,14 @@ function assertReadable(check: PageCheck): void {
   }
   for (const [width, px] of Object.entries(check.overflow)) {
     assert.ok(px <= 0, `the page scrolls sideways by ${px}px at ${width}px wide`);
+  }
+  for (const [width, cut] of Object.entries(check.clipped)) {
+    assert.deepEqual(cut, [], `captions cut off at ${width}px wide`);
+  }
+  for (const f of check.figures.filter((f) => f.colorbarTicks.length || f.colorbarLabel)) {
+    assert.ok(f.colorbarTicks.length >= 2, `a colour bar without both ends (${f.caption})`);
+    assert.ok(f.colorbarLabel, `a colour bar without a label (${f.caption})`);
+    assert.ok(!f.colorbarCut, `a colour bar's text is cut off (${f.colorbarLabel})`);
   }
 }
 
@@ -130,6 +151,57 @@ Deno.test({
     assert.equal(check.svgs.filter((s) => s.class === "plot").length, 5);
     assert.equal(check.svgs.filter((s) => s.class === "colorbar").length, 2);
     assertReadable(check);
+    for (const r of results) r.dispose();
+  },
+});
+
+Deno.test({
+  name: "plugin heatmaps in the report carry labelled colour bars and every tile's caption",
+  ignore: !chromiumPath() && !Deno.env.get("CI"),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await initBackend("cpu", { quiet: true });
+    const net = await loadNet(new URL("../models/mnist", import.meta.url).pathname);
+    const d = await heldOutDigits({ count: 3 });
+    const images = imagesFromPixels(net, d.images, d.labels);
+    const runs: [AnyPlugin, Record<string, unknown>][] = [
+      [saliency as AnyPlugin, {}],
+      [gradCam as AnyPlugin, {}],
+      [occlusion as AnyPlugin, { size: 8, stride: 4 }],
+      [adversarial as AnyPlugin, { method: "fgsm", epsilon: 0.2, sweep: [0, 0.1, 0.3], show: 3 }],
+      [filters as AnyPlugin, {}],
+      [activations as AnyPlugin, { normalize: "layer" }],
+      [classModel as AnyPlugin, { classes: [0, 1, 2, 3], steps: 20 }],
+    ];
+    const results = [];
+    for (const [plugin, params] of runs) {
+      const r = await runPlugin(net, images, plugin, params);
+      r.family = plugin.family;
+      results.push(r);
+    }
+    disposeImages(images);
+    const out = await Deno.makeTempDir({ prefix: "convlens_heatmaps_" });
+    const report = `${out}/plugins.html`;
+    await writeReport(report, results, { title: "plugin figures" });
+    await Deno.mkdir(SHOTS, { recursive: true });
+    const check = await checkPage(`file://${report}`, {
+      widths: [1400, 420],
+      screenshotDir: SHOTS,
+      name: "plugins",
+    });
+    console.log(`screenshots: ${check.screenshots.join(", ")}`);
+    assertReadable(check);
+    const heatmaps = ["saliency", "grad-cam", "occlusion", "adversarial", "filters", "activations"];
+    for (const f of check.figures.filter((f) => heatmaps.includes(f.plugin))) {
+      assert.ok(f.colorbarTicks.length >= 2 && f.colorbarLabel, `${f.plugin}: no colour bar`);
+    }
+    // Every tile caption a result holds is on the page, in grid order.
+    const expected = results.flatMap((r) => r.images.filter((im) => im.tiles?.some(Boolean)));
+    const shown = check.figures.filter((f) => f.tiles.length);
+    assert.deepEqual(shown.map((f) => f.tiles), expected.map((im) => im.tiles));
+    assert.ok(shown.length >= 6, `only ${shown.length} figures with tile captions`);
+    assert.ok(check.svgs.some((s) => s.xLabels.some((l) => l.startsWith("epsilon"))));
     for (const r of results) r.dispose();
   },
 });

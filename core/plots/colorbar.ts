@@ -42,12 +42,15 @@ export interface ColorbarOptions {
    */
   id?: string;
   /**
-   * Width in SVG pixels.
+   * Width in SVG pixels (more when the label needs it).
    *
    * @default {240}
    */
   width?: number;
 }
+
+/** Side margin: room for half of an end's tick text such as "−1.0". */
+const MARGIN = 16;
 
 /** Steps of the gradient: every 8th table entry, enough for smooth bands. */
 const STOPS = 32;
@@ -67,14 +70,19 @@ function hex(v: number): string {
  */
 export function colorbarSvg(bar: Colorbar, options: ColorbarOptions = {}): string {
   const { colormap, min, max, label = "value" } = bar;
-  const { width = 240, id = `colorbar-${colormap}` } = options;
+  const { id = `colorbar-${colormap}` } = options;
+  // Wide enough for the label (about 0.6 em a character), which is never cut off.
+  const width = Math.max(
+    options.width ?? 240,
+    Math.ceil(label.length * FONT.legend * 0.6) + 2 * MARGIN,
+  );
   if (!(Number.isFinite(min) && Number.isFinite(max) && max > min)) {
     throw new RangeError(
       `colorbarSvg: min and max must be finite with max > min, got ${min} and ${max}.`,
     );
   }
   const lut = colormapLut(colormap);
-  const x = scaleLinear().domain([min, max]).range([10, width - 10]);
+  const x = scaleLinear().domain([min, max]).range([MARGIN, width - MARGIN]);
   const ticks = x.ticks(4);
   const f = x.tickFormat(4);
   const height = 54;
@@ -97,8 +105,8 @@ export function colorbarSvg(bar: Colorbar, options: ColorbarOptions = {}): strin
     `<defs><linearGradient id="${id}" x1="0" x2="1" y1="0" y2="0">${
       stops.join("")
     }</linearGradient></defs>`,
-    `<rect x="10" y="4" width="${
-      width - 20
+    `<rect x="${MARGIN}" y="4" width="${
+      width - 2 * MARGIN
     }" height="14" fill="url(#${id})" stroke="#999" stroke-width="0.5"/>`,
     `<g class="axis x-axis" font-size="${FONT.tick}" fill="#333">`,
     ...marks.map((m) =>

@@ -420,19 +420,17 @@ export const foolingImages: Plugin<typeof FOOLING_IMAGES_PARAMS> = definePlugin(
       const picture = tf.tidy(() => {
         const h = net.input.height;
         const scale = Math.max(1, Math.min(8, Math.floor(112 / h)));
-        return grid(out.images, {
-          cols: Math.min(k, 5),
-          scale,
-          labels: h * scale >= 20
-            ? classes.map((c, i) => `${net.labels[c]} ${pct(out.confidence[i])}`)
-            : undefined,
-          title: `${p.method}: ${reached}/${k} classes at ${pct(confidence)}`,
-        });
+        return grid(out.images, { cols: Math.min(k, 5), scale });
       });
       await r.addImage(
         p.method,
         picture,
-        `One image per class with the net's confidence in that class (${p.method})`,
+        `${p.method}: ${reached}/${k} classes at ${pct(confidence)}. One image per class, ` +
+          "labelled by the class and the net's confidence in it",
+        {
+          tiles: classes.map((c, i) => `${net.labels[c]} ${pct(out.confidence[i])}`),
+          cols: Math.min(k, 5),
+        },
       );
       picture.dispose();
       r.tensor("images", out.images);

@@ -62,6 +62,7 @@ export const activations: Plugin<typeof ACTIVATIONS_PARAMS> = definePlugin({
         perChannel.mean(),
         perChannel.max(0).lessEqual(0).sum(),
         perChannel.mean(0).argMax(),
+        perChannel.min(),
       ];
     });
     let values: number[];
@@ -73,17 +74,18 @@ export const activations: Plugin<typeof ACTIVATIONS_PARAMS> = definePlugin({
     } finally {
       tf.dispose(statTensors);
     }
-    const stats = { max: values[0], mean: values[1], dead: values[2], strongest: values[3] };
+    const stats = {
+      max: values[0],
+      mean: values[1],
+      dead: values[2],
+      strongest: values[3],
+      min: values[4],
+    };
+    const cols = Math.ceil(Math.sqrt(c));
     const picture = tf.tidy(() => {
       const maps = act.transpose([2, 0, 1]).expandDims(3) as tf.Tensor4D;
       const shown = toDisplay(maps, { mode: "minmax", perItem: p.normalize === "each" });
-      const labels = Array.from({ length: c }, (_, i) => String(i));
-      return grid(shown, {
-        scale: p.scale,
-        labels,
-        cols: Math.ceil(Math.sqrt(c)),
-        title: `${layer}: ${c} channels of ${h}x${w}`,
-      });
+      return grid(shown, { scale: p.scale, cols });
     });
     const r = new Result("activations", `Activations of ${layer} for ${images.names[p.image]}`);
     r.tensor("activations", act);
@@ -93,7 +95,21 @@ export const activations: Plugin<typeof ACTIVATIONS_PARAMS> = definePlugin({
     await r.addImage(
       `${layer}`,
       picture,
-      `Every channel of ${layer} for ${images.names[p.image]} (normalized per ${p.normalize})`,
+      `${layer}: all ${c} channels of ${h}x${w} for ${images.names[p.image]}, labelled by ` +
+        `channel (normalized per ${
+          p.normalize === "each"
+            ? "channel, black its min and white " +
+              "its max"
+            : "layer"
+        })`,
+      {
+        tiles: Array.from({ length: c }, (_, i) => String(i)),
+        cols,
+        // One shared scale has values to show; per-channel scales have none in common.
+        ...(p.normalize !== "each" && stats.max > stats.min
+          ? { colorbar: { colormap: "gray", min: stats.min, max: stats.max, label: "activation" } }
+          : {}),
+      },
     );
     picture.dispose();
     return r;

@@ -59,27 +59,23 @@ export const filters: Plugin<typeof FILTERS_PARAMS> = definePlugin({
     const nf = Math.min(cout, p.maxFilters);
     const rgb = cin === 3;
     const ni = rgb ? 1 : Math.min(cin, p.maxInputs);
+    // One row per filter when there are slices to compare; a square otherwise.
+    const cols = rgb || ni === 1 ? Math.ceil(Math.sqrt(nf)) : ni;
+    const labels: string[] = [];
+    if (rgb || ni === 1) { for (let f = 0; f < nf; f++) labels.push(String(f)); }
+    else for (let f = 0; f < nf; f++) for (let i = 0; i < ni; i++) labels.push(`${f}.${i}`);
     const picture = tf.tidy(() => {
       // One scale for the whole layer, 0 at mid-gray, so signs read alike across tiles.
       const shown = toDisplay(w, { mode: "symmetric" });
       let tiles: tf.Tensor4D;
-      const labels: string[] = [];
       if (rgb) {
         tiles = shown.slice([0, 0, 0, 0], [-1, -1, -1, nf]).transpose([3, 0, 1, 2]) as tf.Tensor4D;
-        for (let f = 0; f < nf; f++) labels.push(String(f));
       } else {
         // [kh, kw, ni, nf] -> [nf * ni, kh, kw, 1], row f holds filter f's slices.
         tiles = shown.slice([0, 0, 0, 0], [-1, -1, ni, nf]).transpose([3, 2, 0, 1])
           .reshape([nf * ni, kh, kw, 1]) as tf.Tensor4D;
-        for (let f = 0; f < nf; f++) for (let i = 0; i < ni; i++) labels.push(`${f}.${i}`);
       }
-      return grid(tiles, {
-        // One row per filter when there are slices to compare; a square otherwise.
-        cols: rgb || ni === 1 ? Math.ceil(Math.sqrt(nf)) : ni,
-        scale: p.scale,
-        labels: kh * p.scale >= 20 ? labels : undefined,
-        title: `${name}: ${nf} of ${cout} filters ${kh}x${kw}x${cin}`,
-      });
+      return grid(tiles, { cols, scale: p.scale });
     });
     // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
     const statTensors = tf.tidy(() => [w.abs().mean(), w.max(), w.min()]);
@@ -98,12 +94,21 @@ export const filters: Plugin<typeof FILTERS_PARAMS> = definePlugin({
     r.figure("layer", name).figure("kernel", `${kh}x${kw}`).figure("inputChannels", cin)
       .figure("filters", cout).figure("shown", nf).figure("meanAbsWeight", stats.meanAbs)
       .figure("minWeight", stats.min).figure("maxWeight", stats.max);
+    const top = Math.max(Math.abs(stats.min), Math.abs(stats.max), 1e-12);
     await r.addImage(
       name,
       picture,
-      rgb
-        ? `First ${nf} filters of ${name} as RGB tiles (gray = 0)`
-        : `Filters of ${name}: one row per filter, its first ${ni} input-channel slices (gray = 0)`,
+      `${name}: ${nf} of ${cout} filters ${kh}x${kw}x${cin}. ` +
+        (rgb
+          ? `The first ${nf} filters as RGB tiles (gray = 0), labelled by filter`
+          : `One row per filter, its first ${ni} input-channel slices (gray = 0), labelled ` +
+            "filter.slice"),
+      {
+        tiles: labels,
+        cols,
+        // Gray tiles share one symmetric scale; RGB tiles mix three channels, which one bar can't key.
+        ...(rgb ? {} : { colorbar: { colormap: "gray", min: -top, max: top, label: "weight" } }),
+      },
     );
     picture.dispose();
     return r;

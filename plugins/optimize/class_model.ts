@@ -100,11 +100,7 @@ export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
       toDisplay(p.clamp ? net.toPixels(images) : images, { mode: "minmax", perItem: true })
     ) as tf.Tensor4D;
     const picture = tf.tidy(() =>
-      grid(shown, {
-        scale: p.scale,
-        labels: classes.map((c, i) => `${net.labels[c]} ${(probs[i] * 100).toFixed(1)}%`),
-        title: "class models",
-      })
+      grid(shown, { scale: p.scale, cols: Math.ceil(Math.sqrt(classes.length)) })
     );
     const r = new Result("class-model", "Class model visualization (Simonyan et al. 2014)");
     r.tensor("images", shown);
@@ -120,7 +116,12 @@ export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
     await r.addImage(
       "class-models",
       picture,
-      `argmax_X s_y(X) - ${p.lambda} ||X||^2 from zeros, ${p.steps} steps; labels: class, p_y`,
+      `Class models: argmax_X s_y(X) - ${p.lambda} ||X||^2 from zeros, ${p.steps} steps, ` +
+        "each image scaled to its own min and max; labelled by class and p_y",
+      {
+        tiles: classes.map((c, i) => `${net.labels[c]} ${(probs[i] * 100).toFixed(1)}%`),
+        cols: Math.ceil(Math.sqrt(classes.length)),
+      },
     );
     picture.dispose();
     return r;

@@ -172,8 +172,6 @@ export const deepDream: Plugin<typeof DEEP_DREAM_PARAMS> = definePlugin({
       grid(tf.concat([displayPixels(net, x), shown]) as tf.Tensor4D, {
         scale: p.scale,
         cols: layers.length + 1,
-        labels: ["input", ...layers],
-        title: `DeepDream, ${p.octaves} octaves x ${p.steps} steps`,
       })
     );
     tf.dispose([x, ...dreams]);
@@ -191,7 +189,8 @@ export const deepDream: Plugin<typeof DEEP_DREAM_PARAMS> = definePlugin({
       picture,
       `${images.names[p.image]} and its dreams on ${
         layers.join(" (lower), ")
-      } (higher), side by side`,
+      } (higher), side by side (DeepDream, ${p.octaves} octaves x ${p.steps} steps)`,
+      { tiles: ["input", ...layers], cols: layers.length + 1 },
     );
     picture.dispose();
     return r;

@@ -203,14 +203,6 @@ export const invert: Plugin<typeof INVERT_PARAMS> = definePlugin({
       return grid(tf.concat(tiles) as tf.Tensor4D, {
         scale: p.scale,
         cols: p.starts + 1,
-        labels: layers.flatMap((l, i) => [
-          l,
-          ...Array.from(
-            { length: p.starts },
-            (_, s) => (s === 0 ? `r ${figures[i].correlation.toFixed(2)}` : ""),
-          ),
-        ]),
-        title: "original | reconstructions, per layer",
       });
     });
     tf.dispose([x0, ...recs]);
@@ -235,7 +227,18 @@ export const invert: Plugin<typeof INVERT_PARAMS> = definePlugin({
       picture,
       `${
         images.names[p.image]
-      } and its reconstructions from each layer (${p.starts} random starts; r: pixel correlation)`,
+      } and its reconstructions from each layer: one row per layer, the original then ` +
+        `${p.starts} reconstructions from random starts (r: mean pixel correlation)`,
+      {
+        tiles: layers.flatMap((l, i) => [
+          `${l}: original`,
+          ...Array.from(
+            { length: p.starts },
+            (_, s) => (s === 0 ? `r ${figures[i].correlation.toFixed(2)}` : ""),
+          ),
+        ]),
+        cols: p.starts + 1,
+      },
     );
     picture.dispose();
     return r;
