@@ -418,19 +418,16 @@ export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
           if (p.project) labels.push(...row.map(() => "deconv"));
         });
         const tiles = tf.tidy(() =>
-          grid(picture, {
-            cols: p.project ? 2 * p.k : p.k,
-            scale: p.scale,
-            labels,
-            title: `${layer}: top ${p.k} of ${seen} images, ${fh}x${fw} fields`,
-          })
+          grid(picture, { cols: p.project ? 2 * p.k : p.k, scale: p.scale })
         );
         await result.addImage(
           `${layer}`,
           tiles,
-          `One row per channel of ${layer}: the ${p.k} strongest activations over ${source.describe} ` +
-            `as ${fh}x${fw} receptive-field crops (blue: outside the image)` +
+          `${layer}, top ${p.k} of ${seen} images: one row per channel, the ${p.k} strongest ` +
+            `activations over ${source.describe} as ${fh}x${fw} receptive-field crops (blue: ` +
+            "outside the image), labelled by channel and activation" +
             (p.project ? ", then their DeconvNet projections to pixel space" : ""),
+          { tiles: labels, cols: p.project ? 2 * p.k : p.k },
         );
         tiles.dispose();
       } finally {

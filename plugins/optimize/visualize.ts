@@ -177,7 +177,7 @@ export const visualize: Plugin<typeof VISUALIZE_PARAMS> = definePlugin({
     out.images.dispose();
     const what = p.target === "class" ? "class" : `${p.target} of ${layer}`;
     const picture = tf.tidy(() =>
-      grid(shown, { scale: p.scale, labels, title: `${what}, ${param.name}` })
+      grid(shown, { scale: p.scale, cols: Math.ceil(Math.sqrt(units.length)) })
     );
     const r = new Result("visualize", `Regularized ${what} visualization (Yosinski et al. 2015)`);
     r.tensor("images", shown);
@@ -193,7 +193,9 @@ export const visualize: Plugin<typeof VISUALIZE_PARAMS> = definePlugin({
       `${p.target}-${layer}`,
       picture,
       `${what} from noise: jitter ${p.jitter}, decay ${p.decay}, blur ${p.blurSigma} every ${p.blurEvery}, ` +
-        `clip ${p.clipNorm}% by norm, ${p.clipContribution}% by contribution, ${param.name}`,
+        `clip ${p.clipNorm}% by norm, ${p.clipContribution}% by contribution, ${param.name}; ` +
+        "labelled by unit",
+      { tiles: labels, cols: Math.ceil(Math.sqrt(units.length)) },
     );
     picture.dispose();
     return r;
