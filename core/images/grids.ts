@@ -60,7 +60,9 @@ export interface GridOptions {
   scale?: number;
   /**
    * One label per tile, drawn under it with the built-in 5x7 font (cut to the
-   * tile's width). Fewer labels than tiles leaves the rest blank.
+   * tile's width). Fewer labels than tiles leaves the rest blank. Only for a PNG
+   * that must carry its text on its own: in a report, give the labels to
+   * `Result.addImage` as `tiles`, which shows them in full as HTML.
    *
    * @default {undefined}
    */
