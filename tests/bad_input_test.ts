@@ -309,6 +309,7 @@ const cases: Case[] = [
     message: /wrote .*saliency-saliency\.png/,
     leaves: [
       "out/",
+      "out/saliency-saliency-colorbar.svg",
       "out/saliency-saliency.png",
       "out/saliency.json",
     ],

@@ -3,14 +3,14 @@
  * Zisserman, "Deep Inside Convolutional Networks: Visualising Image
  * Classification Models and Saliency Maps", 2014): the image that maximizes a
  * class score, argmax_X s_y(X) - lambda ||X||^2, found by gradient ascent from
- * the zero image. All classes asked for run as one batch; each image is reported
+ * the zero image (of mean-subtracted inputs, that is, the data's mean image). All classes asked for run as one batch; each image is reported
  * with the probability the net gives its class.
  *
  * @module
  */
 import { tf } from "../../core/tf.ts";
 import type { ParamValues } from "../../core/params.ts";
-import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { type Context, definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { toDisplay } from "../../core/images/display.ts";
@@ -37,6 +37,13 @@ export const CLASS_MODEL_PARAMS = {
     help: "ascent (normalized steps), momentum or adam",
   },
   clamp: { type: "boolean", default: false, help: "clamp pixels to the valid input range" },
+  start: {
+    type: "enum",
+    choices: ["mean", "zero"],
+    default: "mean",
+    help: "start from (and regularize toward) the data's mean image, Simonyan's zero image " +
+      "of mean-subtracted inputs; or from the zero input",
+  },
   scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
 } as const;
 
@@ -49,11 +56,34 @@ function classesOf(net: Net, given: number[]): number[] {
   return list;
 }
 
+/**
+ * The mean of the first 256 images of the run's data set, in model input
+ * space, or undefined (with a warning) when the model has no data set.
+ */
+async function meanImage(ctx: Context): Promise<tf.Tensor4D | undefined> {
+  let data;
+  try {
+    data = await ctx.data();
+  } catch (err) {
+    ctx.warn(`start "mean": no data set (${(err as Error).message}); starting from zeros`);
+    return undefined;
+  }
+  const n = Math.min(256, data.size);
+  const { x, y } = await data.batch(Array.from({ length: n }, (_, i) => i));
+  y.dispose();
+  return tf.tidy(() => {
+    const mean = ctx.net.fromPixels(x).mean(0, true) as tf.Tensor4D;
+    x.dispose();
+    return mean;
+  });
+}
+
 /** The `class-model` plugin. */
 export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
   name: "class-model",
   family: "optimize",
-  summary: "Image maximizing each class score, s_y(X) - lambda ||X||^2, from zeros (Simonyan)",
+  summary:
+    "Image maximizing each class score, s_y(X) - lambda ||X - mean||^2, from the mean (Simonyan)",
   params: CLASS_MODEL_PARAMS,
   resultShape(net, p) {
     const { height, width, channels } = net.input;
@@ -64,11 +94,18 @@ export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
     const { net } = ctx;
     const classes = classesOf(net, p.classes);
     const { height, width, channels } = net.input;
-    const init = tf.zeros([classes.length, height, width, channels]) as tf.Tensor4D;
+    // Simonyan et al. subtract the training set's mean image from every input,
+    // so their "zero image" is the mean image; a net whose units are all off
+    // at the zero input (common with ReLUs) would give no gradient there.
+    let center: tf.Tensor4D | undefined;
+    if (p.start === "mean") center = await meanImage(ctx);
+    const init = center
+      ? tf.tidy(() => center!.tile([classes.length, 1, 1, 1])) as tf.Tensor4D
+      : tf.zeros([classes.length, height, width, channels]) as tf.Tensor4D;
     let images: tf.Tensor4D;
     try {
       images = (await render(net, {
-        objective: sum(classScore(classes), l2(p.lambda)),
+        objective: sum(classScore(classes), l2(p.lambda, center)),
         init,
         steps: p.steps,
         optimizer: optimizerByName(p.optimizer, p.lr),
@@ -77,7 +114,7 @@ export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
         progress: (d, t) => ctx.progress(d, t),
       })).images;
     } finally {
-      init.dispose();
+      tf.dispose([init, center as tf.Tensor]);
     }
     // Read after the tidy, asynchronously (WebGPU cannot read GPU data synchronously).
     const read = tf.tidy(() => {
@@ -116,7 +153,9 @@ export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
     await r.addImage(
       "class-models",
       picture,
-      `Class models: argmax_X s_y(X) - ${p.lambda} ||X||^2 from zeros, ${p.steps} steps, ` +
+      `Class models: argmax_X s_y(X) - ${p.lambda} ||X - X0||^2 from X0 = ${
+        center ? "the data's mean image" : "zeros"
+      }, ${p.steps} steps, ` +
         "each image scaled to its own min and max; labelled by class and p_y",
       {
         tiles: classes.map((c, i) => `${net.labels[c]} ${(probs[i] * 100).toFixed(1)}%`),

@@ -314,20 +314,23 @@ export function custom(
 }
 
 /**
- * The L2 prior, negated: -lambda ||X||^2 per image (Simonyan et al.'s
- * regularizer), on the image before transforms.
+ * The L2 prior, negated: -lambda ||X - center||^2 per image (Simonyan et al.'s
+ * regularizer, whose X is mean-subtracted: the center is the mean image), on
+ * the image before transforms.
  *
  * @param lambda Weight.
+ * @param center The image the prior pulls toward (the caller keeps it alive). @default zeros
  * @returns The objective.
  */
-export function l2(lambda = 1): Objective {
+export function l2(lambda = 1, center?: tf.Tensor): Objective {
   return {
     name: `l2(${lambda})`,
     taps: [],
     logits: false,
     check() {},
     perImage: ({ image }) =>
-      image.square().reshape([image.shape[0], -1]).sum(1).mul(-lambda) as tf.Tensor1D,
+      (center ? image.sub(center) : image).square().reshape([image.shape[0], -1]).sum(1)
+        .mul(-lambda) as tf.Tensor1D,
   };
 }
 
