@@ -84,7 +84,11 @@ Deno.test("lens <plugin> --model <folder> --input <png> --out <dir> runs and sav
     "--quiet",
   ]);
   assert.equal(r.code, 0, r.err);
-  assert.deepEqual(await files(out), ["activations-conv2.png", "activations.json"]);
+  assert.deepEqual(await files(out), [
+    "activations-conv2-colorbar.svg",
+    "activations-conv2.png",
+    "activations.json",
+  ]);
   const json = JSON.parse(await Deno.readTextFile(`${out}/activations.json`));
   assert.equal(json.figures.channels, 6);
   assert.deepEqual(json.tensors.activations, [4, 4, 6]);
