@@ -299,8 +299,15 @@ export class Result {
    * for a heatmap), `<plugin>-<plot>.svg` for every plot, and `<plugin>.json`.
    * @param dir Output folder (created if missing).
    * @returns The paths written.
+   * @throws {RangeError} for an empty folder name or the filesystem root.
    */
   async save(dir: string): Promise<string[]> {
+    // "" and "/" would both write into the filesystem root.
+    if (typeof dir !== "string" || dir.replace(/\/+$/, "") === "") {
+      throw new RangeError(
+        `save: the folder "${dir}" is empty or the filesystem root; give a folder such as "out"`,
+      );
+    }
     const base = `${dir.replace(/\/+$/, "")}/${safeName(this.plugin)}`;
     const written: string[] = [];
     for (const im of this.images) {

@@ -328,3 +328,10 @@ Deno.test("a Result carries a trained model and saves it as a LayersModel folder
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Result.save refuses an empty folder and the filesystem root", async () => {
+  const r = new Result("x", "x").figure("a", 1);
+  for (const dir of ["", "/", "//"]) {
+    await assert.rejects(r.save(dir), /empty or the filesystem root; give a folder/);
+  }
+});
