@@ -15,6 +15,8 @@ import { Result } from "../core/result.ts";
 import { ParamError } from "../core/params.ts";
 import { loadPluginModule } from "./cli.ts";
 import { OutDir } from "../core/out_dir.ts";
+import { learningCurves } from "../core/plots/learning_curves.ts";
+import type { EpochLog } from "../core/train/fit.ts";
 
 /** Plugins the demo also runs on the built-in canvas model (digits at known places). */
 export const WHERE_PLUGINS: readonly string[] = [
@@ -154,6 +156,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         }
       }
     }
+    const training = trainingResult(lens);
+    if (training) {
+      files.push(...await training.save(out));
+      results.unshift(training);
+    }
     const report = `${out}/report.html`;
     await lens.report(report, results, {
       title: "convlens report",
@@ -169,6 +176,32 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     lens.dispose();
     if (!committed) await dir.abort();
   }
+}
+
+/**
+ * The model's learning curves, from the training history its convlens.json
+ * records (the built-in models' do), as the report's first section.
+ */
+function trainingResult(lens: Lens): Result | undefined {
+  const sidecar = lens.net.sidecar as Record<string, unknown>;
+  const history = sidecar.history as EpochLog[] | undefined;
+  if (!Array.isArray(history) || history.length === 0) return undefined;
+  const name = lens.net.sidecar.name ?? lens.net.source;
+  const r = new Result("training", `How ${name} was trained`);
+  r.family = "train";
+  const last = history.at(-1)!;
+  if (typeof sidecar.heldOutAccuracy === "number") {
+    r.figure("testAccuracy", sidecar.heldOutAccuracy);
+  }
+  if (typeof sidecar.trainSeconds === "number") r.figure("trainSeconds", sidecar.trainSeconds);
+  r.figure("epochs", history.length).figure("finalLoss", last.loss);
+  if (typeof sidecar.command === "string") r.note(`Trained by: ${sidecar.command}`);
+  const plots = learningCurves(history, name);
+  r.addPlot("loss", plots.loss, "Cross-entropy per epoch: training (augmented) and test data");
+  if (plots.accuracy) {
+    r.addPlot("accuracy", plots.accuracy, "Accuracy per epoch: training (augmented) and test data");
+  }
+  return r;
 }
 
 // Saves a result under another plugin name, so several runs of one plugin keep
