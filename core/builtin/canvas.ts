@@ -13,6 +13,7 @@ import { CANVAS_SIZE, canvasArrays } from "../datasets.ts";
 import { checkIndices, type DataSource } from "../data/source.ts";
 import type { FitOptions } from "../train/fit.ts";
 import { DIGIT_CLASSES } from "./mnist.ts";
+import { addClassifierHead, conv3x3 } from "./_layers.ts";
 
 /**
  * Canvases `offset .. offset + count - 1` of a part as a source; canvas k is
@@ -74,15 +75,8 @@ export function buildCanvasModel(seed: number): tf.Sequential {
   let s = seed * 1000 + 500;
   const model = tf.sequential({ name: "canvas" });
   const conv = (n: number, filters: number) => {
-    model.add(tf.layers.conv2d({
-      name: `conv${n}`,
-      filters,
-      kernelSize: 3,
-      padding: "same",
-      activation: "relu",
-      kernelInitializer: tf.initializers.heNormal({ seed: ++s }),
-      ...(n === 1 ? { inputShape: [CANVAS_SIZE, CANVAS_SIZE, 1] } : {}),
-    }));
+    const first = n === 1 ? [CANVAS_SIZE, CANVAS_SIZE, 1] as [number, number, number] : undefined;
+    model.add(conv3x3(`conv${n}`, filters, ++s, first));
     model.add(tf.layers.batchNormalization({ name: `bn${n}`, momentum: 0.9 }));
   };
   const pool = (name: string) => model.add(tf.layers.maxPooling2d({ name, poolSize: 2 }));
@@ -96,14 +90,7 @@ export function buildCanvasModel(seed: number): tf.Sequential {
   conv(5, 64);
   model.add(tf.layers.globalAveragePooling2d({ name: "gap" }));
   model.add(tf.layers.dropout({ name: "dropout", rate: 0.2, seed: ++s }));
-  model.add(
-    tf.layers.dense({
-      name: "logits",
-      units: 10,
-      kernelInitializer: tf.initializers.glorotUniform({ seed: ++s }),
-    }),
-  );
-  model.add(tf.layers.activation({ name: "probs", activation: "softmax" }));
+  addClassifierHead(model, 10, ++s);
   return model;
 }
 

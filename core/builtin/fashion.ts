@@ -13,6 +13,7 @@
 import { tf } from "../tf.ts";
 import type { FitOptions } from "../train/fit.ts";
 import { shiftFlip } from "../train/shift_flip.ts";
+import { addClassifierHead, conv3x3 } from "./_layers.ts";
 
 /**
  * Builds the fashion ConvNet (uncompiled), every layer named, initializers seeded:
@@ -25,15 +26,7 @@ export function buildFashionModel(seed: number): tf.Sequential {
   let s = seed * 1000 + 700;
   const model = tf.sequential({ name: "fashion" });
   const conv = (n: number, filters: number) =>
-    model.add(tf.layers.conv2d({
-      name: `conv${n}`,
-      filters,
-      kernelSize: 3,
-      padding: "same",
-      activation: "relu",
-      kernelInitializer: tf.initializers.heNormal({ seed: ++s }),
-      ...(n === 1 ? { inputShape: [28, 28, 1] } : {}),
-    }));
+    model.add(conv3x3(`conv${n}`, filters, ++s, n === 1 ? [28, 28, 1] : undefined));
   const pool = (name: string) => model.add(tf.layers.maxPooling2d({ name, poolSize: 2 }));
   conv(1, 32);
   conv(2, 32);
@@ -50,12 +43,7 @@ export function buildFashionModel(seed: number): tf.Sequential {
     activation: "relu",
     kernelInitializer: tf.initializers.heNormal({ seed: ++s }),
   }));
-  model.add(tf.layers.dense({
-    name: "logits",
-    units: 10,
-    kernelInitializer: tf.initializers.glorotUniform({ seed: ++s }),
-  }));
-  model.add(tf.layers.activation({ name: "probs", activation: "softmax" }));
+  addClassifierHead(model, 10, ++s);
   return model;
 }
 

@@ -10,6 +10,7 @@ import { DIGIT_SIZE, loadMnist, mnistSplit, SPLIT_SEED } from "../datasets.ts";
 import { arraySource, type DataSource } from "../data/source.ts";
 import type { FitOptions } from "../train/fit.ts";
 import { shiftFlip } from "../train/shift_flip.ts";
+import { addClassifierHead, conv3x3 } from "./_layers.ts";
 
 /** The digit classes, in label order. */
 export const DIGIT_CLASSES: readonly string[] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -41,36 +42,20 @@ export async function mnistSource(part: "train" | "heldOut"): Promise<DataSource
 export function buildMnistModel(seed: number): tf.Sequential {
   let s = seed * 1000;
   const init = () => tf.initializers.heNormal({ seed: ++s });
-  const conv = (name: string, filters: number, first = false) =>
-    tf.layers.conv2d({
-      name,
-      filters,
-      kernelSize: 3,
-      padding: "same",
-      activation: "relu",
-      kernelInitializer: init(),
-      ...(first ? { inputShape: [DIGIT_SIZE, DIGIT_SIZE, 1] } : {}),
-    });
+  const first: [number, number, number] = [DIGIT_SIZE, DIGIT_SIZE, 1];
   const model = tf.sequential({ name: "mnist" });
-  model.add(conv("conv1", 16, true));
-  model.add(conv("conv2", 16));
+  model.add(conv3x3("conv1", 16, ++s, first));
+  model.add(conv3x3("conv2", 16, ++s));
   model.add(tf.layers.maxPooling2d({ name: "pool1", poolSize: 2 }));
-  model.add(conv("conv3", 32));
-  model.add(conv("conv4", 32));
+  model.add(conv3x3("conv3", 32, ++s));
+  model.add(conv3x3("conv4", 32, ++s));
   model.add(tf.layers.maxPooling2d({ name: "pool2", poolSize: 2 }));
   model.add(tf.layers.flatten({ name: "flatten" }));
   model.add(
     tf.layers.dense({ name: "fc1", units: 64, activation: "relu", kernelInitializer: init() }),
   );
   model.add(tf.layers.dropout({ name: "dropout", rate: 0.3, seed: ++s }));
-  model.add(
-    tf.layers.dense({
-      name: "logits",
-      units: 10,
-      kernelInitializer: tf.initializers.glorotUniform({ seed: ++s }),
-    }),
-  );
-  model.add(tf.layers.activation({ name: "probs", activation: "softmax" }));
+  addClassifierHead(model, 10, ++s);
   return model;
 }
 
