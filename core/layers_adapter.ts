@@ -40,12 +40,34 @@ function pair(v: unknown, fallback: number): [number, number] {
 // A stand-in for a layer's softmax while the logits are computed.
 const LINEAR = { apply: (x: tf.Tensor) => x, getClassName: () => "linear" };
 
+/**
+ * The layer of a LayersModel at a path as a Net names it: a plain layer name, or
+ * `base/conv2` for a layer inside the nested model `base`.
+ *
+ * @param model The model.
+ * @param path The layer's name or path.
+ * @returns The layer.
+ * @throws {Error} where no layer has that path.
+ */
+export function layerAt(model: tf.LayersModel, path: string): tf.layers.Layer {
+  const direct = model.layers.find((l) => l.name === path);
+  if (direct) return direct;
+  for (const l of model.layers) {
+    if (l instanceof tf.LayersModel && path.startsWith(`${l.name}/`)) {
+      return layerAt(l, path.slice(l.name.length + 1));
+    }
+  }
+  throw new RangeError(`The model has no layer "${path}"`);
+}
+
 /** A LayersModel behind the {@linkcode ModelAdapter} interface. */
 export class LayersAdapter implements ModelAdapter {
   /** Always `layers`. */
   readonly kind: "layers" = "layers";
   /** The wrapped model. */
   readonly model: tf.LayersModel;
+  /** Each listed layer by name (path), `null` for a nested model's output entry. */
+  readonly #runnable = new Map<string, tf.layers.Layer | null>();
 
   /**
    * @param model A LayersModel with one input and one output.
@@ -68,11 +90,13 @@ export class LayersAdapter implements ModelAdapter {
 
   /**
    * Every layer in execution order, the input first, each with the layers that
-   * feed it as the model's inbound nodes record them.
+   * feed it as the model's inbound nodes record them. The layers of a nested model
+   * (a base model used as one layer) are listed by path, `base/conv2`, and the
+   * nested model's own name gives its output.
    */
   layers(_input: InputContract): LayerInfo[] {
     const m = this.model;
-    const nameOfTensor = new Map<number, string>([[m.inputs[0].id, "input"]]);
+    this.#runnable.clear();
     const out: LayerInfo[] = [{
       name: "input",
       type: "InputLayer",
@@ -81,25 +105,65 @@ export class LayersAdapter implements ModelAdapter {
       params: 0,
       role: "input",
     }];
-    for (const layer of m.layers) {
+    this.#list(m, new Map([[m.inputs[0].id, "input"]]), "", out);
+    return out;
+  }
+
+  /**
+   * Lists a model's layers into `out`, a nested model's own layers in its place
+   * under `<name>/`, followed by one entry of the nested model's name that passes
+   * its output on (its weights are counted in the layers inside).
+   */
+  #list(
+    model: tf.LayersModel,
+    nameOfTensor: Map<number, string>,
+    prefix: string,
+    out: LayerInfo[],
+  ): void {
+    for (const layer of model.layers) {
       const type = layer.getClassName();
       if (type === "InputLayer") continue;
+      const name = prefix + layer.name;
       const node = layer.inboundNodes.find((n) =>
         n.inputTensors.every((t) => nameOfTensor.has(t.id))
       );
       if (!node) {
-        throw new RangeError(`Layer "${layer.name}" is not reachable from the model's input`);
+        throw new RangeError(`Layer "${name}" is not reachable from the model's input`);
       }
-      for (const t of node.outputTensors) nameOfTensor.set(t.id, layer.name);
+      const ins = node.inputTensors.map((t) => nameOfTensor.get(t.id)!);
+      const shape = (node.outputTensors[0].shape ?? []).slice(1).map((v) => v ?? NaN);
+      if (layer instanceof tf.LayersModel) {
+        if (layer.outputs.length !== 1) {
+          throw new RangeError(
+            `The nested model "${name}" has ${layer.outputs.length} outputs; ` +
+              "convlens works with nested models of one output",
+          );
+        }
+        // The nested model's own tensors, its inputs named as the outer layers feeding it.
+        const inner = new Map<number, string>(layer.inputs.map((t, i) => [t.id, ins[i]]));
+        this.#list(layer, inner, `${name}/`, out);
+        for (const t of node.outputTensors) nameOfTensor.set(t.id, name);
+        out.push({
+          name,
+          type,
+          inputs: [inner.get(layer.outputs[0].id)!],
+          outputShape: shape,
+          params: 0,
+          role: "pointwise",
+        });
+        this.#runnable.set(name, null);
+        continue;
+      }
+      for (const t of node.outputTensors) nameOfTensor.set(t.id, name);
+      this.#runnable.set(name, layer);
       // deno-lint-ignore no-explicit-any
       const cfg = layer.getConfig() as any;
-      const shape = (node.outputTensors[0].shape ?? []).slice(1).map((v) => v ?? NaN);
       let role: LayerRole = ROLE_BY_CLASS[type] ?? "pointwise";
       if (type === "Reshape" && shape.length === 3) role = "pointwise";
       const info: LayerInfo = {
-        name: layer.name,
+        name,
         type,
-        inputs: node.inputTensors.map((t) => nameOfTensor.get(t.id)!),
+        inputs: ins,
         outputShape: shape,
         params: layer.countParams(),
         role,
@@ -118,13 +182,11 @@ export class LayersAdapter implements ModelAdapter {
       if (cfg.units) info.units = cfg.units;
       out.push(info);
     }
-    return out;
   }
 
   /** Runs the layers one by one, so that any of them can be tapped or edited. */
   forward(x: tf.Tensor, request: ForwardRequest): ForwardResult {
     const { layers, logitsName, taps, edits, logits: wantLogits, stopAtTaps: stop } = request;
-    const m = this.model;
     const last = layers[layers.length - 1];
     const fusedSoftmax = wantLogits && !logitsName && last.activation === "softmax";
     const keep = new Set([...taps, ...(logitsName && wantLogits ? [logitsName] : [])]);
@@ -162,13 +224,15 @@ export class LayersAdapter implements ModelAdapter {
       values.set(name, v);
     };
     store("input", x.clone());
-    const byName = new Map(m.layers.map((l) => [l.name, l]));
     for (const info of layers) {
       if (info.role === "input" || !run.has(info.name)) continue;
-      const layer = byName.get(info.name)!;
+      const layer = this.#runnable.get(info.name);
       const ins = info.inputs.map((n) => values.get(n)!);
       let out: tf.Tensor;
-      if (info === last && fusedSoftmax) {
+      if (!layer) {
+        // A nested model's entry: its last layer already ran.
+        out = ins[0];
+      } else if (info === last && fusedSoftmax) {
         // deno-lint-ignore no-explicit-any
         const l = layer as any;
         const act = l.activation;
@@ -205,8 +269,16 @@ export class LayersAdapter implements ModelAdapter {
     return result;
   }
 
+  /**
+   * The layer object of a listed name (a path for layers inside nested models),
+   * `undefined` for a nested model's own entry.
+   */
+  layer(name: string): tf.layers.Layer | undefined {
+    return this.#runnable.get(name) ?? undefined;
+  }
+
   /** The layer's first weight (SeparableConv2D keeps its depthwise kernel first, as wanted). */
   kernel(name: string): tf.Tensor | undefined {
-    return this.model.getLayer(name).getWeights()[0];
+    return this.#runnable.get(name)?.getWeights()[0];
   }
 }

@@ -39,9 +39,11 @@ export const filters: Plugin<typeof FILTERS_PARAMS> = definePlugin({
   resultShape(net, p) {
     const name = p.layer ?? net.convLayers()[0].name;
     const w = net.kernel(name);
-    const shape = w.shape;
+    const [kh, kw, c, m] = w.shape;
     w.dispose();
-    return { weights: shape };
+    const info = net.layer(name);
+    const depthwise = info.role === "depthwise" || info.type === "SeparableConv2D";
+    return { weights: depthwise ? [kh, kw, 1, c * m] : [kh, kw, c, m] };
   },
   async run(ctx, p) {
     const net = ctx.net;
@@ -54,7 +56,18 @@ export const filters: Plugin<typeof FILTERS_PARAMS> = definePlugin({
         }`,
       );
     }
-    const w = net.kernel(name);
+    const info = net.layer(name);
+    const raw = net.kernel(name);
+    // A depthwise kernel [kh, kw, C, m] holds C * m filters of one input channel
+    // each, output channel c * m + j being filter j of channel c.
+    const depthwise = info.role === "depthwise" || info.type === "SeparableConv2D";
+    const w = depthwise
+      ? tf.tidy(() => {
+        const [h, v, c, m] = raw.shape as [number, number, number, number];
+        return raw.reshape([h, v, 1, c * m]);
+      })
+      : raw;
+    if (w !== raw) raw.dispose();
     const [kh, kw, cin, cout] = w.shape as [number, number, number, number];
     const nf = Math.min(cout, p.maxFilters);
     const rgb = cin === 3;
@@ -98,7 +111,8 @@ export const filters: Plugin<typeof FILTERS_PARAMS> = definePlugin({
     await r.addImage(
       name,
       picture,
-      `${name}: ${nf} of ${cout} filters ${kh}x${kw}x${cin}. ` +
+      `${name}: ${nf} of ${cout} filters ${kh}x${kw}x${cin}` +
+        (depthwise ? " (depthwise: each filter sees one input channel). " : ". ") +
         (rgb
           ? `The first ${nf} filters as RGB tiles (gray = 0), labelled by filter`
           : `One row per filter, its first ${ni} input-channel slices (gray = 0), labelled ` +

@@ -20,6 +20,7 @@
  * @module
  */
 import { tf } from "../../../core/tf.ts";
+import { layerAt } from "../../../core/layers_adapter.ts";
 import { definePlugin, type Plugin } from "../../../core/plugin.ts";
 import { Result } from "../../../core/result.ts";
 import { toDisplay } from "../../../core/images/display.ts";
@@ -147,7 +148,7 @@ export const sanityCheck: Plugin<typeof SANITY_CHECK_PARAMS> = definePlugin({
       rows.push(methods.map(() => 1));
       let step = 0;
       for (const layerName of cascade) {
-        const layer = model.getLayer(layerName);
+        const layer = layerAt(model, layerName);
         const weights = layer.getWeights();
         saved.set(layerName, weights.map((w) => w.clone()));
         const names = layer.weights.map((v) => v.originalName ?? v.name);
@@ -243,7 +244,7 @@ export const sanityCheck: Plugin<typeof SANITY_CHECK_PARAMS> = definePlugin({
       return r;
     } finally {
       for (const [name, ws] of saved) {
-        model.getLayer(name).setWeights(ws);
+        layerAt(model, name).setWeights(ws);
         tf.dispose(ws);
       }
       tf.dispose([a.pixels, a.x, b.pixels, b.x]);
