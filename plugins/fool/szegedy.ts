@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { adamMoments } from "../../core/train/optimizers.ts";
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
 import { l2PerImage, logProbObjective, pixelGradient, pixelProbabilities } from "./_common.ts";
@@ -44,7 +45,6 @@ export async function szegedyAttack(
   const bestL2 = Array(n).fill(Infinity);
   let best = x.clone();
   let last: tf.Tensor4D | undefined;
-  const b1 = 0.9, b2 = 0.999;
   // Checking every few iterations keeps the smallest successful r seen, at a forward
   // pass per check.
   const checkEvery = Math.max(1, Math.floor(o.steps / 8));
@@ -62,11 +62,9 @@ export async function szegedyAttack(
         const [nr, nm, nv] = tf.tidy(() => {
           // Descend c |r|^2 - log p_target(x + r).
           const grad = g.neg().add(r.mul(cT).mul(2));
-          const m2 = m.mul(b1).add(grad.mul(1 - b1));
-          const v2 = v.mul(b2).add(grad.square().mul(1 - b2));
-          const step = m2.div(1 - b1 ** t).div(v2.div(1 - b2 ** t).sqrt().add(1e-8));
-          const r2 = x.add(r.sub(step.mul(o.learningRate))).clipByValue(0, 1).sub(x);
-          return [r2, m2, v2];
+          const a = adamMoments(m, v, grad, t, 0.9, 0.999, 1e-8);
+          const r2 = x.add(r.sub(a.direction.mul(o.learningRate))).clipByValue(0, 1).sub(x);
+          return [r2, a.m, a.v];
         });
         tf.dispose([g, r, m, v]);
         r = nr as tf.Tensor4D;
