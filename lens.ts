@@ -51,7 +51,7 @@ export interface LensOptions {
   data?: string;
   /** Convert colour inputs for a single-channel model. @default false */
   convert?: boolean;
-  /** Overrides of the model's sidecar (input contract, labels). @default {} */
+  /** Overrides of the model's sidecar (labels, and the input contract field by field). @default {} */
   sidecar?: Sidecar;
   /** Show a progress bar on stderr. @default false */
   progress?: boolean;
@@ -131,9 +131,14 @@ export class Lens {
     const backend = await initBackend(options.backend, { quiet: options.quiet });
     const name = options.model ?? "mnist";
     checkLensOptions(options);
+    const loadWarnings: string[] = [];
     const net = await loadNet(modelSource(name), {
       sidecar: options.sidecar,
       timeout: options.timeout,
+      onWarning: (m) => {
+        loadWarnings.push(m);
+        if (!options.quiet) console.error(`warning: ${m}`);
+      },
     });
     try {
       const images = options.inputs?.length
@@ -144,7 +149,9 @@ export class Lens {
           onWarning: (m) => options.quiet || console.error(`warning: ${m}`),
         })
         : await defaultImages(net, options.count ?? 4, options.data, options.quiet);
-      return new Lens(net, images, backend, options);
+      const lens = new Lens(net, images, backend, options);
+      lens.#warnings.push(...loadWarnings);
+      return lens;
     } catch (err) {
       net.dispose();
       throw err;
@@ -185,7 +192,10 @@ export class Lens {
     return this;
   }
 
-  /** Warnings raised by plugins so far. */
+  /**
+   * Warnings so far: from opening the model (such as an input contract stated
+   * nowhere) and from plugins.
+   */
   get warnings(): readonly string[] {
     return this.#warnings;
   }

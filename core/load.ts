@@ -21,7 +21,22 @@ export interface LoadOptions {
    * @default {DEFAULT_TIMEOUT_S}
    */
   timeout?: number;
+  /**
+   * Called with a warning, such as that the model's input contract (value range,
+   * mean, std) is stated nowhere and [0, 1] is assumed.
+   * @default {undefined}
+   */
+  onWarning?: (message: string) => void;
 }
+
+/**
+ * The warning given when neither `convlens.json` nor the caller states the value
+ * range, mean or std of the model's input.
+ */
+export const UNSTATED_CONTRACT_WARNING =
+  "the model's input contract is stated nowhere, so raw pixels are assumed in [0, 1] " +
+  "(mean 0, std 1); if the model takes other values, give them with --range LO,HI, " +
+  '--mean and --std (or "input": {"range", "mean", "std"} in convlens.json)';
 
 /** Seconds an http(s) model file may take by default. */
 export const DEFAULT_TIMEOUT_S = 30;
@@ -304,7 +319,13 @@ export async function loadNet(source: string, options: LoadOptions = {}): Promis
   }
   const { json, place } = await readModelJson(source, timeout);
   const { specs, data } = await readWeights(json, place);
-  const sidecar = { ...(await readSidecar(place)), ...(options.sidecar ?? {}) };
+  const file = await readSidecar(place);
+  const given = options.sidecar ?? {};
+  // The input contract merges field by field: --range alone keeps the file's mean and std.
+  const input = file.input || given.input ? { ...file.input, ...given.input } : undefined;
+  const sidecar: Sidecar = { ...file, ...given, ...(input ? { input } : {}) };
+  const unstated = input?.range === undefined && input?.mean === undefined &&
+    input?.std === undefined;
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: json.modelTopology,
     format: json.format,
@@ -328,7 +349,9 @@ export async function loadNet(source: string, options: LoadOptions = {}): Promis
   }
   try {
     checkImageModel(model, place.describe);
-    return Net.fromModel(model, sidecar, source);
+    const net = Net.fromModel(model, sidecar, source);
+    if (unstated) options.onWarning?.(UNSTATED_CONTRACT_WARNING);
+    return net;
   } catch (err) {
     model.dispose();
     throw err;

@@ -27,6 +27,7 @@ import { builtinPlugins } from "../plugins/mod.ts";
 import { OutDir, OutDirError } from "../core/out_dir.ts";
 import { checkImageSize, DEFAULT_MAX_PIXELS, readImageBytes } from "../core/images/codecs.ts";
 import { DEFAULT_TIMEOUT_S } from "../core/load.ts";
+import type { InputContract } from "../core/net.ts";
 
 /** Error for bad usage (exit code 2). */
 export class UsageError extends Error {
@@ -53,6 +54,9 @@ const GLOBAL_OPTIONS = {
   quiet: { type: "boolean", short: "q" },
   timeout: { type: "string" },
   "max-pixels": { type: "string" },
+  range: { type: "string" },
+  mean: { type: "string" },
+  std: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 const GLOBAL_HELP: [string, string][] = [
@@ -80,6 +84,13 @@ const GLOBAL_HELP: [string, string][] = [
     "--max-pixels <n>",
     `refuse larger input images before decoding (default ${DEFAULT_MAX_PIXELS})`,
   ],
+  [
+    "--range <lo,hi>",
+    "raw pixel values the model takes, e.g. --range=-1,1 or 0,255 " +
+    "(default: convlens.json's, else 0,1)",
+  ],
+  ["--mean <m[,m,m]>", "per-channel mean subtracted after --range (default 0)"],
+  ["--std <s[,s,s]>", "per-channel standard deviation divided by after --mean (default 1)"],
   ["--no-<flag>", "turn a boolean off (also --<flag>=false)"],
 ];
 
@@ -168,6 +179,36 @@ function intFlag(
     throw new UsageError(`--${name} must be an integer${range}, got "${v}"`);
   }
   return n;
+}
+
+/** A comma list of finite numbers (`--range`, `--mean`, `--std`). */
+function numberList(name: string, v: string | undefined, positive = false): number[] | undefined {
+  if (v === undefined) return undefined;
+  const ns = v.split(",").map((t) => (t.trim() === "" ? NaN : Number(t)));
+  if (ns.some((n) => !Number.isFinite(n) || (positive && n <= 0))) {
+    throw new UsageError(
+      `--${name} must be a comma list of ${positive ? "positive " : ""}numbers, got "${v}"`,
+    );
+  }
+  return ns;
+}
+
+/** The input contract given by `--range`, `--mean` and `--std`, if any. */
+function contractFlags(v: Record<string, unknown>): Partial<InputContract> | undefined {
+  const range = numberList("range", v.range as string | undefined);
+  if (range && (range.length !== 2 || !(range[0] < range[1]))) {
+    throw new UsageError(
+      `--range must be LO,HI with LO < HI (e.g. --range=-1,1), got "${v.range}"`,
+    );
+  }
+  const mean = numberList("mean", v.mean as string | undefined);
+  const std = numberList("std", v.std as string | undefined, true);
+  if (!range && !mean && !std) return undefined;
+  return {
+    ...(range ? { range: range as [number, number] } : {}),
+    ...(mean ? { mean } : {}),
+    ...(std ? { std } : {}),
+  };
 }
 
 function numberFlag(name: string, v: string | undefined): number | undefined {
@@ -321,6 +362,7 @@ export async function main(args: string[]): Promise<number> {
     const seed = intFlag("seed", v.seed as string | undefined);
     const count = intFlag("count", v.count as string | undefined, 1, 100_000);
     const timeout = numberFlag("timeout", v.timeout as string | undefined);
+    const contract = contractFlags(v);
     const maxPixels = intFlag("max-pixels", v["max-pixels"] as string | undefined, 1) ??
       DEFAULT_MAX_PIXELS;
     const backend = v.backend as string | undefined;
@@ -343,6 +385,7 @@ export async function main(args: string[]): Promise<number> {
       quiet: v.quiet as boolean | undefined,
       timeout,
       maxPixels,
+      ...(contract ? { sidecar: { input: contract } } : {}),
     });
     for (const p of registry.list()) lens.use(p);
     const result = await lens.run(plugin, raw);

@@ -19,6 +19,10 @@ import { filters } from "../plugins/inspect/filters.ts";
 import { imagesFromPixels } from "../core/inputs.ts";
 import { noLeak } from "./_nets.ts";
 import { runPlugin } from "./_run.ts";
+import { saveLayersModel } from "../core/load.ts";
+import { encodePng } from "../core/images/codecs.ts";
+import { main } from "../scripts/cli.ts";
+import { Lens } from "../lens.ts";
 
 await tf.setBackend("cpu");
 
@@ -217,4 +221,74 @@ Deno.test("filters reports a depthwise layer's C x m one-channel filters", async
   });
   tf.dispose([pixels, images.x]);
   net.dispose();
+});
+
+/** Runs the CLI's main() and captures what it printed. */
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [], err: string[] = [];
+  const log = console.log, error = console.error;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    const code = await main(args);
+    return { code, out: out.join("\n"), err: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+Deno.test("--range, --mean and --std state the input contract; without them one warning names [0, 1]", async () => {
+  Deno.env.set("CONVLENS_BACKEND", "cpu");
+  const work = await Deno.makeTempDir({ prefix: "convlens_nested_" });
+  try {
+    const { nested } = models();
+    await saveLayersModel(nested, `${work}/model`, { name: "nested" });
+    const data = new Uint8ClampedArray(16 * 16 * 4).map((_, i) => (i * 31) % 256);
+    await Deno.writeFile(`${work}/x.png`, await encodePng({ width: 16, height: 16, data }));
+    const base = ["summary", "--model", `${work}/model`, "--input", `${work}/x.png`];
+    const bare = await cli([...base, "--out", `${work}/a`]);
+    assert.equal(bare.code, 0, bare.err);
+    const warned = bare.err.split("\n").filter((l) => l.includes("input contract"));
+    assert.equal(warned.length, 1, bare.err);
+    assert.match(warned[0], /\[0, 1\].*--range.*--mean.*--std/);
+    const stated = await cli([
+      ...base,
+      "--out",
+      `${work}/b`,
+      "--range=-1,1",
+      "--mean",
+      "0.5,0.5,0.5",
+      "--std",
+      "2",
+    ]);
+    assert.equal(stated.code, 0, stated.err);
+    assert.doesNotMatch(stated.err, /input contract/);
+    for (const bad of [["--range", "1,0"], ["--range", "0"], ["--std", "0"], ["--mean", "a"]]) {
+      const r = await cli([...base, "--out", `${work}/c`, ...bad]);
+      assert.equal(r.code, 2, `${bad}: ${r.err}`);
+      assert.match(r.err, new RegExp(bad[0]));
+    }
+    // The flags reach Lens.open's sidecar override, field by field over convlens.json.
+    const lens = await Lens.open({
+      model: `${work}/model`,
+      inputs: [`${work}/x.png`],
+      sidecar: { input: { range: [-1, 1], std: [2] } },
+      quiet: true,
+    });
+    assert.deepEqual(lens.net.input.range, [-1, 1]);
+    assert.deepEqual(lens.net.input.std, [2]);
+    assert.deepEqual(lens.net.input.mean, [0]);
+    assert.equal(lens.warnings.length, 0);
+    lens.dispose();
+    const quiet = await Lens.open({
+      model: `${work}/model`,
+      inputs: [`${work}/x.png`],
+      quiet: true,
+    });
+    assert.equal(quiet.warnings.filter((w) => w.includes("input contract")).length, 1);
+    quiet.dispose();
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
 });
