@@ -33,7 +33,7 @@ export interface LoadOptions {
  * The warning given when neither `convlens.json` nor the caller states the value
  * range, mean or std of the model's input.
  */
-export const UNSTATED_CONTRACT_WARNING =
+export const UNSTATED_CONTRACT_WARNING: string =
   "the model's input contract is stated nowhere, so raw pixels are assumed in [0, 1] " +
   "(mean 0, std 1); if the model takes other values, give them with --range LO,HI, " +
   '--mean and --std (or "input": {"range", "mean", "std"} in convlens.json)';

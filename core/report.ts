@@ -29,7 +29,7 @@ function esc(s: string): string {
 const STYLE = `
 *{box-sizing:border-box}
 body{font:15px/1.5 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222}
-h1{margin-bottom:0}.meta{color:#666;margin-top:.2em}
+h1{margin-bottom:0;overflow-wrap:anywhere}.meta{color:#666;margin-top:.2em}
 nav{display:flex;flex-wrap:wrap;gap:.4em 2em;margin:1em 0;padding:.6em 0;border-top:1px solid #ddd}
 nav div{min-width:9em}nav h3{font-size:13px;margin:0 0 .2em;color:#666;text-transform:uppercase}
 nav ul{list-style:none;margin:0;padding:0}nav li{margin:.1em 0}
@@ -37,13 +37,13 @@ section{border-top:1px solid #ddd;margin-top:2em;padding-top:.5em}
 section h2{font-size:1.25em;overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.6em 0;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:2px 8px;text-align:left}
-caption{text-align:left;font-weight:600;padding:4px 0}
+caption{text-align:left;font-weight:600;padding:4px 0;overflow-wrap:anywhere}
 table.figures th{background:#f6f6f6}
 figure{display:inline-block;margin:.4em 1em .8em 0;vertical-align:top;max-width:100%}
 figure img{display:block;image-rendering:pixelated;max-width:100%;height:auto}
 figure svg{display:block;max-width:100%;height:auto}
 figure.plot svg{width:560px}
-figcaption{color:#444;font-size:13px;max-width:36em;margin-top:.3em}
+figcaption{color:#444;font-size:13px;max-width:36em;margin-top:.3em;overflow-wrap:anywhere}
 ol.tiles{display:grid;list-style:none;margin:.1em 0 .3em;padding:0;max-width:100%;gap:0 2px}
 ol.tiles li{font-size:11px;line-height:1.25;text-align:center;color:#333;overflow-wrap:anywhere;min-width:0}
 .note{color:#a60}
