@@ -61,6 +61,12 @@ export interface LensOptions {
   timeout?: number;
   /** Refuse input images with more pixels than this, before decoding. @default 50_000_000 */
   maxPixels?: number;
+  /**
+   * The output to explain, by output layer (graph node) name or index, for a
+   * model with several outputs (overrides the sidecar's `output`).
+   * @default the model's only output
+   */
+  output?: string | number;
 }
 
 /** Refuses options that would give silently wrong results, before anything loads. */
@@ -133,7 +139,9 @@ export class Lens {
     checkLensOptions(options);
     const loadWarnings: string[] = [];
     const net = await loadNet(modelSource(name), {
-      sidecar: options.sidecar,
+      sidecar: options.output === undefined
+        ? options.sidecar
+        : { ...options.sidecar, output: options.output },
       timeout: options.timeout,
       onWarning: (m) => {
         loadWarnings.push(m);

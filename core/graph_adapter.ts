@@ -54,12 +54,13 @@ export class GraphAdapter implements ModelAdapter {
 
   /**
    * @param model A GraphModel with one input.
+   * @param output Index of the output to explain (its layers end at that node).
    * @throws {RangeError} for several inputs.
    */
-  constructor(model: tf.GraphModel) {
+  constructor(model: tf.GraphModel, output = 0) {
     this.model = model;
     this.#input = model.inputs[0].name;
-    this.#output = model.outputs[0].name;
+    this.#output = model.outputs[output].name;
     if (model.inputs.length !== 1) {
       throw new RangeError(
         `This model has ${model.inputs.length} inputs; convlens works with single-input image models`,
@@ -84,7 +85,19 @@ export class GraphAdapter implements ModelAdapter {
     const clean = (s: string) => s.replace(/^\^/, "").replace(/:\d+$/, "");
     const inputName = clean(this.#input);
     // The output shapes of a graph are known only by running it once.
-    const kept = nodes.filter((n) => !GRAPH_SKIP.has(n.op) && n.name !== inputName);
+    // With several outputs, only what the explained one depends on is listed.
+    const needed = new Set<string>();
+    const stack = [clean(this.#output)];
+    while (stack.length) {
+      const name = stack.pop()!;
+      if (needed.has(name)) continue;
+      needed.add(name);
+      for (const i of byName.get(name)?.input ?? []) stack.push(clean(i));
+    }
+    const several = g.outputs.length > 1;
+    const kept = nodes.filter((n) =>
+      !GRAPH_SKIP.has(n.op) && n.name !== inputName && (!several || needed.has(n.name))
+    );
     // The input contract, not the placeholder: a graph with free height/width (-1) gets
     // its size from convlens.json.
     const { height, width, channels } = input;

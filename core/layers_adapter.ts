@@ -188,7 +188,9 @@ export class LayersAdapter implements ModelAdapter {
   forward(x: tf.Tensor, request: ForwardRequest): ForwardResult {
     const { layers, logitsName, taps, edits, logits: wantLogits, stopAtTaps: stop } = request;
     const last = layers[layers.length - 1];
-    const fusedSoftmax = wantLogits && !logitsName && last.activation === "softmax";
+    // A softmax or sigmoid fused into the last layer: run it linear for the logits.
+    const fusedSoftmax = wantLogits && !logitsName &&
+      (last.activation === "softmax" || last.activation === "sigmoid");
     const keep = new Set([...taps, ...(logitsName && wantLogits ? [logitsName] : [])]);
     // The layers to run: all, or (stopping at the taps) those the taps and the
     // logits depend on.
@@ -243,7 +245,7 @@ export class LayersAdapter implements ModelAdapter {
           l.activation = act;
         }
         result.logits = out.clone();
-        const probs = tf.softmax(out);
+        const probs = act.apply(out) as tf.Tensor;
         out.dispose();
         out = probs;
       } else {

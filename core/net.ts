@@ -44,6 +44,11 @@ export interface Sidecar {
   logits?: string;
   /** Name of the layer giving class probabilities. */
   probs?: string;
+  /**
+   * The output to explain, by output layer (or graph node) name or index, for a
+   * model with several outputs.
+   */
+  output?: string | number;
   /** Anything else (training figures and such) is kept as it is. */
   [key: string]: unknown;
 }
@@ -96,6 +101,22 @@ export type LayerRole =
   | "pointwise"
   | "flatten";
 
+/**
+ * How a Net reads its output as classes:
+ * - `softmax`: one score per class (a softmax output, or raw scores); the
+ *   probabilities are the softmax of the logits.
+ * - `binary`: one sigmoid unit; class 1 is its positive class, class 0 the
+ *   complement; the logits are `[-z/2, z/2]` with z the pre-sigmoid value (or
+ *   `logit(p)` where no layer gives z), so that their softmax is `[1 - p, p]`
+ *   and each class's logit has a gradient.
+ * - `multilabel`: k sigmoid units, each a class of its own: class i is unit i, its
+ *   probability `sigmoid(z_i)` (the probabilities need not sum to 1).
+ * - `features`: no class output (a feature extractor ending in a conv or pool
+ *   layer): "class" c is channel c of the output, scored by its spatial mean;
+ *   there are no probabilities.
+ */
+export type OutputHead = "softmax" | "binary" | "multilabel" | "features";
+
 /** Replaces a layer's activation during a forward pass. */
 export type Edit = (activation: tf.Tensor) => tf.Tensor;
 
@@ -119,8 +140,13 @@ export interface ForwardOptions {
 export interface ForwardResult {
   /** The model's output (probabilities for a classifier ending in softmax). */
   output: tf.Tensor;
-  /** Unnormalized class scores, when asked for. */
+  /** Unnormalized class scores `[n, classes]`, when asked for. */
   logits?: tf.Tensor;
+  /**
+   * How the logits turn into class probabilities: `softmax` across classes, or
+   * `sigmoid` per class (multi-label heads). @default "softmax"
+   */
+  probability?: "softmax" | "sigmoid";
   /** Tapped activations by layer name. */
   taps: Record<string, tf.Tensor>;
 }
@@ -132,6 +158,43 @@ export function unknownLayerError(name: string, known: readonly string[]): Error
   return new RangeError(
     `Unknown layer "${name}": this model has ${known.length} layers; use one of: ${list}`,
   );
+}
+
+/** Output names of a model, in order. */
+function outputNames(model: tf.LayersModel | tf.GraphModel): string[] {
+  if (model instanceof tf.GraphModel) return model.outputs.map((o) => o.name.replace(/:0$/, ""));
+  return model.outputLayers.map((l) => l.name);
+}
+
+/**
+ * The one output of a model to explain: the only one, or the one `output` names
+ * (by name or index); a LayersModel is cut to that output.
+ * @throws {RangeError} for several outputs and none picked, or an unknown one.
+ */
+function pickOutput(
+  root: tf.LayersModel | tf.GraphModel,
+  output: string | number | undefined,
+): { model: tf.LayersModel | tf.GraphModel; index: number; name?: string } {
+  const names = outputNames(root);
+  const list = names.map((n, i) => `${i} "${n}"`).join(", ");
+  if (output === undefined || output === "") {
+    if (names.length <= 1) return { model: root, index: 0 };
+    throw new RangeError(
+      `This model has ${names.length} outputs (${list}); pick the one to explain with ` +
+        '--output NAME|INDEX (the Lens option output, or "output" in convlens.json)',
+    );
+  }
+  const asIndex = typeof output === "number" ? output : /^\d+$/.test(output) ? Number(output) : NaN;
+  const index = Number.isInteger(asIndex) ? asIndex : names.indexOf(String(output));
+  if (index < 0 || index >= names.length) {
+    throw new RangeError(`Unknown output "${output}": this model's outputs are ${list}`);
+  }
+  if (names.length === 1 || root instanceof tf.GraphModel) {
+    return { model: root, index, name: names[index] };
+  }
+  // A functional model of the one output shares the layers (and weights) of the whole.
+  const model = tf.model({ inputs: root.inputs, outputs: root.outputs[index] });
+  return { model, index, name: names[index] };
 }
 
 /**
@@ -168,16 +231,27 @@ export class Net {
   /** Every layer in execution order, the input first. */
   readonly layers: LayerInfo[];
   readonly #byName: Map<string, LayerInfo>;
+  /** How the output reads as classes (see {@linkcode OutputHead}). */
+  readonly head: OutputHead;
+  /** The output explained, by name, for a model with several outputs. */
+  readonly output?: string;
   readonly #logitsName?: string;
   readonly #adapter: ModelAdapter;
+  readonly #root: tf.LayersModel | tf.GraphModel;
+  // A sigmoid head whose pre-sigmoid value no layer gives: z = logit(p).
+  readonly #logitFromP: boolean;
 
   private constructor(
-    model: tf.LayersModel | tf.GraphModel,
+    root: tf.LayersModel | tf.GraphModel,
     sidecar: Sidecar,
     source: string,
   ) {
+    this.#root = root;
+    const picked = pickOutput(root, sidecar.output);
+    const model = picked.model;
+    this.output = picked.name;
     this.#adapter = model instanceof tf.GraphModel
-      ? new GraphAdapter(model)
+      ? new GraphAdapter(model, picked.index)
       : new LayersAdapter(model);
     this.model = model;
     this.source = source;
@@ -204,14 +278,29 @@ export class Net {
     }
     this.layers = this.#adapter.layers(this.input);
     this.#byName = new Map(this.layers.map((l) => [l.name, l]));
-    const outUnits = this.layers[this.layers.length - 1].outputShape.at(-1) ?? 0;
-    this.labels = sidecar.labels ?? Array.from({ length: outUnits }, (_, i) => String(i));
+    const last = this.layers[this.layers.length - 1];
+    const outUnits = last.outputShape.at(-1) ?? 0;
+    const sigmoid = last.activation === "sigmoid";
+    this.head = last.outputShape.length !== 1
+      ? "features"
+      : sigmoid && outUnits === 1
+      ? "binary"
+      : sigmoid
+      ? "multilabel"
+      : "softmax";
+    const classes = this.head === "binary" ? 2 : outUnits;
+    let labels = sidecar.labels;
+    // One label for a binary head names its positive class.
+    if (this.head === "binary" && labels?.length === 1) labels = [`not ${labels[0]}`, labels[0]];
+    this.labels = labels ?? Array.from({ length: classes }, (_, i) => String(i));
     if (sidecar.logits && !this.#byName.has(sidecar.logits)) {
       throw new RangeError(
         `convlens.json names "${sidecar.logits}" as the logits layer, but the model has no such layer`,
       );
     }
     this.#logitsName = sidecar.logits ?? this.#findLogits();
+    // A LayersModel's fused sigmoid runs linear for z; a graph's fused one cannot.
+    this.#logitFromP = sigmoid && !this.#logitsName && this.kind === "graph";
     this.sidecar = { ...sidecar, input: this.input, labels: this.labels };
   }
 
@@ -230,9 +319,45 @@ export class Net {
     return new Net(model, sidecar, source);
   }
 
-  /** Number of classes (output units). */
+  /**
+   * Number of classes: the output units; 2 for a binary sigmoid head; the output's
+   * channels for a feature extractor (each channel a "class").
+   */
   get numClasses(): number {
     return this.labels.length;
+  }
+
+  /** How the logits turn into class probabilities: `sigmoid` for multi-label heads. */
+  get probability(): "softmax" | "sigmoid" {
+    return this.head === "multilabel" ? "sigmoid" : "softmax";
+  }
+
+  /**
+   * Class probabilities from logits `[n, classes]` as {@linkcode Net.logits}
+   * gives them: the softmax, or each unit's sigmoid for a multi-label head.
+   * @throws {RangeError} for a feature extractor, which has no class probabilities.
+   */
+  probabilitiesOf(logits: tf.Tensor): tf.Tensor2D {
+    this.checkClassOutput("class probabilities");
+    return tf.tidy(() =>
+      this.head === "multilabel" ? tf.sigmoid(logits) : tf.softmax(logits as tf.Tensor2D)
+    ) as tf.Tensor2D;
+  }
+
+  /**
+   * Refuses what needs class probabilities on a model without a class output.
+   * @param what What needed them, for the message.
+   * @throws {RangeError} naming the targets such a model takes.
+   */
+  checkClassOutput(what: string): void {
+    if (this.head !== "features") return;
+    const last = this.layers[this.layers.length - 1];
+    throw new RangeError(
+      `This model has no class output (its output "${last.name}" has shape [${last.outputShape}]), ` +
+        `so ${what} mean nothing: gradient methods (saliency, grad-cam, integrated-gradients ` +
+        `and the like) take --class c as channel c of that output, scored by its spatial mean, ` +
+        `with --target logit; deconvnet and guided-backprop also take a unit of any layer`,
+    );
   }
 
   /** The layer of that name, or a clear error listing the names there are. */
@@ -263,10 +388,12 @@ export class Net {
    */
   checkClass(index: number): number {
     if (!Number.isInteger(index) || index < 0 || index >= this.numClasses) {
+      const what = this.head === "features"
+        ? `this model has no class output; its output has ${this.numClasses} channels, ` +
+          "each taken as a class"
+        : `this model has ${this.numClasses} classes`;
       throw new RangeError(
-        `Class index ${index} is out of range: this model has ${this.numClasses} classes (0 to ${
-          this.numClasses - 1
-        })`,
+        `Class index ${index} is out of range: ${what} (0 to ${this.numClasses - 1})`,
       );
     }
     return index;
@@ -345,6 +472,12 @@ export class Net {
       logits: options.logits ?? false,
       stopAtTaps: stop,
     });
+    if (result.logits) {
+      const raw = result.logits;
+      result.logits = tf.tidy(() => this.#classLogits(raw));
+      raw.dispose();
+      if (this.head === "multilabel") result.probability = "sigmoid";
+    }
     if (stop) {
       Object.defineProperty(result, "output", {
         enumerable: false,
@@ -359,15 +492,23 @@ export class Net {
     return result;
   }
 
-  /** Class probabilities for a batch (softmax of the logits). */
+  /**
+   * Class probabilities for a batch (softmax of the logits; each unit's sigmoid
+   * for a multi-label head).
+   * @throws {RangeError} for a feature extractor.
+   */
   probabilities(x: tf.Tensor): tf.Tensor2D {
+    this.checkClassOutput("class probabilities");
     return tf.tidy(() => {
       const r = this.forward(x, { logits: true });
-      return tf.softmax(r.logits as tf.Tensor2D);
+      return this.probabilitiesOf(r.logits!);
     });
   }
 
-  /** Unnormalized class scores for a batch. */
+  /**
+   * Unnormalized class scores `[n, classes]` for a batch: `[-z/2, z/2]` for a
+   * binary sigmoid head, the spatial mean of each channel for a feature extractor.
+   */
   logits(x: tf.Tensor): tf.Tensor2D {
     return tf.tidy(() => this.forward(x, { logits: true }).logits as tf.Tensor2D);
   }
@@ -405,15 +546,34 @@ export class Net {
 
   /** Frees the model's weights. */
   dispose(): void {
-    this.model.dispose?.();
+    this.#root.dispose?.();
+  }
+
+  /** The adapter's scores (z, or p where z is out of reach) as `[n, classes]` logits. */
+  #classLogits(raw: tf.Tensor): tf.Tensor {
+    if (this.head === "features") {
+      return raw.rank > 2 ? raw.mean(Array.from({ length: raw.rank - 2 }, (_, i) => i + 1)) : raw;
+    }
+    let z = raw;
+    if (this.#logitFromP) {
+      const p = raw.clipByValue(1e-7, 1 - 1e-7);
+      z = p.log().sub(tf.sub(1, p).log());
+    }
+    if (this.head !== "binary") return z.clone();
+    // [-z/2, z/2] rather than [0, z]: the same softmax, and class 0 gets a gradient.
+    const half = z.mul(0.5);
+    return tf.concat([half.neg(), half], 1);
   }
 
   #findLogits(): string | undefined {
     const last = this.layers[this.layers.length - 1];
-    if (last.activation === "softmax") {
-      // A separate softmax layer: its input gives the logits. A fused softmax is
+    if (last.activation === "softmax" || last.activation === "sigmoid") {
+      // A separate softmax (sigmoid) layer: its input gives the logits. A fused one is
       // handled in the forward pass by running that layer with a linear activation.
-      if (last.type === "Activation" || last.type === "Softmax" || last.role === "pointwise") {
+      if (
+        last.type === "Activation" || last.type === "Softmax" || last.type === "Sigmoid" ||
+        last.role === "pointwise"
+      ) {
         return last.inputs[0];
       }
     }

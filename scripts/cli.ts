@@ -57,6 +57,7 @@ const GLOBAL_OPTIONS = {
   range: { type: "string" },
   mean: { type: "string" },
   std: { type: "string" },
+  output: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 const GLOBAL_HELP: [string, string][] = [
@@ -83,6 +84,10 @@ const GLOBAL_HELP: [string, string][] = [
   [
     "--max-pixels <n>",
     `refuse larger input images before decoding (default ${DEFAULT_MAX_PIXELS})`,
+  ],
+  [
+    "--output <name|index>",
+    "the output to explain, for a model with several outputs (by layer name or index)",
   ],
   [
     "--range <lo,hi>",
@@ -179,6 +184,13 @@ function intFlag(
     throw new UsageError(`--${name} must be an integer${range}, got "${v}"`);
   }
   return n;
+}
+
+/** `--output`: an index when it is a whole number, else an output's name. */
+function outputFlag(v: string | undefined): string | number | undefined {
+  if (v === undefined) return undefined;
+  if (v.trim() === "") throw new UsageError("--output is empty: give an output's name or index");
+  return /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
 }
 
 /** A comma list of finite numbers (`--range`, `--mean`, `--std`). */
@@ -386,6 +398,7 @@ export async function main(args: string[]): Promise<number> {
       timeout,
       maxPixels,
       ...(contract ? { sidecar: { input: contract } } : {}),
+      output: outputFlag(v.output as string | undefined),
     });
     for (const p of registry.list()) lens.use(p);
     const result = await lens.run(plugin, raw);

@@ -160,7 +160,7 @@ export function occlusionMaps(
         const mx = tf.gather(inCols, tf.mod(at, cols)).reshape([b, 1, w, 1]);
         const mask = my.mul(mx); // [b, h, w, 1]
         const r = net.forward(x.add(mask.mul(toFill)), { taps: [layer], logits: true });
-        const probs = tf.softmax(r.logits as tf.Tensor2D);
+        const probs = net.probabilitiesOf(r.logits!);
         const act = r.taps[layer];
         const [, lh, lw] = act.shape;
         return [
@@ -217,7 +217,7 @@ export const occlusion: Plugin<typeof OCCLUSION_PARAMS> = definePlugin({
       // Computed in a tidy, read after it (asynchronously: WebGPU cannot read synchronously).
       const parts = tf.tidy(() => {
         const r = net.forward(net.fromPixels(pixels), { taps: [layer], logits: true });
-        const probs = tf.softmax(r.logits as tf.Tensor2D).reshape([-1]);
+        const probs = net.probabilitiesOf(r.logits!).reshape([-1]);
         const act = r.taps[layer];
         const strongest = act.max([0, 1, 2]).argMax();
         return [probs, strongest, act.sum([0, 1, 2]).gather(strongest), pixels.mean([0, 1, 2])];

@@ -163,6 +163,7 @@ export async function classScores(
   target: readonly number[],
   kind: ScoreKind = "logit",
 ): Promise<number[]> {
-  const t = tf.tidy(() => classScoresOf(net.logits(x), [...target], kind));
+  if (kind !== "logit") net.checkClassOutput(`class ${kind} scores`);
+  const t = tf.tidy(() => classScoresOf(net.logits(x), [...target], kind, net.probability));
   return Array.from(await readOnce(t));
 }

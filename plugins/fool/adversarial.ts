@@ -53,7 +53,7 @@ import {
   pngRoundTrip,
   rows,
 } from "./_common.ts";
-import { type AttackOptions, checkAttackOptions } from "./attack_options.ts";
+import { type AttackOptions, checkAttackOptions, defaultEpsilon } from "./attack_options.ts";
 import { ballAttack } from "./fgsm_pgd.ts";
 import { szegedyAttack } from "./szegedy.ts";
 
@@ -260,7 +260,12 @@ export const ADVERSARIAL_PARAMS = {
     default: "linf",
     help: "ball of fgsm/pgd: linf or l2",
   },
-  epsilon: { type: "number", default: 0.3, min: 0, help: "radius of the ball, pixel units" },
+  epsilon: {
+    type: "number",
+    min: 0,
+    help: "radius of the ball in pixel units, the model's value range as [0, 1] " +
+      "(default: a tenth of the range, 0.1 for linf, 0.1 x sqrt(pixels) for l2)",
+  },
   steps: { type: "integer", default: 40, min: 1, help: "pgd steps / szegedy Adam steps per c" },
   stepSize: {
     type: "number",
@@ -320,7 +325,7 @@ function targetsFor(net: Net, p: { method: string; target: number }, labels: num
 
 function describe(p: { method: string; norm: string; epsilon: number; steps: number }): string {
   if (p.method === "szegedy") return `Szegedy smallest targeted r`;
-  const ball = `${p.norm === "linf" ? "L-inf" : "L2"} eps ${p.epsilon}`;
+  const ball = `${p.norm === "linf" ? "L-inf" : "L2"} eps ${+p.epsilon.toFixed(4)}`;
   return p.method === "fgsm" ? `FGSM ${ball}` : `PGD ${ball}, ${p.steps} steps`;
 }
 
@@ -349,6 +354,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
   async run(ctx, p) {
     const { net, images } = ctx;
     checkClassifier(net, "adversarial");
+    const q = { ...p, epsilon: p.epsilon ?? defaultEpsilon(net, p.norm) };
     if (p.target >= 0) net.checkClass(p.target);
     const n = images.pixels.shape[0];
     // Images without a known label are taken to be what the model says they are.
@@ -360,7 +366,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
     const options: AttackOptions = {
       method: p.method,
       norm: p.norm,
-      epsilon: p.epsilon,
+      epsilon: q.epsilon,
       steps: p.steps,
       stepSize: p.stepSize,
       randomStart: p.randomStart,
@@ -383,7 +389,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
     // The epsilons of the success curve, checked before any attack runs.
     const sweep = p.method === "szegedy" || !p.sweep?.length
       ? []
-      : [...new Set([...p.sweep, p.epsilon])].sort((a, b) => a - b);
+      : [...new Set([...p.sweep, q.epsilon])].sort((a, b) => a - b);
     if (p.method === "szegedy" && p.sweep?.length) {
       ctx.warn("sweep: skipped: szegedy finds the smallest r and takes no epsilon");
     }
@@ -395,12 +401,12 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
       targets,
       onProgress: (d) => ctx.progress(d, total),
     });
-    const result = new Result("adversarial", `Adversarial examples: ${describe(p)}`);
+    const result = new Result("adversarial", `Adversarial examples: ${describe(q)}`);
     try {
       const records = await evaluateAttack(net, images.pixels, adv, labels, targets);
       const summary = summarizeAttack(records);
       summaryFigures(result, "", summary);
-      result.figure("method", p.method).figure("norm", p.norm).figure("epsilon", p.epsilon)
+      result.figure("method", p.method).figure("norm", p.norm).figure("epsilon", q.epsilon)
         .figure("steps", p.method === "fgsm" ? 1 : p.steps);
       result.table(
         "Each image: class and confidence before, after, and after saving as 8-bit PNG",
@@ -470,7 +476,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
       await result.addImage(
         "examples",
         picture.figure,
-        `${describe(p)}. Per image: the clean image x with its class and confidence, the ` +
+        `${describe(q)}. Per image: the clean image x with its class and confidence, the ` +
           `perturbation r (mean over channels, amplified by the factor shown to fill the ` +
           `colour range, blue < 0 < red) and x + r with the new class (* : no longer fools ` +
           `after the PNG round trip)`,
@@ -515,7 +521,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
       if (sweep.length > 1) {
         const rates: number[] = [];
         for (const e of sweep) {
-          if (e === p.epsilon) {
+          if (e === q.epsilon) {
             rates.push(summary.successRate);
             continue;
           }

@@ -27,7 +27,10 @@ export interface AttackOptions {
   method?: AttackMethod;
   /** Ball of FGSM and PGD: `linf` (each pixel moves at most eps) or `l2`. @default "linf" */
   norm?: AttackNorm;
-  /** Radius of the ball in pixel units (FGSM and PGD). @default 0.3 */
+  /**
+   * Radius of the ball in pixel units (FGSM and PGD), where pixels span the model's
+   * value range as [0, 1]. @default defaultEpsilon(net, norm): a tenth of the range
+   */
   epsilon?: number;
   /** PGD steps, or Adam iterations per value of c for Szegedy. @default 40 */
   steps?: number;
@@ -57,6 +60,24 @@ export function maxEpsilon(net: Net, norm: AttackNorm): number {
   return norm === "linf" ? 1 : Math.sqrt(height * width * channels);
 }
 
+/** The share of the model's value range an attack's budget defaults to. */
+export const EPSILON_SHARE = 0.1;
+
+/**
+ * The default radius of an attack's ball: {@linkcode EPSILON_SHARE} of the
+ * model's value range, whatever that range is (pixel units map `[0, 1]` onto the
+ * input contract's `[lo, hi]`, so this is `0.1 x (hi - lo)` in model units). For
+ * L-inf each pixel moves by at most that share; for L2 the ball holds a move of
+ * that share on every pixel at once.
+ *
+ * @param net The model.
+ * @param norm The ball's norm.
+ * @returns The radius in pixel units.
+ */
+export function defaultEpsilon(net: Net, norm: AttackNorm): number {
+  return EPSILON_SHARE * maxEpsilon(net, norm);
+}
+
 /** {@linkcode AttackOptions} checked, with every default filled in. */
 export type CheckedAttackOptions =
   & Required<Omit<AttackOptions, "onProgress" | "rng" | "targets">>
@@ -80,7 +101,7 @@ export function checkAttackOptions(net: Net, n: number, o: AttackOptions): Check
   if (norm !== "linf" && norm !== "l2") {
     throw new RangeError(`Unknown norm "${norm}": use linf or l2`);
   }
-  const epsilon = o.epsilon ?? 0.3;
+  const epsilon = o.epsilon ?? defaultEpsilon(net, norm);
   const top = maxEpsilon(net, norm);
   if (!(epsilon >= 0 && epsilon <= top)) {
     throw new RangeError(

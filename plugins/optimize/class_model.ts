@@ -121,7 +121,7 @@ export const classModel: Plugin<typeof CLASS_MODEL_PARAMS> = definePlugin({
       const logits = net.logits(images);
       const idx = tf.tensor1d(classes, "int32");
       const mask = tf.oneHot(idx, net.numClasses).toFloat();
-      return [tf.softmax(logits).mul(mask).sum(1), logits.mul(mask).sum(1)];
+      return [net.probabilitiesOf(logits).mul(mask).sum(1), logits.mul(mask).sum(1)];
     });
     let probs: number[], scores: number[];
     try {

@@ -48,7 +48,12 @@ function pick(t: tf.Tensor, idx: readonly number[]): tf.Tensor1D {
   return t.mul(mask).sum(1) as tf.Tensor1D;
 }
 
-function checkClasses(net: Net, unit: number | readonly number[]): void {
+function checkClasses(
+  net: Net,
+  unit: number | readonly number[],
+  kind: ScoreKind = "logit",
+): void {
+  if (kind !== "logit") net.checkClassOutput(`class ${OBJECTIVE_NAMES[kind]} scores`);
   for (const c of unitsOf(unit)) net.checkClass(c);
 }
 
@@ -66,10 +71,14 @@ export const SCORE_KINDS: readonly ScoreKind[] = ["logit", "prob", "logprob"];
  * Each image's class score from the logits: `score_i[cls_i]`, where the score is
  * the logit, the softmax probability or the log-softmax. Every class-score
  * objective of the project (class models, attributions, attacks) reads this one.
+ * A multi-label head (`probability` `sigmoid`) scores each class by its own
+ * sigmoid: `sigmoid(z_y)` and `log sigmoid(z_y)`. A binary sigmoid head needs
+ * nothing special: the Net's logits `[-z/2, z/2]` have the softmax `[1 - p, p]`.
  *
  * @param logits `[n, classes]`.
  * @param cls One class for all images, or one per image.
  * @param kind Which score.
+ * @param probability How logits become probabilities (`ForwardResult.probability`).
  * @returns `[n]`; differentiable.
  * @throws {RangeError} for an unknown kind or a class list of the wrong length.
  */
@@ -77,12 +86,18 @@ export function classScoresOf(
   logits: tf.Tensor,
   cls: number | readonly number[],
   kind: ScoreKind = "logit",
+  probability: "softmax" | "sigmoid" = "softmax",
 ): tf.Tensor1D {
   if (!SCORE_KINDS.includes(kind)) {
     throw new RangeError(`Unknown score "${kind}": use one of ${SCORE_KINDS.join(", ")}`);
   }
   const s = logits as tf.Tensor2D;
-  const scores = kind === "logit" ? s : kind === "prob" ? tf.softmax(s) : tf.logSoftmax(s);
+  const sigmoid = probability === "sigmoid";
+  const scores = kind === "logit"
+    ? s
+    : kind === "prob"
+    ? (sigmoid ? tf.sigmoid(s) : tf.softmax(s))
+    : (sigmoid ? tf.logSigmoid(s) : tf.logSoftmax(s));
   return pick(scores, indexList(cls, s.shape[0], OBJECTIVE_NAMES[kind]));
 }
 
@@ -110,8 +125,8 @@ export function classScore(
     name: `${what}(${fmt(cls)})`,
     taps: [],
     logits: true,
-    check: (net) => checkClasses(net, cls),
-    perImage: ({ result }) => classScoresOf(result.logits!, cls, kind),
+    check: (net) => checkClasses(net, cls, kind),
+    perImage: ({ result }) => classScoresOf(result.logits!, cls, kind, result.probability),
   };
 }
 
