@@ -67,6 +67,14 @@ export interface LensOptions {
    * @default the model's only output
    */
   output?: string | number;
+  /**
+   * Megabytes of activations one batch may take: the batched plugins
+   * (smoothgrad, integrated-gradients, occlusion, top-patches, deletion,
+   * pointing-game, sanity-check, adversarial, fooling images) size their
+   * default batches to it; a `batchSize` given to a plugin wins.
+   * @default CONVLENS_MEMORY_MB or 512
+   */
+  memoryMB?: number;
 }
 
 /** Refuses options that would give silently wrong results, before anything loads. */
@@ -117,9 +125,11 @@ export class Lens {
   #data: string | undefined;
   #source: Promise<DataSource> | undefined;
   #disposed = false;
+  #memoryMB: number | undefined;
 
   private constructor(net: Net, images: InputImages, backend: string, options: LensOptions) {
     this.#data = options.data;
+    this.#memoryMB = options.memoryMB;
     this.net = net;
     this.#images = images;
     this.backend = backend;
@@ -250,6 +260,7 @@ export class Lens {
         seed: this.seed,
         progress: (done, total) => this.#progress.update(done, total),
         data: this.#data,
+        memoryMB: this.#memoryMB,
         onWarning: (name, w) => {
           this.#warnings.push(`${name}: ${w}`);
           if (this.#progress !== silentProgress) console.error(`warning: ${w}`);

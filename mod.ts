@@ -36,6 +36,7 @@ export * from "./core/objective.ts";
 export * from "./core/receptive_field.ts";
 export * from "./core/random.ts";
 export * from "./core/inputs.ts";
+export * from "./core/memory_budget.ts";
 export * from "./backends/mod.ts";
 export * from "./core/images/codecs.ts";
 export * from "./core/images/display.ts";

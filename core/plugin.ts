@@ -39,6 +39,12 @@ export interface Context {
   readonly rng: Random;
   /** The seed of this run. */
   readonly seed: number;
+  /**
+   * Megabytes of activations a batch may take: plugins size their default
+   * batches with `batchSizeFor(net, cap, { memoryMB })`.
+   * @default CONVLENS_MEMORY_MB or 512
+   */
+  readonly memoryMB?: number;
   /** Reports progress of the running plugin. */
   progress(done: number, total: number): void;
   /** Reports a warning (kept in the result's notes by the runner). */

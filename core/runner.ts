@@ -14,6 +14,13 @@ import { Registry } from "./plugin.ts";
 import { type ParamSchema, resolveParams } from "./params.ts";
 import { seededRandom } from "./random.ts";
 import type { Result } from "./result.ts";
+import { tf } from "./tf.ts";
+import {
+  isOutOfMemory,
+  memoryBudgetMB,
+  OutOfMemoryError,
+  outOfMemoryError,
+} from "./memory_budget.ts";
 
 /** Options of {@linkcode runPlugin}. */
 export interface RunOptions {
@@ -27,10 +34,58 @@ export interface RunOptions {
   onWarning?: (plugin: string, message: string) => void;
   /** The data set plugins read (see `datasetFor`). @default the model's own */
   data?: string;
+  /**
+   * Megabytes of activations a batch may take; plugins size their default
+   * batches to it (see `core/memory_budget.ts`).
+   * @default CONVLENS_MEMORY_MB or 512
+   */
+  memoryMB?: number;
 }
 
 /** How deep plugins may call each other before a cycle is assumed. */
 const MAX_DEPTH = 16;
+
+/** A plugin's parameters that size its batches, named when it runs out of memory. */
+function batchParams(plugin: AnyPlugin): string[] {
+  return Object.keys(plugin.params).filter((k) => /batch|chunk/i.test(k));
+}
+
+/**
+ * Runs `body` in an engine scope: on an out-of-memory error the tensors it made
+ * are freed and the error names the parameters to lower; otherwise the tensors
+ * it made stay, as if no scope had been opened.
+ */
+async function guardMemory<T>(
+  plugin: AnyPlugin,
+  memoryMB: number | undefined,
+  body: () => Promise<T>,
+): Promise<T> {
+  const engine = tf.engine();
+  engine.startScope(`convlens:${plugin.name}`);
+  const scope = engine.state.activeScope;
+  const close = (free: boolean) => {
+    // Scopes opened inside and left open by a throw are closed first.
+    while (engine.state.activeScope && engine.state.activeScope !== scope) engine.endScope();
+    if (engine.state.activeScope !== scope) return;
+    engine.endScope(free ? undefined : scope.track.filter((t) => !t.isDisposed));
+  };
+  try {
+    const out = await body();
+    close(false);
+    return out;
+  } catch (err) {
+    if (err instanceof OutOfMemoryError) {
+      close(true);
+      throw err; // a nested run's, naming its own parameters
+    }
+    if (isOutOfMemory(err)) {
+      close(true);
+      throw outOfMemoryError(plugin.name, batchParams(plugin), err, memoryMB);
+    }
+    close(false);
+    throw err;
+  }
+}
 
 /**
  * Runs a plugin on a Net and images. Warnings are kept in the result's notes.
@@ -52,6 +107,7 @@ export function runPlugin<S extends ParamSchema>(
   const registry = options.registry ?? new Registry();
   const seed = options.seed ?? 0;
   const layerNames = net.layers.map((l) => l.name);
+  const memoryMB = memoryBudgetMB(options.memoryMB);
   let data: Promise<DataSource> | undefined;
   const go = async (
     imgs: InputImages,
@@ -70,6 +126,7 @@ export function runPlugin<S extends ParamSchema>(
       images: imgs,
       rng: seededRandom(seed),
       seed,
+      memoryMB,
       progress: (done, total) => {
         if (depth === 0) options.progress?.(done, total);
       },
@@ -80,7 +137,7 @@ export function runPlugin<S extends ParamSchema>(
       runOn: (im, q, r) =>
         go(im, q as AnyPlugin | string, (r ?? {}) as Record<string, unknown>, depth + 1),
     };
-    const result = await pl.run(ctx, values);
+    const result = await guardMemory(pl, options.memoryMB, () => pl.run(ctx, values));
     result.family ??= pl.family;
     for (const w of warnings) {
       result.note(`Warning: ${w}`);

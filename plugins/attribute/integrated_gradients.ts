@@ -26,6 +26,10 @@ import {
   TARGET_PARAM,
 } from "./targets.ts";
 import { chunks, readOnce } from "./batches.ts";
+import { batchSizeFor } from "../../core/memory_budget.ts";
+
+/** The most path points one pass takes, whatever the memory budget allows. */
+const MAX_BATCH = 64;
 
 /** The baseline `x'`: all zeros in model input space, a black image, or uniform noise pixels. */
 export type Baseline = "zeros" | "black" | "uniform";
@@ -41,7 +45,10 @@ export interface IntegratedGradientsOptions {
   baseline?: Baseline;
   /** Trapezoid (`steps + 1` points) or midpoint (`steps` points). @default "trapezoid" */
   rule?: RiemannRule;
-  /** Path points per forward/backward pass. @default 64 */
+  /**
+   * Path points per forward/backward pass.
+   * @default as many as fit the memory budget (`core/memory_budget.ts`), at most 64
+   */
   batchSize?: number;
   /** Which class score `F`. @default "logit" */
   target?: ScoreKind;
@@ -124,7 +131,7 @@ export async function integrateGradients(
 ): Promise<IntegratedGradients> {
   checkTarget(net, x, target, "integrated-gradients");
   const kind = options.target ?? "logit";
-  const batchSize = options.batchSize ?? 64;
+  const batchSize = options.batchSize ?? batchSizeFor(net, MAX_BATCH);
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(
       `integrated-gradients: batchSize must be an integer >= 1, got ${batchSize}`,
@@ -220,7 +227,12 @@ export const INTEGRATED_GRADIENTS_PARAMS = {
     default: "trapezoid",
     help: "Riemann rule of the path integral",
   },
-  batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "path points per pass" },
+  batchSize: {
+    type: "integer",
+    min: 1,
+    max: 4096,
+    help: `path points per pass (default: as many as fit the memory budget, at most ${MAX_BATCH})`,
+  },
   target: TARGET_PARAM,
 } as const;
 
@@ -245,7 +257,7 @@ export const integratedGradients: Plugin<typeof INTEGRATED_GRADIENTS_PARAMS> = d
       steps: p.steps,
       baseline: p.baseline,
       rule: p.rule,
-      batchSize: p.batchSize,
+      batchSize: p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB }),
       target: p.target,
       seed: ctx.rng.seedForTf(),
     });

@@ -25,6 +25,10 @@ import { colormap, overlay } from "../../core/images/colormaps.ts";
 import { grid } from "../../core/images/grids.ts";
 import { spatialLayer } from "../_layers.ts";
 import { readOnce } from "./batches.ts";
+import { batchSizeFor } from "../../core/memory_budget.ts";
+
+/** The most occluded images one pass takes, whatever the memory budget allows. */
+const MAX_BATCH = 64;
 
 /** The parameters of the `occlusion` plugin: its schema, declared once. */
 export const OCCLUSION_PARAMS = {
@@ -49,10 +53,10 @@ export const OCCLUSION_PARAMS = {
   },
   batchSize: {
     type: "integer",
-    default: 64,
     min: 1,
     max: 4096,
-    help: "occluded images per forward pass",
+    help:
+      `occluded images per forward pass (default: what fits the memory budget, at most ${MAX_BATCH})`,
   },
   alpha: { type: "number", default: 0.6, min: 0, max: 1, help: "weight of the heatmaps" },
   scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of the figure" },
@@ -238,7 +242,8 @@ export const occlusion: Plugin<typeof OCCLUSION_PARAMS> = definePlugin({
         classIndex,
         layer,
         channel: base.channel,
-        batchSize: p.batchSize,
+        batchSize: p.batchSize ??
+          batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB, pass: "forward" }),
       });
       ctx.progress(1, 1);
       const r = new Result(

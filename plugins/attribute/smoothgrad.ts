@@ -23,6 +23,10 @@ import { type Attribution, ATTRIBUTION_PARAMS, pluginAttribution } from "./attri
 import { attributionResult } from "./figures.ts";
 import { checkTarget, resolveClasses } from "./targets.ts";
 import { chunks, readOnce } from "./batches.ts";
+import { batchSizeFor } from "../../core/memory_budget.ts";
+
+/** The most noisy samples one call takes, whatever the memory budget allows. */
+const MAX_BATCH = 64;
 
 /** Options of a {@linkcode smoothGrad} attribution. */
 export interface SmoothGradOptions<O extends object = Record<string, unknown>> {
@@ -32,7 +36,10 @@ export interface SmoothGradOptions<O extends object = Record<string, unknown>> {
   sigma?: number;
   /** Average the squares of the attributions (SmoothGrad-squared). @default false */
   magnitude?: boolean;
-  /** Noisy samples per call of the wrapped method. @default 64 */
+  /**
+   * Noisy samples per call of the wrapped method.
+   * @default as many as fit the memory budget (`core/memory_budget.ts`), at most 64
+   */
   batchSize?: number;
   /** Seed of the noise. @default 0 */
   seed?: number;
@@ -63,7 +70,7 @@ export function smoothGrad<O extends object>(
       checkTarget(net, x, target, "smoothgrad");
       const samples = options.samples ?? 50;
       const sigma = options.sigma ?? 0.15;
-      const batchSize = options.batchSize ?? 64;
+      const batchSize = options.batchSize ?? batchSizeFor(net, MAX_BATCH);
       if (!Number.isInteger(samples) || samples < 1) {
         throw new RangeError(`smoothgrad: samples must be an integer >= 1, got ${samples}`);
       }
@@ -146,7 +153,12 @@ export const SMOOTHGRAD_PARAMS = {
     help: "noise std as a fraction of the image's value range",
   },
   magnitude: { type: "boolean", default: false, help: "average squared attributions" },
-  batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "samples per call" },
+  batchSize: {
+    type: "integer",
+    min: 1,
+    max: 4096,
+    help: `samples per call (default: as many as fit the memory budget, at most ${MAX_BATCH})`,
+  },
 } as const;
 
 /** The schema type of the `smoothgrad` plugin's parameters. */
@@ -185,7 +197,7 @@ export const smoothgrad: Plugin<typeof SMOOTHGRAD_PARAMS> = definePlugin({
       samples: p.samples,
       sigma: p.sigma,
       magnitude: p.magnitude,
-      batchSize: p.batchSize,
+      batchSize: p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB }),
       seed: ctx.rng.seedForTf(),
       progress: (done, total) => ctx.progress(done, total),
     });

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { batchSizeFor } from "../../core/memory_budget.ts";
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
 import { gradient } from "../../core/gradients.ts";
@@ -69,8 +70,12 @@ export function signOf(t: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.sub(tf.greater(t, 0).toFloat(), tf.less(t, 0).toFloat()));
 }
 
-/** Class probabilities of display pixels, in chunks. */
-export function pixelProbabilities(net: Net, pixels: tf.Tensor4D, batchSize = 256): tf.Tensor2D {
+/** Class probabilities of display pixels, in chunks (by default what fits the memory budget). */
+export function pixelProbabilities(
+  net: Net,
+  pixels: tf.Tensor4D,
+  batchSize: number = batchSizeFor(net, 256, { pass: "forward" }),
+): tf.Tensor2D {
   const x = net.fromPixels(pixels) as tf.Tensor4D;
   try {
     return net.predictInBatches(x, batchSize);

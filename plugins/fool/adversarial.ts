@@ -33,6 +33,7 @@
  *
  * @module
  */
+import { batchSizeFor } from "../../core/memory_budget.ts";
 import { tf } from "../../core/tf.ts";
 import { definePlugin, type InputImages, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
@@ -301,7 +302,11 @@ export const ADVERSARIAL_PARAMS = {
     help: "also attack this many images of the run's data set (--data, or a built-in " +
       "model's own test images) for the success rates",
   },
-  batchSize: { type: "integer", default: 100, min: 1, help: "images per pass" },
+  batchSize: {
+    type: "integer",
+    min: 1,
+    help: "images per pass (default: what fits the memory budget, at most 100)",
+  },
   show: { type: "integer", default: 6, min: 1, max: 64, help: "images shown in the figure" },
   sweep: {
     type: "numbers",
@@ -373,7 +378,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
       searchSteps: p.searchSteps,
       initialC: p.initialC,
       learningRate: p.learningRate,
-      batchSize: p.batchSize,
+      batchSize: p.batchSize ?? batchSizeFor(net, 100, { memoryMB: ctx.memoryMB }),
       rng: ctx.rng,
     };
     // Success rates over the run's data set (--data, or a built-in model's own

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { batchSizeFor } from "../../core/memory_budget.ts";
 import type { Net } from "../../core/net.ts";
 import type { Random } from "../../core/random.ts";
 
@@ -48,7 +49,10 @@ export interface AttackOptions {
   initialC?: number;
   /** Szegedy: Adam learning rate in pixel units. @default 0.01 */
   learningRate?: number;
-  /** Images per forward/backward pass. @default 100 */
+  /**
+   * Images per forward/backward pass.
+   * @default what fits the memory budget (`core/memory_budget.ts`), at most 100
+   */
   batchSize?: number;
   /** Called after each batch with images done and total. */
   onProgress?: (done: number, total: number) => void;
@@ -129,7 +133,7 @@ export function checkAttackOptions(net: Net, n: number, o: AttackOptions): Check
       throw new RangeError(`${k} must be a positive number, got ${v}`);
     }
   }
-  const batchSize = o.batchSize ?? 100;
+  const batchSize = o.batchSize ?? batchSizeFor(net, 100);
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`Batch size must be a positive integer, got ${batchSize}`);
   }

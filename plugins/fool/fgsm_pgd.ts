@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { batchSizeFor } from "../../core/memory_budget.ts";
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
 import type { Random } from "../../core/random.ts";
@@ -120,7 +121,7 @@ export function ballAttack(
  * @param pixels Images `[n, h, w, c]` in [0, 1].
  * @param labels The class each image is taken to be.
  * @param norm `linf` or `l2`. @default "linf"
- * @param batchSize Images per pass. @default 100
+ * @param batchSize Images per pass. @default what fits the memory budget, at most 100
  * @returns The direction, shaped like `pixels`; the caller owns it.
  */
 export function fgsmDirection(
@@ -128,7 +129,7 @@ export function fgsmDirection(
   pixels: tf.Tensor4D,
   labels: readonly number[],
   norm: AttackNorm = "linf",
-  batchSize = 100,
+  batchSize: number = batchSizeFor(net, 100),
 ): tf.Tensor4D {
   checkClassifier(net, "fgsmDirection");
   const n = pixels.shape[0];

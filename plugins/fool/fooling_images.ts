@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { batchSizeFor } from "../../core/memory_budget.ts";
 import { tf } from "../../core/tf.ts";
 import type { ParamValues } from "../../core/params.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
@@ -170,7 +171,10 @@ export interface EvolutionFoolingOptions {
   crossover?: boolean;
   /** Truncation selection: parents are drawn from the best this many elites. @default population */
   parents?: number;
-  /** Images per forward pass. @default 512 */
+  /**
+   * Images per forward pass.
+   * @default what fits the memory budget (`core/memory_budget.ts`), at most 512
+   */
   batchSize?: number;
   /** Seeded randomness. @default seededRandom(0) */
   rng?: Random;
@@ -203,7 +207,7 @@ export async function foolByEvolution(
   checkPositiveInteger("Generations", generations);
   const pop = options.population ?? 16;
   checkPositiveInteger("Population", pop);
-  const batchSize = options.batchSize ?? 512;
+  const batchSize = options.batchSize ?? batchSizeFor(net, 512, { pass: "forward" });
   checkPositiveInteger("Batch size", batchSize);
   const rate = options.mutationRate ?? 0.02;
   const strength = options.mutationStrength ?? 1;

@@ -29,6 +29,10 @@ import { gradient } from "../../core/gradients.ts";
 import type { DataSource } from "../../core/data/source.ts";
 import { datasetFor, NAMED_DATA } from "../../core/data/dataset_for.ts";
 import { spatialLayer } from "../_layers.ts";
+import { batchSizeFor } from "../../core/memory_budget.ts";
+
+/** The most images one forward or projection pass takes, whatever the budget allows. */
+const MAX_BATCH = 64;
 
 /** The parameters of the `top-patches` plugin: its schema, declared once. */
 export const TOP_PATCHES_PARAMS = {
@@ -65,10 +69,10 @@ export const TOP_PATCHES_PARAMS = {
   },
   batchSize: {
     type: "integer",
-    default: 64,
     min: 1,
     max: 4096,
-    help: "images per forward and projection pass",
+    help:
+      `images per forward and projection pass (default: what fits the memory budget, at most ${MAX_BATCH})`,
   },
   scale: { type: "integer", default: 4, min: 1, max: 32, help: "upscaling of each tile" },
 } as const;
@@ -280,6 +284,11 @@ export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
   demo: [{ count: 500, maxChannels: 8 }],
   async run(ctx, p) {
     const { net } = ctx;
+    const batchSize = p.batchSize ??
+      batchSizeFor(net, MAX_BATCH, {
+        memoryMB: ctx.memoryMB,
+        pass: p.project ? "gradient" : "forward",
+      });
     const layer = spatialLayer(net, p.layer, "top-patches", "last");
     const info = net.layer(layer);
     const [lh, lw, lc] = info.outputShape;
@@ -308,8 +317,8 @@ export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
     const chIndex = tf.tensor1d(channels, "int32");
     const allChannels = channels.length === lc && channels.every((c, i) => c === i);
     try {
-      for (let start = 0; start < source.total; start += p.batchSize) {
-        const n = Math.min(p.batchSize, source.total - start);
+      for (let start = 0; start < source.total; start += batchSize) {
+        const n = Math.min(batchSize, source.total - start);
         const { pixels, indices } = await source.batch(start, n);
         if (pixels) {
           const b = indices.length;
@@ -388,18 +397,18 @@ export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
       if (p.project) {
         const parts: tf.Tensor4D[] = [];
         try {
-          for (let s = 0; s < hits.length; s += p.batchSize) {
-            const part = hits.slice(s, s + p.batchSize);
+          for (let s = 0; s < hits.length; s += batchSize) {
+            const part = hits.slice(s, s + batchSize);
             parts.push(deconvProjection(
               net,
               layer,
               images,
-              which.slice(s, s + p.batchSize),
+              which.slice(s, s + batchSize),
               part.map((h, j) => [h.row, h.col, channels[Math.floor((s + j) / p.k)]]),
-              origins.slice(s, s + p.batchSize),
+              origins.slice(s, s + batchSize),
               [fh, fw],
             ));
-            ctx.progress(source.total + Math.min(s + p.batchSize, hits.length), work);
+            ctx.progress(source.total + Math.min(s + batchSize, hits.length), work);
           }
           projections = tf.tidy(() => tf.concat(parts).reshape([cs, p.k, fh, fw, c]));
         } finally {

@@ -20,6 +20,10 @@ import { linePlot } from "../../../core/plots/plot.ts";
 import { imagesFromPixels } from "../../../core/inputs.ts";
 import { attributionMap, takeAttribution } from "../attribution.ts";
 import { chunks, readOnce } from "../batches.ts";
+import { batchSizeFor } from "../../../core/memory_budget.ts";
+
+/** The most images one attribution or forward pass takes, whatever the budget allows. */
+const MAX_BATCH = 100;
 import {
   disposeEvaluationImages,
   EVALUATION_PARAMS,
@@ -38,7 +42,12 @@ export const DELETION_PARAMS = {
   methodParams: EVALUATION_PARAMS.methodParams,
   count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out images" },
   steps: { type: "integer", default: 20, min: 1, max: 1000, help: "deletion steps" },
-  batchSize: { type: "integer", default: 100, min: 1, max: 4096, help: "images per pass" },
+  batchSize: {
+    type: "integer",
+    min: 1,
+    max: 4096,
+    help: `images per pass (default: what fits the memory budget, at most ${MAX_BATCH})`,
+  },
 } as const;
 
 /** The schema type of the `deletion` plugin's parameters. */
@@ -154,6 +163,7 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
   demo: [{}],
   async run(ctx, p) {
     const { net } = ctx;
+    const batchSize = p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB });
     const methods = methodList(p.methods, "deletion");
     const extra = parseMethodParams(p.methodParams, "deletion");
     const data = await evaluationImages(ctx, p.count, "deletion");
@@ -164,10 +174,10 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
       const names = [...methods, "random"];
       const curves: number[][][] = [];
       let done = 0;
-      const total = methods.length * Math.ceil(n / p.batchSize) + names.length;
+      const total = methods.length * Math.ceil(n / batchSize) + names.length;
       for (const method of methods) {
         const maps: Float32Array = new Float32Array(n * h * w);
-        for (const [start, count] of chunks(n, p.batchSize)) {
+        for (const [start, count] of chunks(n, batchSize)) {
           const pixels = images.pixels.slice([start, 0, 0, 0], [count, -1, -1, -1]);
           const part = imagesFromPixels(net, pixels, classes.slice(start, start + count));
           let a: tf.Tensor4D;
@@ -190,13 +200,13 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
         }
         const ranks = deletionRanks(maps, n, h * w, ctx.rng);
         curves.push(
-          await deletionCurves(net, images.pixels, classes, ranks, p.steps, p.batchSize),
+          await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize),
         );
         ctx.progress(++done, total);
       }
       const random = deletionRanks(undefined, n, h * w, ctx.rng);
       curves.push(
-        await deletionCurves(net, images.pixels, classes, random, p.steps, p.batchSize),
+        await deletionCurves(net, images.pixels, classes, random, p.steps, batchSize),
       );
       ctx.progress(++done, total);
       const aucs = curves.map((cs) => cs.reduce((s, c) => s + curveArea(c), 0) / n);

@@ -29,6 +29,10 @@ import { CANVAS_SIZE } from "../../../core/datasets.ts";
 import type { Box } from "../../../core/images/grids.ts";
 import { attributionMap, takeAttribution } from "../attribution.ts";
 import { chunks, readOnce } from "../batches.ts";
+import { batchSizeFor } from "../../../core/memory_budget.ts";
+
+/** The most canvases one attribution call takes, whatever the budget allows. */
+const MAX_BATCH = 50;
 import {
   disposeEvaluationImages,
   EVALUATION_PARAMS,
@@ -48,7 +52,12 @@ export const POINTING_GAME_PARAMS = {
   methodParams: EVALUATION_PARAMS.methodParams,
   count: { type: "integer", default: 200, min: 1, max: 2000, help: "held-out canvases" },
   tolerance: { type: "integer", default: 0, min: 0, max: 64, help: "pixels a box is grown by" },
-  batchSize: { type: "integer", default: 50, min: 1, max: 2000, help: "canvases per call" },
+  batchSize: {
+    type: "integer",
+    min: 1,
+    max: 2000,
+    help: `canvases per call (default: what fits the memory budget, at most ${MAX_BATCH})`,
+  },
   clutter: {
     type: "number",
     default: 0.5,
@@ -95,6 +104,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
   demo: [{}, { clutter: 1 }],
   async run(ctx, p) {
     const { net } = ctx;
+    const batchSize = p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB });
     const methods = methodList(p.methods, "pointing-game");
     const extra = parseMethodParams(p.methodParams, "pointing-game");
     const { height, width, channels } = net.input;
@@ -141,7 +151,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
       for (const method of methods) {
         const points: [number, number][] = [];
         let shown: tf.Tensor4D | undefined;
-        for (const [start, count] of chunks(n, p.batchSize)) {
+        for (const [start, count] of chunks(n, batchSize)) {
           const pixels = images.pixels.slice([start, 0, 0, 0], [count, -1, -1, -1]);
           const part = imagesFromPixels(net, pixels, classes.slice(start, start + count));
           let a: tf.Tensor4D;
@@ -166,7 +176,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
           } finally {
             a.dispose();
           }
-          ctx.progress(++done, methods.length * Math.ceil(n / p.batchSize));
+          ctx.progress(++done, methods.length * Math.ceil(n / batchSize));
         }
         const hits = pointHits(points, boxes, p.tolerance);
         const rate = hits.filter(Boolean).length / n;

@@ -1,0 +1,134 @@
+/**
+ * Peak memory of the batched plugins' defaults on a 224x224 ResNet-50 (random
+ * weights, built with tfjs layers), on the WASM backend. Each plugin runs in a
+ * process of its own, so that the kernel's high-water mark (VmHWM) is that
+ * plugin's peak resident memory.
+ *
+ *   deno run -A bench/memory_resnet50.ts                 smoothgrad, integrated-gradients, occlusion
+ *   deno run -A bench/memory_resnet50.ts smoothgrad      one plugin
+ *   CONVLENS_MEMORY_MB=256 deno run -A bench/memory_resnet50.ts
+ *
+ * Occlusion's default 8x8 square at stride 2 means 11,881 forward passes of
+ * ResNet-50 at 224x224 (hours on two cores); it runs with a 32x32 square at
+ * stride 32 (49 passes) and its default batch size, which is what memory depends on.
+ * Too slow for the test suite: run it by hand, the figures go to RESULTS.md.
+ *
+ * @module
+ */
+import { tf } from "../core/tf.ts";
+import { initBackend } from "../backends/mod.ts";
+import { Net } from "../core/net.ts";
+import { imagesFromPixels } from "../core/inputs.ts";
+import { runPlugin } from "../core/runner.ts";
+import { Registry } from "../core/plugin.ts";
+import { builtinPlugins } from "../plugins/mod.ts";
+import { batchSizeFor, memoryBudgetMB, PASS_FACTOR } from "../core/memory_budget.ts";
+
+/** Keras' ResNet-50 (v1): 7x7 stem, bottleneck stages of 3, 4, 6, 3 blocks, 1000 classes. */
+export function resnet50(size = 224, classes = 1000): tf.LayersModel {
+  const input = tf.input({ shape: [size, size, 3] });
+  const convBn = (
+    x: tf.SymbolicTensor,
+    filters: number,
+    kernel: number,
+    stride = 1,
+    relu = true,
+  ) => {
+    let y = tf.layers.conv2d({ filters, kernelSize: kernel, strides: stride, padding: "same" })
+      .apply(x) as tf.SymbolicTensor;
+    y = tf.layers.batchNormalization().apply(y) as tf.SymbolicTensor;
+    return relu ? tf.layers.activation({ activation: "relu" }).apply(y) as tf.SymbolicTensor : y;
+  };
+  const block = (x: tf.SymbolicTensor, filters: number, stride: number, project: boolean) => {
+    let y = convBn(x, filters, 1, stride);
+    y = convBn(y, filters, 3);
+    y = convBn(y, filters * 4, 1, 1, false);
+    const shortcut = project ? convBn(x, filters * 4, 1, stride, false) : x;
+    const sum = tf.layers.add().apply([y, shortcut]) as tf.SymbolicTensor;
+    return tf.layers.activation({ activation: "relu" }).apply(sum) as tf.SymbolicTensor;
+  };
+  let x = convBn(input, 64, 7, 2);
+  x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same" }).apply(
+    x,
+  ) as tf.SymbolicTensor;
+  for (const [filters, blocks, stride] of [[64, 3, 1], [128, 4, 2], [256, 6, 2], [512, 3, 2]]) {
+    for (let b = 0; b < blocks; b++) x = block(x, filters, b === 0 ? stride : 1, b === 0);
+  }
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: classes, activation: "softmax" }).apply(
+    x,
+  ) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out, name: "resnet50" });
+}
+
+const PLUGINS: Record<string, Record<string, unknown>> = {
+  "smoothgrad": {},
+  "integrated-gradients": {},
+  "occlusion": { size: 32, stride: 32 },
+};
+
+function peakRssMB(): number {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+async function runOne(name: string): Promise<void> {
+  await initBackend(Deno.env.get("CONVLENS_BACKEND") ?? "wasm", { quiet: true });
+  const net = Net.fromModel(resnet50());
+  const pixels = tf.randomUniform([1, 224, 224, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+  const images = imagesFromPixels(net, pixels);
+  const pass = name === "occlusion" ? "forward" : "gradient";
+  const batch = batchSizeFor(net, 64, { pass });
+  const t0 = performance.now();
+  let status = "ok";
+  try {
+    const r = await runPlugin(net, images, name, PLUGINS[name], {
+      registry: new Registry(builtinPlugins),
+    });
+    r.dispose();
+  } catch (err) {
+    status = (err as Error).message.split("\n")[0];
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(JSON.stringify({ name, batch, seconds, peakRssMB: peakRssMB(), status }));
+}
+
+if (import.meta.main) {
+  const only = Deno.args[0];
+  if (only) {
+    await runOne(only);
+  } else {
+    await initBackend("cpu", { quiet: true });
+    const model = resnet50();
+    const elements = model.layers.reduce(
+      (s, l) => s + (l.outputShape as number[]).slice(1).reduce((p, d) => p * (d ?? 1), 1),
+      0,
+    );
+    model.dispose();
+    console.log(
+      `ResNet-50 224x224: ${(elements / 1e6).toFixed(1)} M activation elements per image ` +
+        `(${(elements * 4 * PASS_FACTOR.gradient / 2 ** 20).toFixed(0)} MB in a gradient pass); ` +
+        `budget ${memoryBudgetMB()} MB`,
+    );
+    console.log("| plugin | batch | time (s) | peak RSS (MB) | status |");
+    console.log("|---|---|---|---|---|");
+    for (const name of Object.keys(PLUGINS)) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL(import.meta.url).pathname, name],
+        stderr: "inherit",
+      }).output();
+      const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+      try {
+        const r = JSON.parse(line);
+        console.log(
+          `| ${r.name} | ${r.batch} | ${r.seconds.toFixed(1)} | ${
+            r.peakRssMB.toFixed(0)
+          } | ${r.status} |`,
+        );
+      } catch {
+        console.log(`| ${name} | | | | exit ${out.code}: ${line.slice(0, 200)} |`);
+      }
+    }
+  }
+}
