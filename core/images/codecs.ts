@@ -185,8 +185,19 @@ export async function decodeImage(
   let decoded: { width: number; height: number; rgba: Uint8Array };
   try {
     if (kind === "PNG") {
-      const out = (await pngWasm.init()).decode(bytes);
-      decoded = { width: out.width, height: out.height, rgba: out.framebuffer };
+      try {
+        const out = (await pngWasm.init()).decode(bytes);
+        decoded = { width: out.width, height: out.height, rgba: out.framebuffer };
+      } catch (wasmError) {
+        // imagescript's WebAssembly inflater rejects some valid files (its own
+        // encoder's output among them, code -8); its JS decoder reads them.
+        try {
+          const out = pngCodec.decode(bytes);
+          decoded = { width: out.width, height: out.height, rgba: out.pixels };
+        } catch {
+          throw wasmError;
+        }
+      }
     } else {
       const out = (await jpegWasm.init()).load(bytes);
       decoded = { width: out.width, height: out.height, rgba: out.buffer };

@@ -1,0 +1,219 @@
+/**
+ * Every registered plugin on every model of the zoo (tests/_zoo.ts), each as a
+ * LayersModel and, where scripts/graph_export.ts can write it, as a GraphModel:
+ * a declarative list of models x plugins, as Captum lists its methods. Each run
+ * must finish without an exception and leak no tensors, and its figures must be
+ * sane where there is a clear check. Where a plugin cannot run on a model, the list
+ * says so with the clear error it must give.
+ */
+import assert from "node:assert/strict";
+import { tf } from "../core/tf.ts";
+import { Net, type Sidecar } from "../core/net.ts";
+import { loadNet } from "../core/load.ts";
+import { imagesFromPixels } from "../core/inputs.ts";
+import type { InputImages } from "../core/plugin.ts";
+import { Registry } from "../core/plugin.ts";
+import { runPlugin } from "../core/runner.ts";
+import type { Result } from "../core/result.ts";
+import { encodePng } from "../core/images/codecs.ts";
+import { builtinPlugins } from "../plugins/mod.ts";
+import { exportGraphModel } from "../scripts/graph_export.ts";
+import { nestedTransfer, resnetLike, twoOutput, xceptionLike } from "./_zoo.ts";
+
+await tf.setBackend("cpu");
+
+/** A model of the zoo, and how to wrap it. */
+interface ZooModel {
+  name: string;
+  build: () => tf.LayersModel;
+  sidecar?: Sidecar;
+  /** Why there is no GraphModel form, if there is none. */
+  noGraph?: string;
+}
+
+const MODELS: ZooModel[] = [
+  { name: "mini-xception", build: xceptionLike },
+  { name: "mini-resnet", build: resnetLike },
+  {
+    name: "nested-transfer",
+    build: nestedTransfer,
+    noGraph: "graph_export.ts refuses nested models (a converted graph is flat anyway)",
+  },
+  {
+    name: "two-output",
+    build: twoOutput,
+    sidecar: { output: "cls" },
+    noGraph: "graph_export.ts writes single-output models only",
+  },
+];
+
+/** What a check sees. */
+interface Seen {
+  result: Result;
+  net: Net;
+  images: InputImages;
+}
+
+/** One plugin's entry: small parameters, and a check or the error it must give. */
+interface PluginCase {
+  params?: Record<string, unknown>;
+  /** The clear error expected on every model (the plugin cannot run on it). */
+  refuses?: RegExp;
+  /** The clear error expected on the GraphModel forms only. */
+  refusesGraph?: RegExp;
+  check?: (seen: Seen) => void | Promise<void>;
+}
+
+const ATTR = { methods: "saliency,grad-cam", methodParams: "{}" };
+
+async function attributionNotZero({ result }: Seen): Promise<void> {
+  const t = result.tensors.attribution ?? result.tensors.map ?? result.tensors.cam;
+  assert.ok(t, `a map tensor among ${Object.keys(result.tensors)}`);
+  const max = tf.tidy(() => t.abs().max());
+  const peak = (await max.data())[0];
+  max.dispose();
+  assert.ok(peak > 0, "the attribution map is all zeros");
+}
+
+const CASES: Record<string, PluginCase> = {
+  summary: {
+    check: ({ result, net }) =>
+      assert.equal(
+        result.figures.params,
+        (net.model as tf.LayersModel).countParams?.() ?? result.figures.params,
+      ),
+  },
+  activations: {},
+  filters: { params: { maxFilters: 4, maxInputs: 2, scale: 2 } },
+  "top-patches": { params: { count: 8, k: 2, maxChannels: 2, batchSize: 8, scale: 2 } },
+  occlusion: { params: { size: 8, stride: 8, batchSize: 16, scale: 2 } },
+  saliency: { check: attributionNotZero },
+  deconvnet: { check: attributionNotZero },
+  "guided-backprop": { check: attributionNotZero },
+  smoothgrad: { params: { samples: 3, batchSize: 4 }, check: attributionNotZero },
+  "grad-cam": {},
+  "guided-grad-cam": {},
+  "integrated-gradients": { params: { steps: 4, batchSize: 8 }, check: attributionNotZero },
+  // Only the built-in canvas model has images with known digit boxes: a clear skip.
+  "pointing-game": {
+    check: ({ result }) => {
+      assert.equal(result.figures.skipped, true);
+      assert.match(result.notes.join(" "), /built-in canvas model.*--model canvas/);
+    },
+  },
+  deletion: { params: { ...ATTR, count: 4, steps: 2, batchSize: 8 } },
+  // Re-initializing weights needs the layers, which a GraphModel does not have.
+  "sanity-check": {
+    params: { methods: "saliency", methodParams: "{}", count: 1 },
+    refusesGraph: /re-initializes layer weights, which needs a LayersModel/,
+  },
+  "class-model": {
+    params: { classes: [1], steps: 15, start: "zero", scale: 2 },
+    check: async ({ result, net }) => {
+      const p0 = tf.tidy(() => net.probabilities(tf.zeros([1, 32, 32, 3])));
+      const start = (await p0.data())[1];
+      p0.dispose();
+      assert.ok(
+        Number(result.figures.minProbability) > start,
+        `class 1 went from ${start} to ${result.figures.minProbability}`,
+      );
+    },
+  },
+  visualize: { params: { units: [0], steps: 5, scale: 2 } },
+  "deep-dream": { params: { octaves: 1, steps: 2, scale: 2 } },
+  invert: { params: { starts: 1, steps: 2, scale: 2 } },
+  adversarial: {
+    params: { steps: 10, epsilon: 0.5, show: 2 },
+    check: ({ result }) => {
+      const rate = Number(result.figures.successRate ?? result.figures.fooled);
+      assert.ok(rate > 0.5, `the attack flipped too few labels: ${JSON.stringify(result.figures)}`);
+    },
+  },
+  "fooling-images": { params: { classes: [0], steps: 10 } },
+  "shallow-fooling": { params: { count: 8, epsilons: [0, 0.1], epochs: 1, steps: 2, show: 1 } },
+};
+
+Deno.test("the zoo's list names every registered plugin, and only those", () => {
+  assert.deepEqual(Object.keys(CASES).sort(), builtinPlugins.map((p) => p.name).sort());
+});
+
+const registry = new Registry(builtinPlugins);
+const work = await Deno.makeTempDir({ prefix: "convlens_zoo_" });
+
+/** A class-per-subfolder folder of 32x32 RGB PNGs, for the plugins that read a data set. */
+async function writeDataFolder(dir: string, classes: number): Promise<void> {
+  for (let c = 0; c < classes; c++) {
+    await Deno.mkdir(`${dir}/class_${c}`, { recursive: true });
+    for (let i = 0; i < 3; i++) {
+      const data = new Uint8ClampedArray(32 * 32 * 4).map((_, k) =>
+        k % 4 === 3 ? 255 : (k * (7 + c * 5 + i * 3) + 31 * c) % 256
+      );
+      await Deno.writeFile(
+        `${dir}/class_${c}/${i}.png`,
+        await encodePng({ width: 32, height: 32, data }),
+      );
+    }
+  }
+}
+
+async function runAll(net: Net, data: string): Promise<void> {
+  const pixels = tf.randomUniform([3, 32, 32, 3], 0, 1, "float32", 7) as tf.Tensor4D;
+  const images = imagesFromPixels(net, pixels);
+  try {
+    for (const plugin of builtinPlugins) {
+      const c = CASES[plugin.name];
+      const before = tf.memory().numTensors;
+      const go = () => runPlugin(net, images, plugin, c.params ?? {}, { registry, seed: 1, data });
+      const refuses = c.refuses ?? (net.kind === "graph" ? c.refusesGraph : undefined);
+      if (refuses) {
+        await assert.rejects(go(), refuses, `${plugin.name} on ${net.source}`);
+      } else {
+        let result: Result;
+        try {
+          result = await go();
+        } catch (err) {
+          throw new Error(`${plugin.name} on ${net.source}: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+        try {
+          await c.check?.({ result, net, images });
+        } finally {
+          result.dispose();
+        }
+      }
+      assert.equal(tf.memory().numTensors, before, `${plugin.name} on ${net.source} leaks tensors`);
+    }
+  } finally {
+    tf.dispose([images.pixels, images.x]);
+  }
+}
+
+for (const m of MODELS) {
+  Deno.test(`every plugin runs on ${m.name} (LayersModel)`, async () => {
+    const model = m.build();
+    const net = Net.fromModel(model, m.sidecar, m.name);
+    const dir = `${work}/${m.name}_data`;
+    await writeDataFolder(dir, Math.max(2, net.numClasses));
+    try {
+      await runAll(net, dir);
+    } finally {
+      net.dispose();
+    }
+  });
+  if (m.noGraph) continue;
+  Deno.test(`every plugin runs on ${m.name} (GraphModel)`, async () => {
+    const model = m.build();
+    const dir = `${work}/${m.name}_graph`;
+    await exportGraphModel(model, dir, { fuse: true, prefix: "StatefulPartitionedCall/model_1/" });
+    model.dispose();
+    const net = await loadNet(dir);
+    const data = `${work}/${m.name}_gdata`;
+    await writeDataFolder(data, net.numClasses);
+    try {
+      await runAll(net, data);
+    } finally {
+      net.dispose();
+    }
+  });
+}
