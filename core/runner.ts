@@ -67,6 +67,17 @@ async function guardMemory<T>(
     // Scopes opened inside and left open by a throw are closed first.
     while (engine.state.activeScope && engine.state.activeScope !== scope) engine.endScope();
     if (engine.state.activeScope !== scope) return;
+    if (free) {
+      // One by one: after an abort the backend may throw on each, and a throw
+      // must not stop the rest being let go.
+      for (const t of scope.track.splice(0)) {
+        try {
+          t.dispose();
+        } catch {
+          // the engine has counted it out already
+        }
+      }
+    }
     engine.endScope(free ? undefined : scope.track.filter((t) => !t.isDisposed));
   };
   try {
@@ -76,7 +87,10 @@ async function guardMemory<T>(
   } catch (err) {
     if (err instanceof OutOfMemoryError) {
       close(true);
-      throw err; // a nested run's, naming its own parameters
+      // A nested run's: the outermost plugin with batch parameters names them,
+      // as those are the ones the user set.
+      if (batchParams(plugin).length === 0) throw err;
+      throw outOfMemoryError(plugin.name, batchParams(plugin), err.cause, memoryMB);
     }
     if (isOutOfMemory(err)) {
       close(true);

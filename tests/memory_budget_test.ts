@@ -95,3 +95,47 @@ Deno.test("runPlugin() turns running out of memory into an error naming batchSiz
   x.dispose();
   net.dispose();
 });
+
+Deno.test("runPlugin() names the batch parameters of the plugin that ran out of memory inside another", async () => {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 4, name: "c" }),
+      tf.layers.flatten({ name: "f" }),
+    ],
+  });
+  const net = Net.fromModel(model);
+  const x = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
+  const inner = definePlugin({
+    name: "inner",
+    family: "attribute",
+    summary: "Runs out of memory",
+    params: {},
+    run() {
+      tf.ones([10]);
+      throw new Error("Aborted(). Build with -sASSERTIONS for more info.");
+    },
+  });
+  const outer = definePlugin({
+    name: "outer",
+    family: "attribute",
+    summary: "Calls inner in batches",
+    params: { batchSize: { type: "integer", min: 1, help: "samples per call" } },
+    async run(ctx) {
+      tf.ones([10]);
+      return await ctx.run(inner);
+    },
+  });
+  const before = tf.memory().numTensors;
+  let err: unknown;
+  try {
+    await runPlugin(net, { pixels: x, x, labels: [-1], names: ["a"] }, outer);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof OutOfMemoryError, String(err));
+  assert.match(err.message, /^outer ran out of memory \(Aborted\(\)/);
+  assert.match(err.message, /--batchSize/);
+  assert.equal(tf.memory().numTensors, before);
+  x.dispose();
+  net.dispose();
+});
