@@ -79,6 +79,20 @@ async function guardMemory<T>(
       }
     }
     engine.endScope(free ? undefined : scope.track.filter((t) => !t.isDisposed));
+    // A gradient that threw before its backward pass leaves its tape behind, with
+    // the tensors each op saved for it (kept, so no scope frees them).
+    if (free && engine.state.gradientDepth === 0 && engine.state.activeTape?.length) {
+      for (const node of engine.state.activeTape) {
+        for (const t of node.saved ?? []) {
+          try {
+            t.dispose();
+          } catch {
+            // as above
+          }
+        }
+      }
+      engine.state.activeTape = [];
+    }
   };
   try {
     const out = await body();
