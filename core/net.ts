@@ -151,6 +151,34 @@ export interface ForwardResult {
   taps: Record<string, tf.Tensor>;
 }
 
+/**
+ * The Keras layer names of a graph's nodes: the longest scope every
+ * path-named node shares is dropped, and each leading run of the rest's path
+ * segments names the last node under it (a layer's output comes after its
+ * inner ops). Names that are already node names are left alone.
+ */
+function layerAliases(names: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const scoped = names.filter((n) => n.includes("/"));
+  if (scoped.length < 2) return out;
+  let scope = scoped[0].split("/").slice(0, -1);
+  for (const n of scoped) {
+    const parts = n.split("/");
+    let k = 0;
+    while (k < scope.length && k < parts.length - 1 && scope[k] === parts[k]) k++;
+    scope = scope.slice(0, k);
+  }
+  const known = new Set(names);
+  for (const n of scoped) {
+    const rest = n.split("/").slice(scope.length);
+    for (let k = 1; k < rest.length; k++) {
+      const alias = rest.slice(0, k).join("/");
+      if (!known.has(alias)) out.set(alias, n);
+    }
+  }
+  return out;
+}
+
 /** Error for a layer name the model does not have, listing the ones it does. */
 export function unknownLayerError(name: string, known: readonly string[]): Error {
   const close = known.filter((k) => k.toLowerCase().includes(name.toLowerCase()));
@@ -231,6 +259,13 @@ export class Net {
   /** Every layer in execution order, the input first. */
   readonly layers: LayerInfo[];
   readonly #byName: Map<string, LayerInfo>;
+  /**
+   * Other names of layers: for a GraphModel, each Keras layer name (the path
+   * segment after the scope all nodes share, e.g. `block3_sepconv2_act` for
+   * `StatefulPartitionedCall/model_1/block3_sepconv2_act/Relu`) names the last
+   * node of that layer, its output.
+   */
+  readonly aliases: ReadonlyMap<string, string>;
   /** How the output reads as classes (see {@linkcode OutputHead}). */
   readonly head: OutputHead;
   /** The output explained, by name, for a model with several outputs. */
@@ -278,6 +313,7 @@ export class Net {
     }
     this.layers = this.#adapter.layers(this.input);
     this.#byName = new Map(this.layers.map((l) => [l.name, l]));
+    this.aliases = layerAliases(this.layers.map((l) => l.name));
     const last = this.layers[this.layers.length - 1];
     const outUnits = last.outputShape.at(-1) ?? 0;
     const sigmoid = last.activation === "sigmoid";
@@ -360,16 +396,21 @@ export class Net {
     );
   }
 
-  /** The layer of that name, or a clear error listing the names there are. */
+  /** The layer's own name for a name or an alias (see {@linkcode Net.aliases}). */
+  canonicalLayer(name: string): string {
+    return this.#byName.has(name) ? name : this.aliases.get(name) ?? name;
+  }
+
+  /** The layer of that name (or alias), or a clear error listing the names there are. */
   layer(name: string): LayerInfo {
-    const l = this.#byName.get(name);
+    const l = this.#byName.get(this.canonicalLayer(name));
     if (!l) throw unknownLayerError(name, this.layers.map((x) => x.name));
     return l;
   }
 
-  /** Whether a layer of that name exists. */
+  /** Whether a layer of that name (or alias) exists. */
   hasLayer(name: string): boolean {
-    return this.#byName.has(name);
+    return this.#byName.has(this.canonicalLayer(name));
   }
 
   /** Layers with a spatial grid (rank-3 output), in order, the input left out. */
@@ -460,9 +501,12 @@ export class Net {
    */
   forward(x: tf.Tensor, options: ForwardOptions = {}): ForwardResult {
     this.checkInput(x);
-    const taps = [...(options.taps ?? [])];
-    const edits = options.edits ?? {};
-    for (const name of [...taps, ...Object.keys(edits)]) this.layer(name);
+    const asked = [...(options.taps ?? [])];
+    for (const name of [...asked, ...Object.keys(options.edits ?? {})]) this.layer(name);
+    const taps = asked.map((t) => this.canonicalLayer(t));
+    const edits = Object.fromEntries(
+      Object.entries(options.edits ?? {}).map(([k, e]) => [this.canonicalLayer(k), e]),
+    );
     const stop = options.stopAtTaps ?? false;
     const result = this.#adapter.forward(x, {
       layers: this.layers,
@@ -489,6 +533,12 @@ export class Net {
         },
       });
     }
+    // Taps come back under the names they were asked by.
+    asked.forEach((name, k) => {
+      if (name === taps[k]) return;
+      result.taps[name] = result.taps[taps[k]];
+      if (!asked.includes(taps[k])) delete result.taps[taps[k]];
+    });
     return result;
   }
 

@@ -134,7 +134,7 @@ export function runPlugin<S extends ParamSchema>(
 ): Promise<Result> {
   const registry = options.registry ?? new Registry();
   const seed = options.seed ?? 0;
-  const layerNames = net.layers.map((l) => l.name);
+  const layerNames = [...net.layers.map((l) => l.name), ...net.aliases.keys()];
   const memoryMB = memoryBudgetMB(options.memoryMB);
   let data: Promise<DataSource> | undefined;
   const go = async (
@@ -148,6 +148,14 @@ export function runPlugin<S extends ParamSchema>(
       throw new Error(`Plugin "${pl.name}": plugins call each other too deeply (a cycle?)`);
     }
     const values = resolveParams(pl.name, pl.params, raw, layerNames);
+    // A layer given by another name (a GraphModel's Keras name) reaches the
+    // plugin as the layer's own name, which every other lookup uses.
+    for (const [k, spec] of Object.entries(pl.params)) {
+      const v = (values as Record<string, unknown>)[k];
+      if ((spec as { type: string }).type === "layer" && typeof v === "string") {
+        (values as Record<string, unknown>)[k] = net.canonicalLayer(v);
+      }
+    }
     const warnings: string[] = [];
     const ctx: Context = {
       net,
