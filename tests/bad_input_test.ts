@@ -5,9 +5,9 @@
  * line gives that error), a phrase of the message, and that the folders it
  * touched hold exactly what they held before.
  */
+import { cli } from "./_cli.ts";
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { main } from "../scripts/cli.ts";
 import { Lens } from "../lens.ts";
 import { ParamError } from "../core/params.ts";
 import { decodeImage, readImage } from "../core/images/codecs.ts";
@@ -26,20 +26,6 @@ const server = startServer();
 /** The exit code the command line gives an error (see scripts/cli.ts). */
 function codeOf(e: unknown): number {
   return e instanceof RangeError || e instanceof ParamError || e instanceof OutDirError ? 2 : 1;
-}
-
-async function cli(args: string[]): Promise<{ code: number; text: string }> {
-  const lines: string[] = [];
-  const log = console.log, error = console.error;
-  console.log = (...a: unknown[]) => lines.push(a.join(" "));
-  console.error = (...a: unknown[]) => lines.push(a.join(" "));
-  try {
-    const code = await main(args);
-    return { code, text: lines.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
 }
 
 async function api(fn: () => Promise<unknown>): Promise<{ code: number; text: string }> {

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { cli } from "./_cli.ts";
 import { tf } from "../core/tf.ts";
 import { saveLayersModel } from "../core/load.ts";
 import { encodePng } from "../core/images/codecs.ts";
-import { main, mainHelp, pluginHelp } from "../scripts/cli.ts";
+import { mainHelp, pluginHelp } from "../scripts/cli.ts";
 import { Registry } from "../core/plugin.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { sequentialNet } from "./_nets.ts";
@@ -26,21 +27,6 @@ await Deno.writeFile(`${work}/gray.png`, await png(12, 12, false));
 await Deno.writeFile(`${work}/big.png`, await png(30, 20, false));
 await Deno.writeFile(`${work}/colour.png`, await png(12, 12, true));
 await Deno.writeFile(`${work}/corrupt.png`, (await png(12, 12, false)).slice(0, 40));
-
-/** Runs main() and captures what it printed. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const log = console.log, error = console.error;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await main(args);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 async function files(dir: string): Promise<string[]> {
   try {

@@ -8,6 +8,7 @@
  * multiply-adds, dw 3x3 stride 2 (8 channels x 2) gives 8*8*16*9 = 9,216, conv2
  * 1x1 16->12 gives 8*8*12*16 = 12,288 and the head 12->4 gives 48: 76,848 in all.
  */
+import { cli } from "./_cli.ts";
 import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { Net } from "../core/net.ts";
@@ -21,7 +22,6 @@ import { noLeak } from "./_nets.ts";
 import { runPlugin } from "./_run.ts";
 import { saveLayersModel } from "../core/load.ts";
 import { encodePng } from "../core/images/codecs.ts";
-import { main } from "../scripts/cli.ts";
 import { Lens } from "../lens.ts";
 
 await tf.setBackend("cpu");
@@ -222,21 +222,6 @@ Deno.test("filters reports a depthwise layer's C x m one-channel filters", async
   tf.dispose([pixels, images.x]);
   net.dispose();
 });
-
-/** Runs the CLI's main() and captures what it printed. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const log = console.log, error = console.error;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await main(args);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 Deno.test("--range, --mean and --std state the input contract; without them one warning names [0, 1]", async () => {
   Deno.env.set("CONVLENS_BACKEND", "cpu");
