@@ -17,14 +17,14 @@ import type { Random } from "../../../core/random.ts";
 import { definePlugin, type Plugin } from "../../../core/plugin.ts";
 import { Result } from "../../../core/result.ts";
 import { linePlot } from "../../../core/plots/plot.ts";
-import { imagesFromPixels } from "../../../core/inputs.ts";
-import { attributionMap, takeAttribution } from "../attribution.ts";
+import { attributionMap } from "../attribution.ts";
 import { chunks, readOnce } from "../batches.ts";
 import { batchSizeFor } from "../../../core/memory_budget.ts";
 
 /** The most images one attribution or forward pass takes, whatever the budget allows. */
 const MAX_BATCH = 100;
 import {
+  attributeChunk,
   disposeEvaluationImages,
   EVALUATION_PARAMS,
   evaluationImages,
@@ -178,21 +178,7 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
       for (const method of methods) {
         const maps: Float32Array = new Float32Array(n * h * w);
         for (const [start, count] of chunks(n, batchSize)) {
-          const pixels = images.pixels.slice([start, 0, 0, 0], [count, -1, -1, -1]);
-          const part = imagesFromPixels(net, pixels, classes.slice(start, start + count));
-          let a: tf.Tensor4D;
-          try {
-            a = takeAttribution(
-              await ctx.runOn(part, method, {
-                ...extra[method],
-                class: part.labels,
-                render: false,
-              }),
-              method,
-            );
-          } finally {
-            tf.dispose([part.pixels, part.x]);
-          }
+          const a = await attributeChunk(ctx, images, classes, start, count, method, extra[method]);
           const m = attributionMap(a);
           a.dispose();
           maps.set(await readOnce(m), start * h * w);

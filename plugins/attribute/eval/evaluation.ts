@@ -19,6 +19,7 @@ import type { Box } from "../../../core/images/grids.ts";
 import { imagesFromPixels } from "../../../core/inputs.ts";
 import { canvasSet, heldOutCanvases } from "../../../core/datasets.ts";
 import type { DataSource } from "../../../core/data/source.ts";
+import { takeAttribution } from "../attribution.ts";
 
 /**
  * Parses a comma-separated list of attribution plugin names.
@@ -218,4 +219,38 @@ export async function evaluationImages(
 /** Frees evaluation images. */
 export function disposeEvaluationImages(e: EvaluationImages): void {
   tf.dispose([e.images.pixels, e.images.x]);
+}
+
+/**
+ * One attribution method's maps for images `start .. start + count - 1`, each
+ * for its class: the step deletion and the pointing game take chunk by chunk.
+ *
+ * @param ctx The running plugin's context.
+ * @param images The evaluation images.
+ * @param classes The class to explain per image.
+ * @param start First image of the chunk.
+ * @param count Images in the chunk.
+ * @param method The attribution plugin.
+ * @param params Its extra parameters.
+ * @returns The attribution `[count, h, w, c]` (the caller disposes of it).
+ */
+export async function attributeChunk(
+  ctx: Context,
+  images: InputImages,
+  classes: readonly number[],
+  start: number,
+  count: number,
+  method: string,
+  params: Record<string, unknown> = {},
+): Promise<tf.Tensor4D> {
+  const pixels = images.pixels.slice([start, 0, 0, 0], [count, -1, -1, -1]);
+  const part = imagesFromPixels(ctx.net, pixels, classes.slice(start, start + count));
+  try {
+    return takeAttribution(
+      await ctx.runOn(part, method, { ...params, class: part.labels, render: false }),
+      method,
+    );
+  } finally {
+    tf.dispose([part.pixels, part.x]);
+  }
 }

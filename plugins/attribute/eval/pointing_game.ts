@@ -24,16 +24,16 @@
 import { tf } from "../../../core/tf.ts";
 import { definePlugin, type Plugin } from "../../../core/plugin.ts";
 import { Result } from "../../../core/result.ts";
-import { imagesFromPixels } from "../../../core/inputs.ts";
 import { CANVAS_SIZE } from "../../../core/datasets.ts";
 import type { Box } from "../../../core/images/grids.ts";
-import { attributionMap, takeAttribution } from "../attribution.ts";
+import { attributionMap } from "../attribution.ts";
 import { chunks, readOnce } from "../batches.ts";
 import { batchSizeFor } from "../../../core/memory_budget.ts";
 
 /** The most canvases one attribution call takes, whatever the budget allows. */
 const MAX_BATCH = 50;
 import {
+  attributeChunk,
   disposeEvaluationImages,
   EVALUATION_PARAMS,
   evaluationImages,
@@ -152,21 +152,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
         const points: [number, number][] = [];
         let shown: tf.Tensor4D | undefined;
         for (const [start, count] of chunks(n, batchSize)) {
-          const pixels = images.pixels.slice([start, 0, 0, 0], [count, -1, -1, -1]);
-          const part = imagesFromPixels(net, pixels, classes.slice(start, start + count));
-          let a: tf.Tensor4D;
-          try {
-            a = takeAttribution(
-              await ctx.runOn(part, method, {
-                ...extra[method],
-                class: part.labels,
-                render: false,
-              }),
-              method,
-            );
-          } finally {
-            tf.dispose([part.pixels, part.x]);
-          }
+          const a = await attributeChunk(ctx, images, classes, start, count, method, extra[method]);
           try {
             const best = tf.tidy(() => attributionMap(a).reshape([count, -1]).argMax(1));
             for (const v of await readOnce(best)) points.push([Math.floor(v / width), v % width]);
