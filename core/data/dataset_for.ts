@@ -15,28 +15,24 @@ import { imageFolder } from "./image_folder.ts";
 import { canvasSource } from "../builtin/canvas.ts";
 import { mnistSource } from "../builtin/mnist.ts";
 
-/** Data sets known by name, each with the model input it fits. */
+/** Data sets known by name. */
 export const NAMED_DATA: Readonly<
-  Record<string, { summary: string; size: number; load: () => Promise<DataSource> }>
+  Record<string, { summary: string; load: () => Promise<DataSource> }>
 > = {
   fashion: {
     summary: "Fashion-MNIST test images (10,000, 28x28 grey)",
-    size: 28,
     load: () => fashionMnist("test"),
   },
   "fashion-train": {
     summary: "Fashion-MNIST training images (60,000, 28x28 grey)",
-    size: 28,
     load: () => fashionMnist("train"),
   },
   mnist: {
     summary: "the 2,000 held-out MNIST digits (28x28 grey)",
-    size: 28,
     load: () => mnistSource("heldOut"),
   },
   canvas: {
     summary: "2,000 held-out 64x64 canvases, one digit each",
-    size: 64,
     load: () => Promise.resolve(canvasSource("heldOut", 2000)),
   },
 };

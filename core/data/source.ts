@@ -154,12 +154,9 @@ export function arraySource(o: ArraySourceOptions): DataSource {
   }
   const at = o.indices ? Int32Array.from(o.indices) : null;
   const size = at ? at.length : count;
-  const top = Array.prototype.reduce.call(
-    o.labels,
-    (a, b) => Math.max(a as number, b as number),
-    0,
-  );
-  if ((top as number) >= o.classes.length) {
+  let top = 0;
+  for (let i = 0; i < o.labels.length; i++) top = Math.max(top, o.labels[i]);
+  if (top >= o.classes.length) {
     throw new RangeError(`${o.name}: label ${top} has no class among ${o.classes.length} names`);
   }
   const bytes = o.pixels instanceof Uint8Array;

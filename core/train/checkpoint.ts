@@ -69,8 +69,8 @@ interface State {
   optimizer: { file: string; steps: number; slots: Record<string, number[]>[] };
 }
 
-async function pack(tensors: readonly tf.Tensor[]): Promise<Uint8Array> {
-  const parts = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));
+/** Arrays one after another, as the bytes of one file. */
+function concat(parts: readonly Float32Array[]): Uint8Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -78,6 +78,10 @@ async function pack(tensors: readonly tf.Tensor[]): Promise<Uint8Array> {
     at += p.length;
   }
   return new Uint8Array(out.buffer);
+}
+
+async function pack(tensors: readonly tf.Tensor[]): Promise<Uint8Array> {
+  return concat(await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>)));
 }
 
 function unpack(bytes: Uint8Array, shapes: number[][], what: string): Float32Array[] {
@@ -125,13 +129,7 @@ export async function writeCheckpoint(dir: string, parts: CheckpointParts): Prom
     best: `epoch-${e}.best.bin`,
   };
   await writeFileAtomic(`${dir}/${files.weights}`, await pack(weights));
-  const flat = new Float32Array(slotTensors.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of slotTensors) {
-    flat.set(p, at);
-    at += p.length;
-  }
-  await writeFileAtomic(`${dir}/${files.optimizer}`, new Uint8Array(flat.buffer));
+  await writeFileAtomic(`${dir}/${files.optimizer}`, concat(slotTensors));
   if (parts.bestWeights) {
     await writeFileAtomic(`${dir}/${files.best}`, await pack(parts.bestWeights));
   }
