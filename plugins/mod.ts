@@ -10,6 +10,7 @@ import { occlusion } from "./attribute/occlusion.ts";
 import { attributionEvaluations, attributionPlugins } from "./attribute/mod.ts";
 import { optimizePlugins } from "./optimize/mod.ts";
 import { foolPlugins } from "./fool/mod.ts";
+import { trainPlugins } from "./train/mod.ts";
 
 export * from "./design/mod.ts";
 export * from "./inspect/mod.ts";
@@ -27,6 +28,7 @@ export {
   type VisualizeOptions,
 } from "./optimize/mod.ts";
 export * from "./fool/mod.ts";
+export * from "./train/mod.ts";
 
 /** Every built-in plugin, in report order. */
 export const builtinPlugins: AnyPlugin[] = [
@@ -37,4 +39,5 @@ export const builtinPlugins: AnyPlugin[] = [
   ...attributionEvaluations,
   ...optimizePlugins,
   ...foolPlugins,
+  ...trainPlugins,
 ];

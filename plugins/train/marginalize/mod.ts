@@ -1,0 +1,9 @@
+/**
+ * "Training: add random noise; testing: marginalize over the noise": test-time crops, DropConnect, MC-dropout and ensembles, with the plugins that measure them.
+ *
+ * @module
+ */
+import type { AnyPlugin } from "../../../core/plugin.ts";
+
+/** The marginalize plugins of the train family. */
+export const marginalizePlugins: AnyPlugin[] = [];
