@@ -4,6 +4,9 @@
  * @module
  */
 import type { AnyPlugin } from "../../../core/plugin.ts";
+import { tta } from "./test_time_crops.ts";
+
+export * from "./test_time_crops.ts";
 
 /** The marginalize plugins of the train family. */
-export const marginalizePlugins: AnyPlugin[] = [];
+export const marginalizePlugins: AnyPlugin[] = [tta];
