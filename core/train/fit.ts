@@ -151,11 +151,16 @@ function allLayers(model: tf.LayersModel): tf.layers.Layer[] {
  * seeded layer's mask from the same seed at every call, so each step would
  * drop the same units (pruning, not dropout); unseeded, the masks are not
  * repeatable. `fit` gives each layer a fresh seed per step, derived from the
- * run's seed, and puts the layers' own seeds back at the end.
+ * run's seed, and puts the layers' own seeds back at the end. Layers of
+ * other classes that draw masks from a `seed` (DropConnect) ask for the same
+ * by a `reseedPerStep` property.
  */
 function dropoutLayers(model: tf.LayersModel): { layer: { seed?: number }; seed?: number }[] {
   return allLayers(model)
-    .filter((l) => ["Dropout", "SpatialDropout1D"].includes(l.getClassName()))
+    .filter((l) =>
+      ["Dropout", "SpatialDropout1D"].includes(l.getClassName()) ||
+      (l as unknown as { reseedPerStep?: boolean }).reseedPerStep === true
+    )
     .map((l) => {
       const layer = l as unknown as { seed?: number };
       return { layer, seed: layer.seed };

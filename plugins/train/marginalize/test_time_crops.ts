@@ -405,7 +405,7 @@ export const tta: Plugin<typeof TTA_PARAMS> = definePlugin({
       p.pad,
     );
     const data = await testImages(ctx, p.count);
-    const V = views.length, n = data.count, k = net.numClasses;
+    const V = views.length, n = data.count;
     const rows = p.batchSize ??
       batchSizeFor(net, 1024, { pass: "forward", memoryMB: ctx.memoryMB });
     const perBatch = Math.max(1, Math.floor(rows / V));
