@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { tf } from "./core/tf.ts";
+import { tf } from "./core/tf.ts";
 import { initBackend } from "./backends/mod.ts";
 import { loadNet } from "./core/load.ts";
 import type { Net, Sidecar } from "./core/net.ts";
@@ -308,6 +308,13 @@ async function defaultImages(
     source = await datasetFor(net, data);
   } catch (err) {
     const { height, width, channels } = net.input;
+    // Named data that cannot be read is the user's mistake: say so now. A model
+    // with no data at all still runs the plugins that need no images (summary,
+    // the design and training experiments); the others refuse when run.
+    if (data === undefined) {
+      const none = () => tf.zeros([0, height, width, channels]) as tf.Tensor4D;
+      return { pixels: none(), x: none(), labels: [], names: [] };
+    }
     throw new RangeError(
       `No input images: this model takes ${height}x${width}x${channels} images; pass ` +
         `--input <png|jpg> (${(err as Error).message})`,

@@ -83,6 +83,13 @@ export interface Plugin<S extends ParamSchema = ParamSchema> {
   /** Parameter schema. */
   params: S;
   /**
+   * Whether it works on input images. A plugin that reads only the model (or
+   * builds its own data) says `false`, and then runs on any model without
+   * `--input`; the others get a clear error when there are no images.
+   * @default true
+   */
+  needsImages?: boolean;
+  /**
    * The names and shapes of the tensors the result carries, for these parameters
    * (the conformance test checks the result against it).
    */

@@ -115,6 +115,16 @@ async function guardMemory<T>(
   }
 }
 
+/** The error for a plugin that works on images, run where there are none. */
+function noImagesError(net: Net, plugin: string): RangeError {
+  const { height, width, channels } = net.input;
+  return new RangeError(
+    `No input images for "${plugin}": this model takes ${height}x${width}x${channels} images ` +
+      "and has no built-in data; pass --input <png|jpg> (Lens.open({ inputs })) or " +
+      "--data <folder with one subfolder per class> (Lens.open({ data }))",
+  );
+}
+
 /**
  * Runs a plugin on a Net and images. Warnings are kept in the result's notes.
  *
@@ -148,6 +158,7 @@ export function runPlugin<S extends ParamSchema>(
       throw new Error(`Plugin "${pl.name}": plugins call each other too deeply (a cycle?)`);
     }
     const values = resolveParams(pl.name, pl.params, raw, layerNames);
+    if (pl.needsImages !== false && imgs.x.shape[0] === 0) throw noImagesError(net, pl.name);
     // A layer given by another name (a GraphModel's Keras name) reaches the
     // plugin as the layer's own name, which every other lookup uses.
     for (const [k, spec] of Object.entries(pl.params)) {

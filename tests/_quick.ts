@@ -7,6 +7,8 @@
 
 /** Parameters by plugin name; plugins not listed run with their defaults. */
 export const QUICK: Record<string, Record<string, unknown>> = {
+  // Measured latencies differ from run to run; the rest of summary is deterministic.
+  summary: { latency: false },
   "top-patches": { count: 40, k: 3, maxChannels: 2 },
   occlusion: { stride: 4 },
   smoothgrad: { samples: 4 },

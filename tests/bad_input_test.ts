@@ -445,7 +445,7 @@ const cases: Case[] = [
     args: run("summary", "--input", F["large.png"]),
     code: 0,
     message: /warning: image ".*large\.png" \(200x200\) is shrunk 17x/,
-    leaves: ["out/", "out/summary.json"],
+    leaves: ["out/", "out/summary-effective_rf.png", "out/summary.json"],
   },
   // Models.
   {
@@ -597,7 +597,7 @@ const cases: Case[] = [
     },
     code: 0,
     message: /wrote .*summary\.json/,
-    leaves: ["out/", "out/summary.json"],
+    leaves: ["out/", "out/summary-effective_rf.png", "out/summary.json"],
   },
   // The API.
   {
@@ -875,7 +875,7 @@ const processCases: ProcessCase[] = [
     env: { CONVLENS_BACKEND: "wasm" },
     code: 0,
     message: /backend wasm without oneDNN \(slower: run with --allow-ffi to use it\)/,
-    leaves: ["out/", "out/summary.json"],
+    leaves: ["out/", "out/summary-effective_rf.png", "out/summary.json"],
   },
 ];
 

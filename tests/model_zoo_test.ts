@@ -83,6 +83,10 @@ const CASES: Record<string, PluginCase> = {
         (net.model as tf.LayersModel).countParams?.() ?? result.figures.params,
       ),
   },
+  "stack-compare": {
+    params: { channels: 8, height: 6, width: 6 },
+    check: ({ result }) => assert.equal(result.figures.weights3x3Stack, 27 * 64),
+  },
   activations: {},
   filters: { params: { maxFilters: 4, maxInputs: 2, scale: 2 } },
   "top-patches": { params: { count: 8, k: 2, maxChannels: 2, batchSize: 8, scale: 2 } },

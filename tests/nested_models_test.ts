@@ -15,7 +15,8 @@ import { Net } from "../core/net.ts";
 import { receptiveFields } from "../core/receptive_field.ts";
 import { gradCamMap } from "../plugins/attribute/grad_cam.ts";
 import { guidedBackpropAttribution } from "../plugins/attribute/guided_backprop.ts";
-import { modelCounts, summary } from "../plugins/design/summary.ts";
+import { summary } from "../plugins/design/summary.ts";
+import { modelCosts } from "../plugins/design/costs.ts";
 import { filters } from "../plugins/inspect/filters.ts";
 import { imagesFromPixels } from "../core/inputs.ts";
 import { noLeak } from "./_nets.ts";
@@ -188,7 +189,7 @@ Deno.test("Grad-CAM reaches a layer inside the base and equals the flat model's"
 Deno.test("summary counts a nested base's parameters, multiply-adds and receptive fields", async () => {
   const { nested, flat } = models();
   const net = Net.fromModel(nested);
-  const counts = modelCounts(net);
+  const counts = modelCosts(net);
   assert.equal(counts.params, nested.countParams());
   assert.equal(counts.params, 672);
   assert.equal(counts.multiplyAdds, 76_848);
