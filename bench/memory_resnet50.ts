@@ -23,43 +23,7 @@ import { runPlugin } from "../core/runner.ts";
 import { Registry } from "../core/plugin.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { batchSizeFor, memoryBudgetMB, PASS_FACTOR } from "../core/memory_budget.ts";
-
-/** Keras' ResNet-50 (v1): 7x7 stem, bottleneck stages of 3, 4, 6, 3 blocks, 1000 classes. */
-export function resnet50(size = 224, classes = 1000): tf.LayersModel {
-  const input = tf.input({ shape: [size, size, 3] });
-  const convBn = (
-    x: tf.SymbolicTensor,
-    filters: number,
-    kernel: number,
-    stride = 1,
-    relu = true,
-  ) => {
-    let y = tf.layers.conv2d({ filters, kernelSize: kernel, strides: stride, padding: "same" })
-      .apply(x) as tf.SymbolicTensor;
-    y = tf.layers.batchNormalization().apply(y) as tf.SymbolicTensor;
-    return relu ? tf.layers.activation({ activation: "relu" }).apply(y) as tf.SymbolicTensor : y;
-  };
-  const block = (x: tf.SymbolicTensor, filters: number, stride: number, project: boolean) => {
-    let y = convBn(x, filters, 1, stride);
-    y = convBn(y, filters, 3);
-    y = convBn(y, filters * 4, 1, 1, false);
-    const shortcut = project ? convBn(x, filters * 4, 1, stride, false) : x;
-    const sum = tf.layers.add().apply([y, shortcut]) as tf.SymbolicTensor;
-    return tf.layers.activation({ activation: "relu" }).apply(sum) as tf.SymbolicTensor;
-  };
-  let x = convBn(input, 64, 7, 2);
-  x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same" }).apply(
-    x,
-  ) as tf.SymbolicTensor;
-  for (const [filters, blocks, stride] of [[64, 3, 1], [128, 4, 2], [256, 6, 2], [512, 3, 2]]) {
-    for (let b = 0; b < blocks; b++) x = block(x, filters, b === 0 ? stride : 1, b === 0);
-  }
-  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: classes, activation: "softmax" }).apply(
-    x,
-  ) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out, name: "resnet50" });
-}
+import { resnet50 } from "../plugins/design/architectures.ts";
 
 const PLUGINS: Record<string, Record<string, unknown>> = {
   "smoothgrad": {},
@@ -75,7 +39,7 @@ function peakRssMB(): number {
 
 async function runOne(name: string): Promise<void> {
   await initBackend(Deno.env.get("CONVLENS_BACKEND") ?? "wasm", { quiet: true });
-  const net = Net.fromModel(resnet50());
+  const net = Net.fromModel(resnet50({ top: true }));
   const pixels = tf.randomUniform([1, 224, 224, 3], 0, 1, "float32", 1) as tf.Tensor4D;
   const images = imagesFromPixels(net, pixels);
   const pass = name === "occlusion" ? "forward" : "gradient";
@@ -100,7 +64,7 @@ if (import.meta.main) {
     await runOne(only);
   } else {
     await initBackend("cpu", { quiet: true });
-    const model = resnet50();
+    const model = resnet50({ top: true });
     const elements = model.layers.reduce(
       (s, l) => s + (l.outputShape as number[]).slice(1).reduce((p, d) => p * (d ?? 1), 1),
       0,
