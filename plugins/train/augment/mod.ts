@@ -1,9 +1,31 @@
 /**
  * Data augmentation ("change the pixels without changing the label"): a seeded, replayable pipeline of batched transforms, boxes that travel with them, and the plugins that draw and measure it.
  *
+ * @example Augment a batch for fit
+ * ```ts
+ * import { augmentPipeline, horizontalFlip, randomAffine } from "./mod.ts";
+ * const augment = augmentPipeline([horizontalFlip(), randomAffine({ rotate: 10, translate: 0.1 })]).asAugment();
+ * if (typeof augment !== "function") throw new Error();
+ * ```
+ *
  * @module
  */
 import type { AnyPlugin } from "../../../core/plugin.ts";
+
+export * from "./transform.ts";
+export * from "./warp.ts";
+export * from "./pipeline.ts";
+export * from "./flip.ts";
+export * from "./crop.ts";
+export * from "./affine.ts";
+export * from "./lens_distortion.ts";
+export * from "./color_jitter.ts";
+export * from "./eigen.ts";
+export * from "./fancy_pca.ts";
+export * from "./erasing.ts";
+export * from "./mixing.ts";
+export * from "./boxes.ts";
+export * from "./procedural_rgb.ts";
 
 /** The augment plugins of the train family. */
 export const augmentPlugins: AnyPlugin[] = [];
