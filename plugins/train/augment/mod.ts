@@ -11,6 +11,7 @@
  * @module
  */
 import type { AnyPlugin } from "../../../core/plugin.ts";
+import { augment } from "./augment_grid.ts";
 
 export * from "./transform.ts";
 export * from "./warp.ts";
@@ -26,6 +27,8 @@ export * from "./erasing.ts";
 export * from "./mixing.ts";
 export * from "./boxes.ts";
 export * from "./procedural_rgb.ts";
+export * from "./standard.ts";
+export * from "./augment_grid.ts";
 
 /** The augment plugins of the train family. */
-export const augmentPlugins: AnyPlugin[] = [];
+export const augmentPlugins: AnyPlugin[] = [augment];
