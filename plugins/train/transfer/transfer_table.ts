@@ -1,0 +1,522 @@
+/**
+ * `transfer` (train): the lecture's 2x2 table of transfer learning, measured.
+ * "You need a lot of data if you want to train/use CNNs": busted, or not,
+ * cell by cell.
+ *
+ * A base ConvNet (five 3x3 convs, a 64-unit `fc1`) is trained
+ * with `fit` on Fashion-MNIST classes 0-4 (T-shirt, trouser, pullover, dress,
+ * coat) and cached in a folder. Two new tasks: the "similar" one, Fashion-MNIST
+ * classes 5-9 (sandal, shirt, sneaker, bag, ankle boot: the same kind of
+ * photographs, other objects), and the "different" one, the MNIST digits. For
+ * 10, 100 and 1,000 training examples per class, each drawn under 3 seeds,
+ * five strategies are measured by test accuracy:
+ *
+ * - `scratch`: the same architecture trained from random weights;
+ * - `linear-top`: softmax regression on the base's top layer (`fc1`);
+ * - `stages`: softmax regression on the best earlier layer (input pixels,
+ *   convs, pools), chosen on a held-out fifth of the training draw;
+ * - `fine-tune-few` / `fine-tune-many`: the base nested in a new model,
+ *   all but its last 2 (or 4) weight layers frozen (frozen batch norm in
+ *   inference mode), the head started from the top-layer probe (LP-FT), then
+ *   trained with `fit`.
+ *
+ * The advisor (`advisor.ts`) names the lecture's strategy for each cell from
+ * the data per class and a measured similarity (the top layer's probe
+ * accuracy over the best layer's, on the held-out fifth), and the report says
+ * whether it picked the measured best transfer strategy.
+ *
+ * The experiment trains its own base and reads its own data: it does not use
+ * the run's model (`--model`) at all.
+ *
+ * @module
+ */
+import { tf } from "../../../core/tf.ts";
+import type { ParamValues } from "../../../core/params.ts";
+import { definePlugin, type Plugin } from "../../../core/plugin.ts";
+import { Net } from "../../../core/net.ts";
+import { Result } from "../../../core/result.ts";
+import { type DataSource, perClassIndices, subset } from "../../../core/data/source.ts";
+import { fashionMnist } from "../../../core/data/fashion_mnist.ts";
+import { mnistSource } from "../../../core/builtin/mnist.ts";
+import { conv3x3 } from "../../../core/builtin/_layers.ts";
+import { fit } from "../../../core/train/fit.ts";
+import { evaluate } from "../../../core/train/metrics.ts";
+import { loadNet, saveLayersModel } from "../../../core/load.ts";
+import { mixSeed } from "../../../core/random.ts";
+import { linePlot } from "../../../core/plots/plot.ts";
+import { layerFeatures, probeableLayers } from "./features.ts";
+import { probeAccuracy, trainProbe } from "./probes.ts";
+import { fineTune, lastLayersWithWeights, setHeadFromProbe, transferModel } from "./fine_tune.ts";
+import { classSubset, drawPerClass } from "./splits.ts";
+import {
+  adviseTransfer,
+  measuredSimilarity,
+  STRATEGY_NAMES,
+  TRANSFER_STRATEGIES,
+  type TransferStrategy,
+} from "./advisor.ts";
+
+/** The parameters of `transfer`. */
+export const TRANSFER_PARAMS = {
+  perClass: {
+    type: "numbers",
+    default: [10, 100, 1000] as number[],
+    help: "training examples per class of the new tasks (MNIST has at most ~800)",
+  },
+  steps: {
+    type: "numbers",
+    default: [60, 150, 300] as number[],
+    help: "optimizer steps of each scratch and fine-tuning run, one per perClass entry",
+  },
+  seeds: { type: "integer", default: 3, min: 1, max: 10, help: "draws per cell" },
+  targets: {
+    type: "enum",
+    choices: ["both", "similar", "different"],
+    default: "both",
+    help: "similar (Fashion-MNIST 5-9), different (MNIST) or both",
+  },
+  testCount: { type: "integer", default: 2000, min: 10, help: "test images per target" },
+  baseEpochs: { type: "integer", default: 2, min: 1, max: 50, help: "epochs of the base" },
+  baseCount: {
+    type: "integer",
+    default: 30000,
+    min: 50,
+    max: 30000,
+    help: "Fashion-MNIST 0-4 training images of the base",
+  },
+  few: { type: "integer", default: 2, min: 1, max: 6, help: "weight layers fine-tune-few trains" },
+  many: {
+    type: "integer",
+    default: 4,
+    min: 1,
+    max: 6,
+    help: "weight layers fine-tune-many trains",
+  },
+  learningRate: { type: "number", default: 0.001, min: 0, help: "Adam rate from scratch" },
+  fineTuneRate: { type: "number", default: 0.0003, min: 0, help: "Adam rate of fine-tuning" },
+  probeSteps: { type: "integer", default: 200, min: 1, help: "full-batch Adam steps per probe" },
+  dims: { type: "integer", default: 512, min: 1, help: "most features per probed layer" },
+  cache: {
+    type: "string",
+    default: "out/transfer-base",
+    help: "folder caching the trained base (none: train it every run)",
+  },
+} as const;
+
+/** The `transfer` plugin's parameter values, typed from {@linkcode TRANSFER_PARAMS}. */
+export type TransferOptions = ParamValues<typeof TRANSFER_PARAMS>;
+
+const INPUT = {
+  height: 28,
+  width: 28,
+  channels: 1,
+  range: [0, 1] as [number, number],
+  mean: [0],
+  std: [1],
+};
+
+/**
+ * The base's feature layers (conv1 .. fc1), initializers seeded: conv1, conv2
+ * (8), pool1, conv3, conv4 (16), pool2, conv5 (32), pool3, flatten, fc1 (64).
+ * Small and without batch norm so that the 54 training runs of the table fit
+ * a busy 2-core machine (training-mode batch norm doubled a step's time on
+ * WASM here); the fine-tuning code's frozen batch norm is tested on its own.
+ *
+ * @param seed Seed of the initializers.
+ * @returns The layers as a Sequential on 28x28x1 images in [0, 1].
+ */
+export function buildTransferFeatures(seed: number): tf.Sequential {
+  let s = seed * 1000 + 900;
+  const m = tf.sequential({ name: "features" });
+  m.add(conv3x3("conv1", 8, ++s, [28, 28, 1]));
+  m.add(conv3x3("conv2", 8, ++s));
+  m.add(tf.layers.maxPooling2d({ name: "pool1", poolSize: 2 }));
+  m.add(conv3x3("conv3", 16, ++s));
+  m.add(conv3x3("conv4", 16, ++s));
+  m.add(tf.layers.maxPooling2d({ name: "pool2", poolSize: 2 }));
+  m.add(conv3x3("conv5", 32, ++s));
+  m.add(tf.layers.maxPooling2d({ name: "pool3", poolSize: 2 }));
+  m.add(tf.layers.flatten({ name: "flatten" }));
+  m.add(tf.layers.dense({
+    name: "fc1",
+    units: 64,
+    activation: "relu",
+    kernelInitializer: tf.initializers.heNormal({ seed: ++s }),
+  }));
+  return m;
+}
+
+/**
+ * The whole classifier: {@linkcode buildTransferFeatures} then `logits` and `probs`.
+ *
+ * @param seed Seed of the initializers.
+ * @param classes Output classes.
+ * @returns The model.
+ */
+export function buildTransferNet(seed: number, classes: number): tf.Sequential {
+  const m = buildTransferFeatures(seed);
+  m.add(tf.layers.dense({
+    name: "logits",
+    units: classes,
+    kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 1000 + 999 }),
+  }));
+  m.add(tf.layers.activation({ name: "probs", activation: "softmax" }));
+  return m;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Trains (or reads from the cache) the base; returns its feature weights and test accuracy. */
+async function trainedBase(
+  p: TransferOptions,
+  seed: number,
+  train: DataSource,
+  test: DataSource,
+  note: (s: string) => void,
+): Promise<{ weights: Map<string, tf.Tensor[]>; accuracy: number; cached: boolean }> {
+  const key = `base-v2-n${p.baseCount}-e${p.baseEpochs}-s${seed}`;
+  const dir = p.cache === "none" ? undefined : `${p.cache.replace(/\/+$/, "")}/${key}`;
+  let model: tf.LayersModel | undefined;
+  let accuracy: number;
+  let cached = false;
+  if (dir && await exists(`${dir}/model.json`)) {
+    try {
+      const net = await loadNet(dir);
+      model = net.model as tf.LayersModel;
+      accuracy = Number(net.sidecar.testAccuracy);
+      cached = true;
+    } catch (err) {
+      note(`The cached base in ${dir} could not be read (${(err as Error).message}); retrained.`);
+    }
+  }
+  if (!model) {
+    const m = buildTransferNet(seed, 5);
+    const data = subset(train, Array.from({ length: p.baseCount }, (_, i) => i), train.name);
+    await fit(m, data, {
+      epochs: p.baseEpochs,
+      batchSize: 64,
+      seed,
+      optimizer: { name: "adam" },
+      schedule: { kind: "cosine", learningRate: 0.002, finalFraction: 0.05 },
+      logits: "logits",
+    });
+    accuracy = (await evaluate(m, test)).accuracy;
+    if (dir) {
+      await saveLayersModel(m, dir, {
+        name: "transfer-base",
+        input: INPUT,
+        labels: [...train.classes],
+        logits: "logits",
+        probs: "probs",
+        testAccuracy: accuracy,
+        data:
+          `Fashion-MNIST classes 0-4, first ${p.baseCount} training images, ${p.baseEpochs} epochs`,
+      });
+    }
+    model = m;
+  }
+  // The feature layers' weights by layer (getWeights lists trainable ones first).
+  const weights = new Map<string, tf.Tensor[]>();
+  for (const l of model.layers) {
+    if (l.name !== "logits" && l.weights.length) {
+      weights.set(l.name, l.getWeights().map((w) => w.clone()));
+    }
+  }
+  model.dispose();
+  return { weights, accuracy: accuracy!, cached };
+}
+
+/** A fresh copy of the trained feature layers. */
+function featuresFrom(weights: ReadonlyMap<string, tf.Tensor[]>): tf.Sequential {
+  const m = buildTransferFeatures(0);
+  for (const [name, w] of weights) m.getLayer(name).setWeights(w);
+  return m;
+}
+
+interface Target {
+  key: "similar" | "different";
+  title: string;
+  pool: DataSource;
+  test: DataSource;
+}
+
+function mean(v: readonly number[]): number {
+  return v.reduce((a, b) => a + b, 0) / v.length;
+}
+
+function std(v: readonly number[]): number {
+  if (v.length < 2) return 0;
+  const m = mean(v);
+  return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1));
+}
+
+/** The `transfer` plugin. */
+export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
+  name: "transfer",
+  family: "train",
+  summary: "The lecture's transfer table measured: similar/different x little/much data",
+  params: TRANSFER_PARAMS,
+  resultShape(_net, p) {
+    return {
+      accuracy: [p.targets === "both" ? 2 : 1, p.perClass.length, TRANSFER_STRATEGIES.length],
+    };
+  },
+  async run(ctx, p) {
+    if (p.perClass.length === 0 || p.perClass.length !== p.steps.length) {
+      throw new RangeError(
+        `transfer: give one --steps entry per --perClass entry (got ${p.perClass.length} ` +
+          `sizes and ${p.steps.length} step counts), e.g. --perClass 10,100 --steps 60,150`,
+      );
+    }
+    for (const [name, list] of [["perClass", p.perClass], ["steps", p.steps]] as const) {
+      if (list.some((v) => !(Number.isInteger(v) && v >= 1))) {
+        throw new RangeError(`transfer: --${name} takes positive integers, got ${list.join(",")}`);
+      }
+    }
+    if (p.perClass.some((v) => v < 2)) {
+      throw new RangeError("transfer: --perClass entries must be at least 2 (one is held out)");
+    }
+    const r = new Result("transfer", "Transfer learning: the 2x2 table, measured");
+    const note = (s: string) => r.note(s);
+    const fashionTrain = await fashionMnist("train");
+    const fashionTest = await fashionMnist("test");
+    const first = [0, 1, 2, 3, 4], second = [5, 6, 7, 8, 9];
+    const baseTest = classSubset(fashionTest, first);
+    const base = await trainedBase(
+      p,
+      ctx.seed,
+      classSubset(fashionTrain, first),
+      subset(baseTest, Array.from({ length: Math.min(p.testCount, baseTest.size) }, (_, i) => i)),
+      note,
+    );
+    const targets: Target[] = [];
+    const perClassTest = (s: DataSource) =>
+      subset(s, perClassIndices(s, Math.ceil(p.testCount / s.classes.length)), `${s.name} test`);
+    if (p.targets !== "different") {
+      targets.push({
+        key: "similar",
+        title: "similar: Fashion-MNIST classes 5-9",
+        pool: classSubset(fashionTrain, second),
+        test: perClassTest(classSubset(fashionTest, second)),
+      });
+    }
+    if (p.targets !== "similar") {
+      targets.push({
+        key: "different",
+        title: "different: MNIST digits",
+        pool: await mnistSource("train"),
+        test: perClassTest(await mnistSource("heldOut")),
+      });
+    }
+    const strategies = TRANSFER_STRATEGIES;
+    // acc[target][size][strategy] = one accuracy per seed.
+    const acc: number[][][][] = targets.map(() =>
+      p.perClass.map(() => strategies.map(() => [] as number[]))
+    );
+    const similarity: number[][][] = targets.map(() => p.perClass.map(() => [] as number[]));
+    const stageLayer: string[][][] = targets.map(() => p.perClass.map(() => [] as string[]));
+    const drawn: number[][] = targets.map(() => p.perClass.map(() => 0));
+    const stepsRun: number[][] = targets.map(() => p.perClass.map(() => 0));
+    const total = targets.length * p.perClass.length * p.seeds;
+    let done = 0;
+    const weights = base.weights;
+    try {
+      for (const [t, target] of targets.entries()) {
+        const k = target.pool.classes.length;
+        const fnet = featuresFrom(weights);
+        const net = Net.fromModel(fnet, { input: INPUT }, "transfer base features");
+        const layers = probeableLayers(net);
+        const top = "fc1";
+        const featureOptions = { layers, dims: p.dims, memoryMB: ctx.memoryMB };
+        const testFeatures = await layerFeatures(net, target.test, featureOptions);
+        const probe = { steps: p.probeSteps };
+        for (const [i, perClass] of p.perClass.entries()) {
+          for (let s = 0; s < p.seeds; s++) {
+            const seed = mixSeed(ctx.seed, t, i, s);
+            const split = drawPerClass(target.pool, perClass, seed);
+            const train = subset(target.pool, split.train, `${target.key} training draw`);
+            drawn[t][i] = split.smallestClass;
+            const feats = await layerFeatures(net, train, featureOptions);
+            // A held-out fifth of the draw picks the stage and measures similarity.
+            const inner = drawPerClass(
+              feats.get(top)!,
+              Math.max(1, Math.floor(perClass * 0.8)),
+              seed + 1,
+            );
+            const valAcc = new Map<string, number>();
+            for (const layer of layers) {
+              const f = feats.get(layer)!;
+              const pr = await trainProbe(subset(f, inner.train), probe);
+              valAcc.set(layer, await probeAccuracy(pr, subset(f, inner.rest)));
+            }
+            const earlier = layers.filter((l) => l !== top);
+            const stage = earlier.reduce((a, b) => valAcc.get(b)! > valAcc.get(a)! ? b : a);
+            stageLayer[t][i].push(stage);
+            similarity[t][i].push(measuredSimilarity(valAcc.get(top)!, [...valAcc.values()]));
+            const topProbe = await trainProbe(feats.get(top)!, probe);
+            const stageProbe = await trainProbe(feats.get(stage)!, probe);
+            const measured: Record<TransferStrategy, number> = {
+              scratch: NaN,
+              "linear-top": await probeAccuracy(topProbe, testFeatures.get(top)!),
+              stages: await probeAccuracy(stageProbe, testFeatures.get(stage)!),
+              "fine-tune-few": NaN,
+              "fine-tune-many": NaN,
+            };
+            const batchSize = Math.min(32, Math.floor(train.size / 2));
+            const perEpoch = Math.floor(train.size / batchSize);
+            const epochs = Math.max(1, Math.round(p.steps[i] / perEpoch));
+            stepsRun[t][i] = epochs * perEpoch;
+            const scratch = buildTransferNet(seed & 0xffff, k);
+            try {
+              await fit(scratch, train, {
+                epochs,
+                batchSize,
+                seed,
+                optimizer: { name: "adam" },
+                schedule: { learningRate: p.learningRate },
+                logits: "logits",
+              });
+              measured.scratch = (await evaluate(scratch, target.test)).accuracy;
+            } finally {
+              scratch.dispose();
+            }
+            for (
+              const [which, layersToTrain] of [["fine-tune-few", p.few], [
+                "fine-tune-many",
+                p.many,
+              ]] as const
+            ) {
+              const model = transferModel(featuresFrom(weights), k, { seed });
+              try {
+                setHeadFromProbe(model, topProbe);
+                await fineTune(model, train, {
+                  trainLast: lastLayersWithWeights(model, layersToTrain),
+                  epochs,
+                  batchSize,
+                  seed,
+                  optimizer: { name: "adam" },
+                  schedule: { learningRate: p.fineTuneRate },
+                  onWarning: (w) => ctx.warn(w),
+                });
+                measured[which] = (await evaluate(model, target.test)).accuracy;
+              } finally {
+                model.dispose();
+              }
+            }
+            strategies.forEach((st, j) => acc[t][i][j].push(measured[st]));
+            ctx.progress(++done, total);
+          }
+        }
+        fnet.dispose();
+      }
+    } finally {
+      tf.dispose([...weights.values()].flat());
+    }
+
+    // The table, the advisor, the figures.
+    const pct = (v: number) => Number((100 * v).toFixed(2));
+    const rows: (string | number)[][] = [];
+    let matches = 0, cells = 0;
+    for (const [t, target] of targets.entries()) {
+      for (const [i, perClass] of p.perClass.entries()) {
+        const means = strategies.map((_, j) => mean(acc[t][i][j]));
+        const stds = strategies.map((_, j) => std(acc[t][i][j]));
+        const transfer = strategies.map((st, j) => [st, j] as const).filter(([st]) =>
+          st !== "scratch"
+        );
+        const [bestSt, bestJ] = transfer.reduce((a, b) => means[b[1]] > means[a[1]] ? b : a);
+        const sim = mean(similarity[t][i]);
+        const advice = adviseTransfer({ perClass, similarity: sim });
+        const advJ = strategies.indexOf(advice.strategy);
+        const exact = advice.strategy === bestSt;
+        const close = !exact && means[bestJ] - means[advJ] <= Math.max(stds[bestJ], stds[advJ]);
+        if (exact) matches++;
+        cells++;
+        const overall = means.reduce((a, v, j) => v > means[a] ? j : a, 0);
+        rows.push([
+          target.key,
+          perClass,
+          drawn[t][i],
+          stepsRun[t][i],
+          ...strategies.map((_, j) => `${pct(means[j])} ± ${pct(stds[j])}`),
+          strategies[overall],
+          bestSt,
+          Number((100 * (means[bestJ] - means[0])).toFixed(2)),
+          Number(sim.toFixed(3)),
+          advice.strategy,
+          exact ? "yes" : close ? "within noise" : "no",
+          [...new Set(stageLayer[t][i])].join(","),
+        ]);
+        r.figure(`${target.key}${perClass}Best`, bestSt);
+        r.figure(
+          `${target.key}${perClass}Gain`,
+          Number((100 * (means[bestJ] - means[0])).toFixed(2)),
+        );
+        r.figure(`${target.key}${perClass}Advice`, advice.strategy);
+      }
+      r.addPlot(
+        `${target.key}`,
+        linePlot(
+          strategies.map((st, j) => ({
+            name: STRATEGY_NAMES[st],
+            x: p.perClass.map(String),
+            y: p.perClass.map((_, i) => 100 * mean(acc[t][i][j])),
+            dashed: st === "scratch",
+          })),
+          {
+            xLabel: "training examples per class",
+            yLabel: "test accuracy (%)",
+            title: `Transfer from Fashion-MNIST 0-4 to ${target.title.split(": ")[1]}`,
+          },
+        ),
+        `Mean test accuracy over ${p.seeds} draws (${target.test.size} test images)`,
+      );
+    }
+    const acc0 = pct(base.accuracy);
+    r.table(
+      `Test accuracy (%, mean ± std over ${p.seeds} draws) of each strategy; base: Fashion-MNIST ` +
+        `0-4, ${p.baseCount} images, ${p.baseEpochs} epochs, test accuracy ${acc0}%; ` +
+        "batches of 32 (half the draw when smaller), Adam; gain = best transfer minus " +
+        "scratch, in points; similarity = top-layer probe accuracy over the best layer's " +
+        "on a held-out fifth of the draw",
+      [
+        "target",
+        "per class",
+        "smallest class",
+        "steps",
+        ...strategies,
+        "best",
+        "best transfer",
+        "gain",
+        "similarity",
+        "advisor",
+        "advisor matched",
+        "stage picked",
+      ],
+      rows,
+    );
+    r.figure("baseAccuracy", base.accuracy)
+      .figure("baseCached", base.cached)
+      .figure("advisorMatches", matches)
+      .figure("cells", cells);
+    r.tensor(
+      "accuracy",
+      tf.tensor3d(
+        acc.map((a) => a.map((b) => b.map(mean))),
+        [targets.length, p.perClass.length, strategies.length],
+      ),
+    );
+    r.note(
+      "This experiment trains its own base on Fashion-MNIST classes 0-4 and reads " +
+        "Fashion-MNIST and MNIST itself: the run's model (--model) is not used.",
+    );
+    return r;
+  },
+});
