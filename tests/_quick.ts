@@ -9,6 +9,7 @@
 export const QUICK: Record<string, Record<string, unknown>> = {
   // Measured latencies differ from run to run; the rest of summary is deterministic.
   summary: { latency: false },
+  "stack-experiment": { channels: 2, trainCount: 10, testCount: 10, epochs: 1, seeds: 1 },
   "top-patches": { count: 40, k: 3, maxChannels: 2 },
   occlusion: { stride: 4 },
   smoothgrad: { samples: 4 },

@@ -393,3 +393,45 @@ Deno.test("measureBlock reads a block's figures off the built model", () => {
     nonlinearities: 2,
   });
 });
+
+Deno.test("stack-experiment trains the four block designs: parameters by the lecture's formulas, accuracy above chance", async () => {
+  const lens = await Lens.open({ backend: "wasm", quiet: true, count: 1 });
+  const before = tf.memory().numTensors;
+  const c = 8;
+  const r = await lens.run("stack-experiment", {
+    channels: c,
+    trainCount: 1000,
+    testCount: 500,
+    epochs: 3,
+    seeds: 1,
+    learningRate: 0.005,
+  });
+  try {
+    // Stem 3x3 (1 -> C) with biases, a softmax over 10 classes, two blocks.
+    const outside = 9 * c + c + 10 * c + 10;
+    const blocks = {
+      "7x7": 49 * c * c + c,
+      "3x3-stack": 27 * c * c + 3 * c,
+      bottleneck: c * (c / 2) + 27 * (c / 2) ** 2 + (c / 2) * c + 4 * (c / 2) + c,
+      factorized: 14 * c * c + 2 * c,
+    };
+    for (const [variant, weights] of Object.entries(blocks)) {
+      assert.equal(r.figures[`params.${variant}`], outside + 2 * weights, variant);
+      const acc = Number(r.figures[`accuracy.${variant}`]);
+      assert.ok(acc > 0.2, `${variant}: test accuracy ${acc} after three epochs on 1,000 images`);
+    }
+    // At 14x14 then 7x7: multiply-adds of the 7x7 net are 49/27 of the stack's in the blocks.
+    const blockMacs = (w: number) => (14 * 14 + 7 * 7) * w;
+    assert.equal(
+      Number(r.figures["macs.7x7"]) - Number(r.figures["macs.3x3-stack"]),
+      blockMacs(49 * c * c) - blockMacs(27 * c * c),
+    );
+    assert.equal(r.tables[0].rows.length, 4);
+    assert.ok(r.plots.some((p) => p.name === "accuracy_vs_cost"));
+    r.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  } finally {
+    r.dispose();
+    lens.dispose();
+  }
+});

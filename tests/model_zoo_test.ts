@@ -87,6 +87,10 @@ const CASES: Record<string, PluginCase> = {
     params: { channels: 8, height: 6, width: 6 },
     check: ({ result }) => assert.equal(result.figures.weights3x3Stack, 27 * 64),
   },
+  // Trains its own nets on Fashion-MNIST: the model under study does not matter.
+  "stack-experiment": {
+    params: { channels: 2, trainCount: 10, testCount: 10, epochs: 1, seeds: 1 },
+  },
   activations: {},
   filters: { params: { maxFilters: 4, maxInputs: 2, scale: 2 } },
   "top-patches": { params: { count: 8, k: 2, maxChannels: 2, batchSize: 8, scale: 2 } },

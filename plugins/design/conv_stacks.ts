@@ -44,6 +44,8 @@ export interface ConvStackOptions {
 export interface BottleneckOptions extends ConvStackOptions {
   /** Channels of the reduced 3x3 conv. @default filters / 2 (the lecture's C/2) */
   reduced?: number;
+  /** 3x3 convs at the reduced width (3 give a 7x7 receptive field). @default 1 */
+  convs?: number;
 }
 
 function check(o: ConvStackOptions, what: string): void {
@@ -104,12 +106,12 @@ export function stacked3x3(n: number, options: ConvStackOptions): tf.layers.Laye
 }
 
 /**
- * The 1x1 bottleneck: a 1x1 conv to `reduced` channels, a 3x3 conv at the reduced
- * width, a 1x1 conv back to C. With C/2 it has 3.25C^2 weights against a 3x3
- * conv's 9C^2, and three nonlinearities against one.
+ * The 1x1 bottleneck: a 1x1 conv to `reduced` channels, a 3x3 conv (or several)
+ * at the reduced width, a 1x1 conv back to C. With C/2 and one 3x3 it has 3.25C^2
+ * weights against a 3x3 conv's 9C^2, and three nonlinearities against one.
  *
  * @param options Channels, reduced channels, activation, names, seed.
- * @returns The three layers.
+ * @returns The layers, in order (three for one 3x3).
  * @throws {RangeError} for reduced channels that are not a positive whole number.
  */
 export function bottleneck(options: BottleneckOptions): tf.layers.Layer[] {
@@ -118,7 +120,15 @@ export function bottleneck(options: BottleneckOptions): tf.layers.Layer[] {
   if (!Number.isInteger(reduced) || reduced < 1) {
     throw new RangeError(`bottleneck: reduced must be a positive whole number, got ${reduced}`);
   }
-  return [conv(options, 1, 1, reduced), conv(options, 2, 3, reduced), conv(options, 3, 1)];
+  const convs = options.convs ?? 1;
+  if (!Number.isInteger(convs) || convs < 1 || convs > 32) {
+    throw new RangeError(`bottleneck: convs must be a whole number from 1 to 32, got ${convs}`);
+  }
+  return [
+    conv(options, 1, 1, reduced),
+    ...Array.from({ length: convs }, (_, i) => conv(options, i + 2, 3, reduced)),
+    conv(options, convs + 2, 1),
+  ];
 }
 
 /**

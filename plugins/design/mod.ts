@@ -21,6 +21,7 @@
 import type { AnyPlugin } from "../../core/plugin.ts";
 import { summary } from "./summary.ts";
 import { stackCompare } from "./stack_compare.ts";
+import { stackExperiment } from "./stack_experiment.ts";
 
 export * from "./summary.ts";
 export * from "./costs.ts";
@@ -28,7 +29,8 @@ export * from "./latency.ts";
 export * from "./effective_rf.ts";
 export * from "./conv_stacks.ts";
 export * from "./stack_compare.ts";
+export * from "./stack_experiment.ts";
 export * from "./architectures.ts";
 
 /** The design plugins. */
-export const designPlugins: AnyPlugin[] = [summary, stackCompare];
+export const designPlugins: AnyPlugin[] = [summary, stackCompare, stackExperiment];
