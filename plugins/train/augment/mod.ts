@@ -12,6 +12,8 @@
  */
 import type { AnyPlugin } from "../../../core/plugin.ts";
 import { augment } from "./augment_grid.ts";
+import { augmentEffect } from "./augment_effect.ts";
+import { augmentAudit } from "./augment_audit.ts";
 
 export * from "./transform.ts";
 export * from "./warp.ts";
@@ -29,6 +31,8 @@ export * from "./boxes.ts";
 export * from "./procedural_rgb.ts";
 export * from "./standard.ts";
 export * from "./augment_grid.ts";
+export * from "./augment_effect.ts";
+export * from "./augment_audit.ts";
 
 /** The augment plugins of the train family. */
-export const augmentPlugins: AnyPlugin[] = [augment];
+export const augmentPlugins: AnyPlugin[] = [augment, augmentEffect, augmentAudit];
