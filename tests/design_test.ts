@@ -12,6 +12,8 @@ import { Net } from "../core/net.ts";
 import { receptiveFields } from "../core/receptive_field.ts";
 import { loadNet, saveLayersModel } from "../core/load.ts";
 import { Lens } from "../lens.ts";
+import { exportGraphModel } from "../scripts/graph_export.ts";
+import { xceptionLike } from "./_zoo.ts";
 import {
   alexnetV2,
   applyLayers,
@@ -433,5 +435,24 @@ Deno.test("stack-experiment trains the four block designs: parameters by the lec
   } finally {
     r.dispose();
     lens.dispose();
+  }
+});
+
+Deno.test("a GraphModel converted from a LayersModel costs the same multiply-adds, every op counted", async () => {
+  const model = xceptionLike();
+  const dir = await Deno.makeTempDir();
+  try {
+    await exportGraphModel(model, dir);
+    const graph = await loadNet(dir);
+    const a = modelCosts(Net.fromModel(model)), b = modelCosts(graph);
+    assert.equal(b.multiplyAdds, a.multiplyAdds);
+    assert.equal(b.params, a.params);
+    assert.deepEqual(b.notCounted, []);
+    // The graph's softmax and fused ops differ in bookkeeping, not in work.
+    assert.ok(Math.abs(b.flops - a.flops) / a.flops < 1e-3, `${a.flops} vs ${b.flops}`);
+    graph.dispose();
+  } finally {
+    model.dispose();
+    await Deno.remove(dir, { recursive: true });
   }
 });
