@@ -156,6 +156,8 @@ export const stackExperiment: Plugin<typeof STACK_EXPERIMENT_PARAMS> = definePlu
   params: STACK_EXPERIMENT_PARAMS,
   needsImages: false,
   resultShape: () => ({}),
+  // The defaults take minutes; the demo report shows a quick version.
+  demo: [{ trainCount: 3000, testCount: 2000, epochs: 2, seeds: 1 }],
   async run(ctx, p) {
     const train = await fashionMnist("train");
     const test = await fashionMnist("test");
