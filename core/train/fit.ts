@@ -50,6 +50,20 @@ import { evaluate, lossOf, type OutputKind, outputKind, predicted } from "./metr
  */
 export type Augment = (x: tf.Tensor4D, rng: Random, step: number) => tf.Tensor4D;
 
+/**
+ * A loss in place of cross-entropy on the class labels, for models whose output is
+ * not class scores (a box regression head): the scalar loss of a batch from the
+ * model's output, its labels, the indices of its examples and the source they came
+ * from (the training or the validation source), so that targets other than the
+ * labels can be looked up by index.
+ */
+export type BatchLoss = (
+  output: tf.Tensor,
+  y: tf.Tensor1D,
+  indices: readonly number[],
+  source: DataSource,
+) => tf.Scalar;
+
 /** When to stop before the last epoch. */
 export interface EarlyStopping {
   /** What must improve. @default "valLoss" */
@@ -68,7 +82,7 @@ export interface EpochLog {
   epoch: number;
   /** Mean training loss over the epoch's steps. */
   loss: number;
-  /** Training accuracy over the epoch's steps (augmented images, training mode). */
+  /** Training accuracy over the epoch's steps (augmented images, training mode; NaN under a custom `loss`). */
   accuracy: number;
   /** Validation loss, when a validation source is given. */
   valLoss?: number;
@@ -112,6 +126,13 @@ export interface FitOptions {
    * (more exact than the log of a probability). @default the model's output
    */
   logits?: string;
+  /**
+   * A loss of the model's output in place of cross-entropy on the labels; the
+   * output is then not read as classes: no class checks, accuracy `NaN`, and the
+   * validation source gives only `valLoss` (this loss, inference mode).
+   * @default cross-entropy on the class labels
+   */
+  loss?: BatchLoss;
   /** Drop the last, smaller batch of an epoch (keeps batch-norm statistics steady). @default true */
   dropLast?: boolean;
   /** Progress reporting. @default silent */
@@ -186,6 +207,23 @@ function logitsModel(model: tf.LayersModel, layer: string): tf.LayersModel {
   return tf.model({ inputs: model.inputs, outputs: out });
 }
 
+/** Mean of a custom loss over a validation source, in inference mode. */
+async function validationLoss(
+  model: tf.LayersModel,
+  data: DataSource,
+  loss: BatchLoss,
+): Promise<number> {
+  let sum = 0;
+  for (let start = 0; start < data.size; start += 250) {
+    const indices = Array.from({ length: Math.min(250, data.size - start) }, (_, i) => start + i);
+    const { x, y } = await data.batch(indices);
+    const l = tf.tidy(() => loss(model.predict(x) as tf.Tensor, y, indices, data));
+    sum += (await l.data())[0] * indices.length;
+    tf.dispose([x, y, l]);
+  }
+  return sum / data.size;
+}
+
 function improved(
   log: EpochLog,
   best: number | undefined,
@@ -233,9 +271,10 @@ export async function fit(
     );
   }
   const scorer = options.logits ? logitsModel(model, options.logits) : model;
-  const kind: OutputKind = options.logits ? "logits" : outputKind(model);
+  const custom = options.loss;
+  const kind: OutputKind = options.logits || custom ? "logits" : outputKind(model);
   const classes = kind === "binary" ? 2 : (scorer.outputs[0].shape.at(-1) as number);
-  if (data.classes.length > classes) {
+  if (!custom && data.classes.length > classes) {
     throw new RangeError(
       `${data.name} has ${data.classes.length} classes but the model scores ${classes}`,
     );
@@ -284,14 +323,21 @@ export async function fit(
         let correct: tf.Tensor | undefined;
         const { value, grads } = tf.variableGrads(() => {
           const scores = scorer.apply(x, { training: true }) as tf.Tensor;
+          if (custom) return custom(scores, batch.y, indices, data);
           correct = tf.keep(predicted(scores, kind).equal(batch.y).sum());
           return lossOf(scores, batch.y, kind);
         }, variables);
         optimizer.step(variables.map((v) => [v, grads[v.name]] as const), lr);
         lossSum += (await value.data())[0] * indices.length;
-        right += (await correct!.data())[0];
+        right += correct ? (await correct.data())[0] : NaN;
         seen += indices.length;
-        tf.dispose([value, correct!, ...Object.values(grads), batch.x, batch.y]);
+        tf.dispose([
+          value,
+          ...(correct ? [correct] : []),
+          ...Object.values(grads),
+          batch.x,
+          batch.y,
+        ]);
         if (x !== batch.x) x.dispose();
         progress.update(b + 1, perEpoch);
       }
@@ -304,7 +350,9 @@ export async function fit(
         learningRate: lr,
         seconds,
       };
-      if (options.validation) {
+      if (options.validation && custom) {
+        log.valLoss = await validationLoss(scorer, options.validation, custom);
+      } else if (options.validation) {
         const m = await evaluate(scorer, options.validation, { kind, topK, batchSize: 250 });
         log.valLoss = m.loss;
         log.valAccuracy = m.accuracy;

@@ -1,0 +1,438 @@
+/**
+ * The regression head of "classification + localization" (the lecture's simple
+ * recipe: take a trained classifier, attach a new fully-connected "regression
+ * head" that outputs a box `(x, y, w, h)`, train the head only, and at test time
+ * use both heads). The head attaches at any layer of a Net (conv, pool or dense;
+ * a layer inside a nested model by its path `base/conv2`), is class-agnostic (4
+ * outputs) or per-class (4 per class; the true class's box is trained, the
+ * predicted class's box is read out), and trains with the L2, smooth-L1 or GIoU
+ * loss (`box_loss.ts`) while the base stays frozen.
+ *
+ * The head on a layer with a spatial grid is: average pooling down to at most
+ * `grid x grid` cells, flatten, a hidden ReLU dense layer, and a linear dense
+ * layer to the box. Not global pooling: a global average throws away where in
+ * the grid the object lies, which is the very thing a box needs; flattening the
+ * whole grid keeps it but makes the first dense layer huge on early layers
+ * (64x64x16 = 65,536 inputs at the canvas model's conv1), so the grid is pooled
+ * to a coarse one first (8x8 cells keep position to a few pixels on a 64-pixel
+ * image, and the features inside a cell still say where in the cell things are).
+ * On a dense layer the head is the two dense layers alone.
+ *
+ * Training: the pooling has no weights and the base is frozen, so the pooled
+ * features are computed once per image (inference mode: batch normalization uses
+ * its moving statistics, dropout is off) and the head is trained on them with
+ * {@linkcode fit} and its `loss` hook (one training loop for the library). The
+ * base's weights are never among the trained variables, so they come out bit for
+ * bit as they went in. At test time {@linkcode BoxHead.predict} makes one forward
+ * pass for the class and the box, and {@linkcode BoxHead.localizer} builds the
+ * whole thing as one functional LayersModel (input -> layer -> head) with two
+ * outputs, class probabilities and box.
+ *
+ * @module
+ */
+import { tf } from "../../../core/tf.ts";
+import type { Net } from "../../../core/net.ts";
+import { type DataSource, tensorSource } from "../../../core/data/source.ts";
+import { type EpochLog, fit } from "../../../core/train/fit.ts";
+import type { OptimizerName } from "../../../core/train/optimizers.ts";
+import type { Progress } from "../../../core/progress.ts";
+import type { Box } from "../../../core/images/grids.ts";
+import { boxesToXywh } from "./iou.ts";
+import { boxLoss, type BoxLossName, checkBoxLoss } from "./box_loss.ts";
+
+/** Options of {@linkcode boxFeatures}. */
+export interface BoxFeatureOptions {
+  /** A layer's grid is average-pooled to at most `grid x grid` cells. @default 8 */
+  grid?: number;
+  /** Images per forward pass. @default 100 */
+  batchSize?: number;
+}
+
+/** The pooled features of one attach layer over a data set. */
+export interface BoxFeatures {
+  /** The attach layer. */
+  layer: string;
+  /** `[n, gh, gw, c]` pooled grid, or `[n, 1, 1, d]` for a dense layer (the caller frees it). */
+  features: tf.Tensor4D;
+  /** The class label of each image. */
+  labels: number[];
+  /** The pooling window (and stride) applied to the layer's grid; 1 for none. */
+  pool: number;
+  /** Whether the layer's output is a vector (a dense layer) rather than a grid. */
+  vector: boolean;
+}
+
+/** The pooling window that takes a `size`-cell grid to at most `grid` cells. */
+function poolFor(height: number, width: number, grid: number): number {
+  return Math.max(1, Math.ceil(Math.max(height, width) / grid));
+}
+
+/**
+ * Checks an attach layer: it must exist and give a grid `[h, w, c]` or a vector.
+ * @returns The layer's canonical name and its output shape.
+ * @throws {RangeError} naming the layers there are.
+ */
+function attachLayer(net: Net, layer: string): { name: string; shape: number[] } {
+  const info = net.layer(layer);
+  const shape = info.outputShape;
+  if (shape.length !== 3 && shape.length !== 1) {
+    throw new RangeError(
+      `Layer "${layer}" gives [${shape}]; a box head attaches to a layer with a grid ` +
+        `[h, w, c] or a vector, such as ${
+          net.layers.filter((l) => ["conv", "pool", "dense", "global"].includes(l.role))
+            .map((l) => l.name).join(", ")
+        }`,
+    );
+  }
+  return { name: info.name, shape };
+}
+
+/** Pools a tapped activation to the head's input `[n, gh, gw, c]` (or `[n, 1, 1, d]`). */
+function poolTap(a: tf.Tensor, pool: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    if (a.rank === 2) return a.reshape([a.shape[0], 1, 1, a.shape[1]!]);
+    const g = a as tf.Tensor4D;
+    return (pool > 1 ? tf.avgPool(g, pool, pool, "same") : g.clone()) as tf.Tensor4D;
+  });
+}
+
+/**
+ * The pooled features of several attach layers over a data set, in one forward
+ * pass per batch (the base in inference mode).
+ *
+ * @param net The model (its input contract maps the source's pixels).
+ * @param data Images (pixels in [0, 1]) with labels.
+ * @param layers Attach layers.
+ * @param options Grid and batch size.
+ * @returns One entry per layer (the caller frees each `features`).
+ * @throws {RangeError} for an unknown layer, or one without a grid or vector.
+ */
+export async function boxFeatures(
+  net: Net,
+  data: DataSource,
+  layers: readonly string[],
+  options: BoxFeatureOptions = {},
+): Promise<BoxFeatures[]> {
+  const grid = options.grid ?? 8;
+  const batchSize = options.batchSize ?? 100;
+  if (!Number.isInteger(grid) || grid < 1) {
+    throw new RangeError(`boxFeatures: grid ${grid} must be a positive integer, e.g. 8`);
+  }
+  const checked = layers.map((l) => attachLayer(net, l));
+  const pools = checked.map(({ shape }) =>
+    shape.length === 3 ? poolFor(shape[0], shape[1], grid) : 1
+  );
+  const parts: tf.Tensor4D[][] = checked.map(() => []);
+  const labels: number[] = [];
+  try {
+    for (let start = 0; start < data.size; start += batchSize) {
+      const indices = Array.from(
+        { length: Math.min(batchSize, data.size - start) },
+        (_, i) => start + i,
+      );
+      const { x, y } = await data.batch(indices);
+      const pooled = tf.tidy(() => {
+        const r = net.forward(net.fromPixels(x), { taps: layers, stopAtTaps: true });
+        return layers.map((l, k) => poolTap(r.taps[l], pools[k]));
+      });
+      pooled.forEach((p, k) => parts[k].push(p));
+      labels.push(...await y.data());
+      tf.dispose([x, y]);
+    }
+    return checked.map(({ name, shape }, k) => ({
+      layer: name,
+      features: tf.concat(parts[k]) as tf.Tensor4D,
+      labels: [...labels],
+      pool: pools[k],
+      vector: shape.length === 1,
+    }));
+  } finally {
+    tf.dispose(parts.flat());
+  }
+}
+
+/** Options of {@linkcode trainBoxHead}. */
+export interface BoxHeadOptions {
+  /** Four outputs per class (the true class's box trained) instead of four. @default false */
+  perClass?: boolean;
+  /** The loss. @default "l2" */
+  loss?: BoxLossName;
+  /** Units of the hidden ReLU layer; 0 for a linear head. @default 256 */
+  hidden?: number;
+  /** Passes over the training images. @default 30 */
+  epochs?: number;
+  /** Images per step. @default 64 */
+  batchSize?: number;
+  /** The update rule (the lecture names SGD; Adam gets there in fewer epochs). @default "adam" */
+  optimizer?: OptimizerName;
+  /** Learning rate (cosine-decayed to 0 over the run). @default 0.001 */
+  learningRate?: number;
+  /** Seed of the head's initializers and of shuffling. @default 0 */
+  seed?: number;
+  /** Progress reporting. @default silent */
+  progress?: Progress;
+}
+
+/** What a {@linkcode BoxHead} predicts for a batch (the caller frees the tensors). */
+export interface BoxPrediction {
+  /** Class probabilities `[n, classes]` of the Net's own classifier. */
+  probs: tf.Tensor2D;
+  /** The predicted class of each image. */
+  classes: number[];
+  /** `[n, 4]` normalized `(x, y, w, h)`: the predicted class's box for a per-class head. */
+  boxes: tf.Tensor2D;
+}
+
+/** A trained box regression head on a frozen Net. */
+export interface BoxHead {
+  /** The Net it is attached to. */
+  readonly net: Net;
+  /** The attach layer. */
+  readonly layer: string;
+  /** Per-class (true) or class-agnostic (false). */
+  readonly perClass: boolean;
+  /** The loss it was trained with. */
+  readonly loss: BoxLossName;
+  /** The trainable head: pooled features in, `4` or `4 x classes` box values out. */
+  readonly head: tf.LayersModel;
+  /** The pooling window applied to the layer's grid before the head (1: none). */
+  readonly pool: number;
+  /** Weights of the head. */
+  readonly params: number;
+  /** What `fit` logged per epoch (the loss; accuracy is NaN). */
+  readonly history: EpochLog[];
+  /** Seconds of training steps. */
+  readonly trainSeconds: number;
+  /**
+   * Class and box of each image of a batch, from one forward pass.
+   * @param x `[n, h, w, c]` in model input space.
+   */
+  predict(x: tf.Tensor4D): Promise<BoxPrediction>;
+  /**
+   * Boxes from features already pooled ({@linkcode boxFeatures} of this head's
+   * layer) and a class per image (whose box a per-class head reads out).
+   * @param features `[n, gh, gw, c]` pooled features.
+   * @param classes One class per image.
+   * @returns `[n, 4]` normalized `(x, y, w, h)` (the caller frees it).
+   */
+  boxesOf(features: tf.Tensor4D, classes: readonly number[]): tf.Tensor2D;
+  /**
+   * The Net's model and the head as one functional LayersModel (LayersModel Nets
+   * only): input -> attach layer -> pooling -> head, with two outputs: the class
+   * probabilities and the raw box values (`4` or `4 x classes`). It shares the
+   * weights of the Net and the head: do not dispose of it while they are in use.
+   * @throws {RangeError} for a GraphModel Net.
+   */
+  localizer(): tf.LayersModel;
+  /** Frees the head's weights. */
+  dispose(): void;
+}
+
+/** Picks each row's class box out of `[n, 4 x classes]` (a no-op for `[n, 4]`). */
+function classBox(raw: tf.Tensor, classes: tf.Tensor1D, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    if (raw.shape[1] === 4) return raw.clone() as tf.Tensor2D;
+    const n = raw.shape[0];
+    return raw.reshape([n, k, 4]).mul(tf.oneHot(classes, k).expandDims(2)).sum(1) as tf.Tensor2D;
+  });
+}
+
+/**
+ * The model input -> the output of the layer at `path` (a layer of `model`, or of
+ * a model nested in it), as a functional model sharing `model`'s weights.
+ */
+function featureModel(model: tf.LayersModel, path: string): tf.LayersModel {
+  const direct = model.layers.find((l) => l.name === path);
+  if (direct) {
+    return tf.model({ inputs: model.inputs, outputs: direct.output as tf.SymbolicTensor });
+  }
+  const nested = model.layers.find((l) =>
+    l instanceof tf.LayersModel && path.startsWith(`${l.name}/`)
+  ) as tf.LayersModel | undefined;
+  if (!nested) throw new RangeError(`The model has no layer "${path}"`);
+  const inner = featureModel(nested, path.slice(nested.name.length + 1));
+  // The node where the outer model calls the nested one (not the nested model's own).
+  const call = nested.inboundNodes.find((node) =>
+    node.inputTensors.every((t) => !nested.inputs.includes(t))
+  );
+  if (!call) throw new RangeError(`The nested model "${nested.name}" is not called in the model`);
+  const input = tf.input({ shape: model.inputs[0].shape.slice(1) as number[] });
+  const feed = call.inputTensors[0] === model.inputs[0]
+    ? input
+    : tf.model({ inputs: model.inputs, outputs: call.inputTensors[0] }).apply(
+      input,
+    ) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: inner.apply(feed) as tf.SymbolicTensor });
+}
+
+/**
+ * Trains a box regression head on pooled features of a frozen Net.
+ *
+ * @param net The model (frozen: its weights are not touched).
+ * @param features Pooled features of the attach layer ({@linkcode boxFeatures}).
+ * @param boxes The true box of each image, in pixels of the model's input.
+ * @param options Per-class or agnostic, loss, size, epochs, optimizer, seed.
+ * @returns The trained head (free it with `dispose`).
+ * @throws {RangeError} for an unknown loss, options out of range, or boxes that
+ *   do not match the features in number.
+ */
+export async function trainBoxHead(
+  net: Net,
+  features: BoxFeatures,
+  boxes: readonly Box[],
+  options: BoxHeadOptions = {},
+): Promise<BoxHead> {
+  const loss = checkBoxLoss(options.loss ?? "l2");
+  const perClass = options.perClass ?? false;
+  const hidden = options.hidden ?? 256;
+  const seed = options.seed ?? 0;
+  const n = features.features.shape[0];
+  if (boxes.length !== n) {
+    throw new RangeError(`trainBoxHead: ${boxes.length} boxes for ${n} images; give one box each`);
+  }
+  if (!Number.isInteger(hidden) || hidden < 0) {
+    throw new RangeError(`trainBoxHead: hidden ${hidden} must be an integer >= 0`);
+  }
+  const k = net.numClasses;
+  const { height, width } = net.input;
+  const targets = boxesToXywh(boxes, height, width);
+  const [gh, gw, c] = features.features.shape.slice(1);
+  // The output starts at the mean box, so training begins from a sensible guess.
+  const mean = tf.tidy(() => targets.mean(0).tile([perClass ? k : 1]));
+  const head = tf.sequential({
+    name: `box_head_${features.layer.replace(/[^A-Za-z0-9_]/g, "_")}`,
+    layers: [
+      tf.layers.flatten({ inputShape: [gh, gw, c], name: "box_flatten" }),
+      ...(hidden > 0
+        ? [tf.layers.dense({
+          units: hidden,
+          activation: "relu",
+          name: "box_hidden",
+          kernelInitializer: tf.initializers.heNormal({ seed: seed * 7 + 1 }),
+        })]
+        : []),
+      tf.layers.dense({
+        units: perClass ? 4 * k : 4,
+        name: "box_out",
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 7 + 2 }),
+        biasInitializer: tf.initializers.constant({ value: 0 }),
+      }),
+    ],
+  });
+  const out = head.getLayer("box_out");
+  const [kernel] = out.getWeights();
+  const small = tf.tidy(() => kernel.mul(0.1));
+  out.setWeights([small, mean]);
+  tf.dispose([small, mean]);
+  const source = tensorSource(features.features, features.labels, net.labels, "box features");
+  try {
+    const { history, trainSeconds } = await fit(head, source, {
+      epochs: options.epochs ?? 30,
+      batchSize: options.batchSize ?? 64,
+      seed,
+      optimizer: { name: options.optimizer ?? "adam" },
+      schedule: { kind: "cosine", learningRate: options.learningRate ?? 0.001 },
+      progress: options.progress,
+      loss: (output, y, indices) =>
+        tf.tidy(() => {
+          const t = tf.gather(targets, tf.tensor1d(Int32Array.from(indices), "int32"));
+          return boxLoss(loss, classBox(output, y, k), t as tf.Tensor2D);
+        }),
+    });
+    return makeBoxHead(net, features, head, { perClass, loss, history, trainSeconds });
+  } catch (err) {
+    head.dispose();
+    throw err;
+  } finally {
+    targets.dispose();
+  }
+}
+
+function makeBoxHead(
+  net: Net,
+  features: BoxFeatures,
+  head: tf.LayersModel,
+  trained: { perClass: boolean; loss: BoxLossName; history: EpochLog[]; trainSeconds: number },
+): BoxHead {
+  const { layer, pool, vector } = features;
+  const k = net.numClasses;
+  return {
+    net,
+    layer,
+    pool,
+    head,
+    ...trained,
+    params: head.countParams(),
+    async predict(x) {
+      const [probs, classes, boxes] = tf.tidy(() => {
+        const r = net.forward(x, { taps: [layer], logits: true, stopAtTaps: true });
+        const probs = net.probabilitiesOf(r.logits!);
+        const classes = probs.argMax(1) as tf.Tensor1D;
+        const raw = head.predict(poolTap(r.taps[layer], pool)) as tf.Tensor;
+        return [probs, classes, classBox(raw, classes, k)];
+      });
+      const predicted = Array.from(await classes.data());
+      classes.dispose();
+      return { probs, classes: predicted, boxes };
+    },
+    boxesOf(f, classes) {
+      return tf.tidy(() =>
+        classBox(
+          head.predict(f) as tf.Tensor,
+          tf.tensor1d(Int32Array.from(classes), "int32"),
+          k,
+        )
+      );
+    },
+    localizer() {
+      if (net.kind !== "layers") {
+        throw new RangeError(
+          "localizer() builds a LayersModel and this Net wraps a GraphModel; use predict()",
+        );
+      }
+      const model = net.model as tf.LayersModel;
+      const input = tf.input({ shape: model.inputs[0].shape.slice(1) as number[] });
+      const probs = model.apply(input) as tf.SymbolicTensor;
+      let f = featureModel(model, layer).apply(input) as tf.SymbolicTensor;
+      if (vector) {
+        f = tf.layers.reshape({ targetShape: [1, 1, f.shape[1]!] }).apply(f) as tf.SymbolicTensor;
+      } else if (pool > 1) {
+        f = tf.layers.averagePooling2d({ poolSize: pool, strides: pool, padding: "same" })
+          .apply(f) as tf.SymbolicTensor;
+      }
+      const box = head.apply(f) as tf.SymbolicTensor;
+      return tf.model({ inputs: input, outputs: [probs, box], name: "localizer" });
+    },
+    dispose() {
+      head.dispose();
+    },
+  };
+}
+
+/**
+ * Attaches a box head at `layer` and trains it: {@linkcode boxFeatures} of the
+ * one layer, then {@linkcode trainBoxHead}.
+ *
+ * @param net The model (frozen).
+ * @param data Training images (pixels in [0, 1]) with labels.
+ * @param boxes The true box of each image, in pixels.
+ * @param layer Where to attach (a layer name or nested path).
+ * @param options Head and feature options.
+ * @returns The trained head (free it with `dispose`).
+ * @throws {RangeError} for an unknown layer or loss, or options out of range.
+ */
+export async function attachBoxHead(
+  net: Net,
+  data: DataSource,
+  boxes: readonly Box[],
+  layer: string,
+  options: BoxHeadOptions & BoxFeatureOptions = {},
+): Promise<BoxHead> {
+  checkBoxLoss(options.loss ?? "l2");
+  const [features] = await boxFeatures(net, data, [layer], options);
+  try {
+    return await trainBoxHead(net, features, boxes, options);
+  } finally {
+    features.features.dispose();
+  }
+}
