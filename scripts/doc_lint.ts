@@ -27,6 +27,10 @@ const TFJS_TYPE_NAMES = new Set([
   "WeightsManifestEntry",
   "NamedTensorMap",
   "TensorContainer",
+  // tf.layers.Layer (custom layers extend it), and the Shape and ConfigDict of its methods.
+  "Layer",
+  "Shape",
+  "ConfigDict",
 ]);
 
 function isTfjsType(name: string): boolean {

@@ -25,3 +25,6 @@ export const QUICK: Record<string, Record<string, unknown>> = {
   "fooling-images": { steps: 3, generations: 3, classes: [0, 1] },
   "shallow-fooling": { count: 20, epochs: 1, epsilons: [0, 0.1] },
 };
+  tta: { count: 16, scales: [1, 1.15] },
+  "mc-dropout": { count: 16, passes: 3 },
+  ensemble: { members: 2, epochs: 1, trainCount: 32, count: 16, batchSize: 16 },

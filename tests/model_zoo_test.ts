@@ -181,6 +181,17 @@ async function runAll(net: Net, data: string): Promise<void> {
           result = await go();
         } catch (err) {
           throw new Error(`${plugin.name} on ${net.source}: ${(err as Error).message}`, {
+  tta: { params: { count: 4, scales: [1, 1.2], pad: 1, show: 2 } },
+  // The zoo's models have no dropout layer (and a GraphModel has no layers to switch on).
+  "mc-dropout": {
+    params: { count: 4, passes: 2 },
+    refuses: /no Dropout or DropConnect layer|needs a LayersModel/,
+  },
+  // Trains its own members on the run's data set: any model whose images are 8x8 or more.
+  ensemble: {
+    params: { members: 2, epochs: 1, trainCount: 8, count: 4, batchSize: 4 },
+    check: ({ result }) => assert.ok(result.model, "the result carries the ensemble"),
+  },
             cause: err,
           });
         }

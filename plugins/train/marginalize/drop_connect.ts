@@ -138,7 +138,8 @@ function pair(v: number | [number, number] | undefined, fallback: number): [numb
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
 }
 
-type Kwargs = Record<string, unknown>;
+/** The keyword arguments tfjs passes to a layer's `call` (`training` among them). */
+export type Kwargs = Record<string, unknown>;
 
 /**
  * A mask of kept weights scaled by `1 / (1 - rate)` (so its mean is 1): shape
