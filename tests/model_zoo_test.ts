@@ -75,6 +75,9 @@ async function attributionNotZero({ result }: Seen): Promise<void> {
   assert.ok(peak > 0, "the attribution map is all zeros");
 }
 
+/** Where the transfer plugin caches its base across the zoo's models. */
+const TRANSFER_CACHE = Deno.makeTempDirSync({ prefix: "convlens_zoo_transfer_" });
+
 const CASES: Record<string, PluginCase> = {
   summary: {
     check: ({ result, net }) =>
@@ -101,6 +104,29 @@ const CASES: Record<string, PluginCase> = {
   smoothgrad: { params: { samples: 3, batchSize: 4 }, check: attributionNotZero },
   "grad-cam": {},
   "guided-grad-cam": {},
+  "probe-layers": {
+    params: { perClass: 2, valCount: 10, steps: 5, dims: 64 },
+    check: ({ result, net }) => assert.ok(net.hasLayer(String(result.figures.bestLayer))),
+  },
+  // Trains its own base on Fashion-MNIST 0-4 and reads its own data: the model does not
+  // matter. A training step costs ~0.5 s per image on the CPU backend, so the base is
+  // trained once into a cache and only the probe strategies run.
+  transfer: {
+    params: {
+      perClass: [2],
+      steps: [1],
+      seeds: 1,
+      targets: "similar",
+      strategies: "linear-top,stages",
+      testCount: 10,
+      baseCount: 10,
+      baseEpochs: 1,
+      probeSteps: 2,
+      dims: 16,
+      cache: TRANSFER_CACHE,
+    },
+    check: ({ result }) => assert.equal(result.tables[0].rows.length, 1),
+  },
   "integrated-gradients": { params: { steps: 4, batchSize: 8 }, check: attributionNotZero },
   // Only the built-in canvas model has images with known digit boxes: a clear skip.
   "pointing-game": {

@@ -68,6 +68,11 @@ export const TRANSFER_PARAMS = {
     default: [60, 150, 300] as number[],
     help: "optimizer steps of each scratch and fine-tuning run, one per perClass entry",
   },
+  strategies: {
+    type: "string",
+    default: "all",
+    help: `strategies to measure, comma-separated: all or ${TRANSFER_STRATEGIES.join(",")}`,
+  },
   seeds: { type: "integer", default: 3, min: 1, max: 10, help: "draws per cell" },
   targets: {
     type: "enum",
@@ -80,7 +85,7 @@ export const TRANSFER_PARAMS = {
   baseCount: {
     type: "integer",
     default: 30000,
-    min: 50,
+    min: 10,
     max: 30000,
     help: "Fashion-MNIST 0-4 training images of the base",
   },
@@ -162,6 +167,25 @@ export function buildTransferNet(seed: number, classes: number): tf.Sequential {
   }));
   m.add(tf.layers.activation({ name: "probs", activation: "softmax" }));
   return m;
+}
+
+/**
+ * The strategies a `--strategies` value names, in the report's order.
+ *
+ * @param list `all`, or strategy names separated by commas.
+ * @returns The strategies.
+ * @throws {RangeError} for an unknown name or none.
+ */
+export function chosenStrategies(list: string): TransferStrategy[] {
+  if (list.trim() === "all") return [...TRANSFER_STRATEGIES];
+  const names = list.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const bad = names.filter((n) => !TRANSFER_STRATEGIES.includes(n as TransferStrategy));
+  if (bad.length || names.length === 0) {
+    throw new RangeError(
+      `Unknown strategy "${bad[0] ?? list}": give all or some of ${TRANSFER_STRATEGIES.join(",")}`,
+    );
+  }
+  return TRANSFER_STRATEGIES.filter((s) => names.includes(s));
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -265,7 +289,11 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
   params: TRANSFER_PARAMS,
   resultShape(_net, p) {
     return {
-      accuracy: [p.targets === "both" ? 2 : 1, p.perClass.length, TRANSFER_STRATEGIES.length],
+      accuracy: [
+        p.targets === "both" ? 2 : 1,
+        p.perClass.length,
+        chosenStrategies(p.strategies).length,
+      ],
     };
   },
   async run(ctx, p) {
@@ -315,7 +343,7 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
         test: perClassTest(await mnistSource("heldOut")),
       });
     }
-    const strategies = TRANSFER_STRATEGIES;
+    const strategies = chosenStrategies(p.strategies);
     // acc[target][size][strategy] = one accuracy per seed.
     const acc: number[][][][] = targets.map(() =>
       p.perClass.map(() => strategies.map(() => [] as number[]))
@@ -373,19 +401,23 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
             const perEpoch = Math.floor(train.size / batchSize);
             const epochs = Math.max(1, Math.round(p.steps[i] / perEpoch));
             stepsRun[t][i] = epochs * perEpoch;
-            const scratch = buildTransferNet(seed & 0xffff, k);
+            const scratch = strategies.includes("scratch")
+              ? buildTransferNet(seed & 0xffff, k)
+              : undefined;
             try {
-              await fit(scratch, train, {
-                epochs,
-                batchSize,
-                seed,
-                optimizer: { name: "adam" },
-                schedule: { learningRate: p.learningRate },
-                logits: "logits",
-              });
-              measured.scratch = (await evaluate(scratch, target.test)).accuracy;
+              if (scratch) {
+                await fit(scratch, train, {
+                  epochs,
+                  batchSize,
+                  seed,
+                  optimizer: { name: "adam" },
+                  schedule: { learningRate: p.learningRate },
+                  logits: "logits",
+                });
+                measured.scratch = (await evaluate(scratch, target.test)).accuracy;
+              }
             } finally {
-              scratch.dispose();
+              scratch?.dispose();
             }
             for (
               const [which, layersToTrain] of [["fine-tune-few", p.few], [
@@ -393,6 +425,7 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
                 p.many,
               ]] as const
             ) {
+              if (!strategies.includes(which)) continue;
               const model = transferModel(featuresFrom(weights), k, { seed });
               try {
                 setHeadFromProbe(model, topProbe);
@@ -431,12 +464,19 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
         const transfer = strategies.map((st, j) => [st, j] as const).filter(([st]) =>
           st !== "scratch"
         );
-        const [bestSt, bestJ] = transfer.reduce((a, b) => means[b[1]] > means[a[1]] ? b : a);
+        const scratchJ = strategies.indexOf("scratch");
+        const [bestSt, bestJ] = transfer.length
+          ? transfer.reduce((a, b) => means[b[1]] > means[a[1]] ? b : a)
+          : ["-", -1] as const;
+        const gain = bestJ >= 0 && scratchJ >= 0
+          ? Number((100 * (means[bestJ] - means[scratchJ])).toFixed(2))
+          : "-";
         const sim = mean(similarity[t][i]);
         const advice = adviseTransfer({ perClass, similarity: sim });
         const advJ = strategies.indexOf(advice.strategy);
         const exact = advice.strategy === bestSt;
-        const close = !exact && means[bestJ] - means[advJ] <= Math.max(stds[bestJ], stds[advJ]);
+        const close = !exact && advJ >= 0 && bestJ >= 0 &&
+          means[bestJ] - means[advJ] <= Math.max(stds[bestJ], stds[advJ]);
         if (exact) matches++;
         cells++;
         const overall = means.reduce((a, v, j) => v > means[a] ? j : a, 0);
@@ -448,17 +488,14 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
           ...strategies.map((_, j) => `${pct(means[j])} ± ${pct(stds[j])}`),
           strategies[overall],
           bestSt,
-          Number((100 * (means[bestJ] - means[0])).toFixed(2)),
+          gain,
           Number(sim.toFixed(3)),
           advice.strategy,
-          exact ? "yes" : close ? "within noise" : "no",
+          exact ? "yes" : close ? "within noise" : advJ < 0 ? "not measured" : "no",
           [...new Set(stageLayer[t][i])].join(","),
         ]);
         r.figure(`${target.key}${perClass}Best`, bestSt);
-        r.figure(
-          `${target.key}${perClass}Gain`,
-          Number((100 * (means[bestJ] - means[0])).toFixed(2)),
-        );
+        r.figure(`${target.key}${perClass}Gain`, gain);
         r.figure(`${target.key}${perClass}Advice`, advice.strategy);
       }
       r.addPlot(
