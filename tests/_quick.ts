@@ -41,4 +41,7 @@ export const QUICK: Record<string, Record<string, unknown>> = {
 };
   tta: { count: 16, scales: [1, 1.15] },
   "mc-dropout": { count: 16, passes: 3 },
+  augment: { samples: 2, rgbImages: 16, rgbSize: 16 },
+  "augment-effect": { images: 20, epochs: 1, seeds: 1, testImages: 40, batchSize: 10 },
+  "augment-audit": { images: 4, levels: 2 },
   ensemble: { members: 2, epochs: 1, trainCount: 32, count: 16, batchSize: 16 },

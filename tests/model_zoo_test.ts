@@ -161,6 +161,22 @@ const CASES: Record<string, PluginCase> = {
     check: ({ result }) => {
       const rate = Number(result.figures.successRate ?? result.figures.fooled);
       assert.ok(rate > 0.5, `the attack flipped too few labels: ${JSON.stringify(result.figures)}`);
+  augment: { params: { samples: 2, rgbImages: 8, rgbSize: 16 } },
+  // Trains its own small net on Fashion-MNIST: the model does not matter.
+  "augment-effect": {
+    params: { images: 10, epochs: 1, seeds: 1, testImages: 20, batchSize: 10 },
+    check: ({ result }) => {
+      for (const k of ["accuracyWithout", "accuracyWith"]) {
+        const a = Number(result.figures[k]);
+        assert.ok(a >= 0 && a <= 1, `${k} ${a}`);
+      }
+    },
+  },
+  "augment-audit": {
+    params: { images: 2, levels: 2 },
+    check: ({ result }) =>
+      assert.equal(result.figures["rotation.camWithImage"] !== undefined, true),
+  },
     },
   },
   "fooling-images": { params: { classes: [0], steps: 10 } },

@@ -40,6 +40,13 @@ export const AUGMENT_AUDIT_PARAMS = {
     max: 1000,
     help: "images per Grad-CAM batch",
   },
+  levels: {
+    type: "integer",
+    default: 6,
+    min: 2,
+    max: 6,
+    help: "strengths per transform (spread over its list, weakest and strongest kept)",
+  },
   layer: { type: "layer", help: "Grad-CAM layer (default: the last with a spatial grid)" },
 } as const;
 
@@ -164,6 +171,16 @@ function families(): Family[] {
   ];
 }
 
+/** `k` of the strengths, evenly spread, the first and the last kept. */
+function spread(strengths: number[], k: number): number[] {
+  if (k >= strengths.length) return strengths;
+  const idx = Array.from(
+    { length: k },
+    (_, i) => Math.round((i * (strengths.length - 1)) / (k - 1)),
+  );
+  return [...new Set(idx)].map((i) => strengths[i]);
+}
+
 /** Pearson correlation per image of two `[n, h, w, 1]` maps; NaN where a map is constant. */
 async function correlations(a: tf.Tensor4D, b: tf.Tensor4D): Promise<number[]> {
   const n = a.shape[0];
@@ -228,8 +245,7 @@ async function camsOf(
 export const augmentAudit: Plugin<typeof AUGMENT_AUDIT_PARAMS> = definePlugin({
   name: "augment-audit",
   family: "train",
-  summary:
-    "Each augmentation at rising strength: how often the prediction flips, and whether Grad-CAM moves with the image",
+  summary: "Each augmentation at rising strength: prediction flips and whether Grad-CAM follows",
   params: AUGMENT_AUDIT_PARAMS,
   resultShape: () => ({}),
   demo: [{ images: 100 }],
@@ -255,7 +271,7 @@ export const augmentAudit: Plugin<typeof AUGMENT_AUDIT_PARAMS> = definePlugin({
         moves: number[];
         stays: number[];
       }[] = [];
-      const fams = families();
+      const fams = families().map((f) => ({ ...f, strengths: spread(f.strengths, p.levels) }));
       const total = fams.reduce((s, f) => s + f.strengths.length, 0);
       let done = 0;
       for (const f of fams) {

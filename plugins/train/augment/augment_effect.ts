@@ -117,8 +117,7 @@ function meanStd(v: number[]): [number, number] {
 export const augmentEffect: Plugin<typeof AUGMENT_EFFECT_PARAMS> = definePlugin({
   name: "augment-effect",
   family: "train",
-  summary:
-    "The same small net on 1,000 Fashion-MNIST images with and without augmentation: test accuracy",
+  summary: "A small net on 1,000 Fashion-MNIST images with and without augmentation: test accuracy",
   params: AUGMENT_EFFECT_PARAMS,
   resultShape: () => ({}),
   demo: [{ epochs: 10, seeds: 1, testImages: 2000 }],

@@ -89,8 +89,7 @@ function rows(
 export const augment: Plugin<typeof AUGMENT_PARAMS> = definePlugin({
   name: "augment",
   family: "train",
-  summary:
-    "One image under each augmentation and the whole pipeline; colour transforms and fancy PCA in RGB",
+  summary: "One image under each augmentation and the whole pipeline; colour and fancy PCA in RGB",
   params: AUGMENT_PARAMS,
   resultShape: () => ({}),
   demo: [{}],
