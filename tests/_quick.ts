@@ -31,6 +31,9 @@ export const QUICK: Record<string, Record<string, unknown>> = {
   "pointing-game": { count: 10 },
   deletion: { count: 6, steps: 4 },
   "sanity-check": { count: 2 },
+  augment: { samples: 2, rgbImages: 16, rgbSize: 16 },
+  "augment-effect": { images: 20, epochs: 1, seeds: 1, testImages: 40, batchSize: 10 },
+  "augment-audit": { images: 4, levels: 2 },
   "class-model": { steps: 3, classes: [0, 1] },
   visualize: { steps: 3, units: [0, 1] },
   "deep-dream": { steps: 2, octaves: 2 },
@@ -38,10 +41,7 @@ export const QUICK: Record<string, Record<string, unknown>> = {
   adversarial: { steps: 3, batchSize: 2 },
   "fooling-images": { steps: 3, generations: 3, classes: [0, 1] },
   "shallow-fooling": { count: 20, epochs: 1, epsilons: [0, 0.1] },
-};
   tta: { count: 16, scales: [1, 1.15] },
   "mc-dropout": { count: 16, passes: 3 },
-  augment: { samples: 2, rgbImages: 16, rgbSize: 16 },
-  "augment-effect": { images: 20, epochs: 1, seeds: 1, testImages: 40, batchSize: 10 },
-  "augment-audit": { images: 4, levels: 2 },
   ensemble: { members: 2, epochs: 1, trainCount: 32, count: 16, batchSize: 16 },
+};

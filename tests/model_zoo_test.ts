@@ -154,13 +154,6 @@ const CASES: Record<string, PluginCase> = {
     },
   },
   visualize: { params: { units: [0], steps: 5, scale: 2 } },
-  "deep-dream": { params: { octaves: 1, steps: 2, scale: 2 } },
-  invert: { params: { starts: 1, steps: 2, scale: 2 } },
-  adversarial: {
-    params: { steps: 10, epsilon: 0.5, show: 2 },
-    check: ({ result }) => {
-      const rate = Number(result.figures.successRate ?? result.figures.fooled);
-      assert.ok(rate > 0.5, `the attack flipped too few labels: ${JSON.stringify(result.figures)}`);
   augment: { params: { samples: 2, rgbImages: 8, rgbSize: 16 } },
   // Trains its own small net on Fashion-MNIST: the model does not matter.
   "augment-effect": {
@@ -177,6 +170,13 @@ const CASES: Record<string, PluginCase> = {
     check: ({ result }) =>
       assert.equal(result.figures["rotation.camWithImage"] !== undefined, true),
   },
+  "deep-dream": { params: { octaves: 1, steps: 2, scale: 2 } },
+  invert: { params: { starts: 1, steps: 2, scale: 2 } },
+  adversarial: {
+    params: { steps: 10, epsilon: 0.5, show: 2 },
+    check: ({ result }) => {
+      const rate = Number(result.figures.successRate ?? result.figures.fooled);
+      assert.ok(rate > 0.5, `the attack flipped too few labels: ${JSON.stringify(result.figures)}`);
     },
   },
   "fooling-images": { params: { classes: [0], steps: 10 } },
