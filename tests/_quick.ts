@@ -29,6 +29,16 @@ export const QUICK: Record<string, Record<string, unknown>> = {
   smoothgrad: { samples: 4 },
   "integrated-gradients": { steps: 8 },
   "pointing-game": { count: 10 },
+  // Skips on the MNIST model (no known boxes); tiny where it runs (the canvas model).
+  localize: {
+    train: 32,
+    validation: 8,
+    count: 8,
+    epochs: 1,
+    hidden: 4,
+    layers: "conv5",
+    mapCount: 2,
+  },
   deletion: { count: 6, steps: 4 },
   "sanity-check": { count: 2 },
   augment: { samples: 2, rgbImages: 16, rgbSize: 16 },

@@ -218,9 +218,11 @@ export interface BoxHead {
   boxesOf(features: tf.Tensor4D, classes: readonly number[]): tf.Tensor2D;
   /**
    * The Net's model and the head as one functional LayersModel (LayersModel Nets
-   * only): input -> attach layer -> pooling -> head, with two outputs: the class
-   * probabilities and the raw box values (`4` or `4 x classes`). It shares the
-   * weights of the Net and the head: do not dispose of it while they are in use.
+   * only): input -> attach layer -> pooling -> head, with two outputs: the model's
+   * output (class probabilities for a softmax classifier) and the raw box values
+   * (`4` or `4 x classes`). It is a view made of the Net's and the head's own
+   * layers (no copy): it owns nothing, so dispose of the Net and the head as
+   * usual and never of it (tfjs would free the Net's layers with it).
    * @throws {RangeError} for a GraphModel Net.
    */
   localizer(): tf.LayersModel;
@@ -238,31 +240,37 @@ function classBox(raw: tf.Tensor, classes: tf.Tensor1D, k: number): tf.Tensor2D 
 }
 
 /**
- * The model input -> the output of the layer at `path` (a layer of `model`, or of
- * a model nested in it), as a functional model sharing `model`'s weights.
+ * The symbolic output of the layer at `path` (a layer of `model`, or of a model
+ * nested in it) in `model`'s own graph, so that a model from `model.inputs` to it
+ * reuses `model`'s layers without applying (and so re-counting) any of them.
  */
-function featureModel(model: tf.LayersModel, path: string): tf.LayersModel {
+function layerOutput(model: tf.LayersModel, path: string): tf.SymbolicTensor {
   const direct = model.layers.find((l) => l.name === path);
   if (direct) {
-    return tf.model({ inputs: model.inputs, outputs: direct.output as tf.SymbolicTensor });
+    try {
+      return direct.output as tf.SymbolicTensor;
+    } catch {
+      throw new RangeError(
+        `Layer "${path}" is used more than once in the model, so its output is ambiguous; ` +
+          "attach the head to a layer used once",
+      );
+    }
   }
   const nested = model.layers.find((l) =>
     l instanceof tf.LayersModel && path.startsWith(`${l.name}/`)
   ) as tf.LayersModel | undefined;
   if (!nested) throw new RangeError(`The model has no layer "${path}"`);
-  const inner = featureModel(nested, path.slice(nested.name.length + 1));
-  // The node where the outer model calls the nested one (not the nested model's own).
-  const call = nested.inboundNodes.find((node) =>
-    node.inputTensors.every((t) => !nested.inputs.includes(t))
-  );
-  if (!call) throw new RangeError(`The nested model "${nested.name}" is not called in the model`);
-  const input = tf.input({ shape: model.inputs[0].shape.slice(1) as number[] });
-  const feed = call.inputTensors[0] === model.inputs[0]
-    ? input
-    : tf.model({ inputs: model.inputs, outputs: call.inputTensors[0] }).apply(
-      input,
-    ) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: inner.apply(feed) as tf.SymbolicTensor });
+  const inner = layerOutput(nested, path.slice(nested.name.length + 1));
+  // The node where the outer model calls the nested one; a Sequential that starts
+  // with a model uses that model's own node (the graphs then share the input).
+  const nodes = nested.inboundNodes;
+  const call = nodes.find((node) => node.inputTensors[0] !== nested.inputs[0]) ?? nodes[0];
+  const feed = call.inputTensors[0];
+  if (feed === nested.inputs[0]) return inner;
+  // A view of the nested model up to the layer, called where the outer model calls
+  // the nested one: it holds no weights of its own.
+  const view = tf.model({ inputs: nested.inputs, outputs: inner });
+  return view.apply(feed) as tf.SymbolicTensor;
 }
 
 /**
@@ -391,9 +399,7 @@ function makeBoxHead(
         );
       }
       const model = net.model as tf.LayersModel;
-      const input = tf.input({ shape: model.inputs[0].shape.slice(1) as number[] });
-      const probs = model.apply(input) as tf.SymbolicTensor;
-      let f = featureModel(model, layer).apply(input) as tf.SymbolicTensor;
+      let f = layerOutput(model, layer);
       if (vector) {
         f = tf.layers.reshape({ targetShape: [1, 1, f.shape[1]!] }).apply(f) as tf.SymbolicTensor;
       } else if (pool > 1) {
@@ -401,7 +407,14 @@ function makeBoxHead(
           .apply(f) as tf.SymbolicTensor;
       }
       const box = head.apply(f) as tf.SymbolicTensor;
-      return tf.model({ inputs: input, outputs: [probs, box], name: "localizer" });
+      // Calling the head counted one more user of it in tfjs, which would keep
+      // head.dispose() from freeing its weights; the localizer is only a view.
+      (head as unknown as { _refCount: number })._refCount--;
+      return tf.model({
+        inputs: model.inputs,
+        outputs: [model.outputs[0], box],
+        name: "localizer",
+      });
     },
     dispose() {
       head.dispose();
