@@ -23,6 +23,8 @@ import { Lens } from "../lens.ts";
 import { heldOutDigits } from "../core/datasets.ts";
 import { initBackend } from "../backends/mod.ts";
 import { loadNet } from "../core/load.ts";
+import { definePlugin } from "../core/plugin.ts";
+import { Result } from "../core/result.ts";
 import {
   deconvnetAttribution,
   gradCamAttribution,
@@ -194,5 +196,44 @@ Deno.test({
       }
       assert.ok(scale > 0 && err <= 1e-4 * scale, `${m.name}: max error ${err} of ${scale}`);
     });
+  },
+});
+
+/** An "attribution" that always points at the top-left pixel, where no digit box is. */
+const cornerMap = definePlugin({
+  name: "corner-map",
+  family: "attribute",
+  summary: "a map peaked at pixel (0, 0)",
+  params: {
+    class: { type: "numbers", default: [], help: "ignored" },
+    render: { type: "boolean", default: false, help: "ignored" },
+  },
+  run(ctx) {
+    const { height, width, channels } = ctx.net.input;
+    const n = ctx.images.x.shape[0];
+    const a = tf.tidy(() =>
+      tf.pad(tf.ones([n, 1, 1, channels]), [[0, 0], [0, height - 1], [0, width - 1], [0, 0]])
+    );
+    return Promise.resolve(new Result("corner-map", "corner").tensor("attribution", a));
+  },
+});
+
+Deno.test({
+  name: "pointing game scores the map's own peak: a map peaked off every box never hits",
+  ignore: !canvasDir,
+  async fn() {
+    const lens = await Lens.open({ model: canvasDir, backend: BACKEND, quiet: true, count: 1 });
+    lens.use(cornerMap);
+    try {
+      const r = await lens.run("pointing-game", { methods: "corner-map", count: 30, show: 0 });
+      const f = r.figures as Record<string, number>;
+      // The brightest pixel (no model) finds most digits: a game that scored the
+      // image instead of the map would give the corner map that rate.
+      assert.ok(f.brightest > 0.5, `brightest pixel ${f.brightest}`);
+      assert.ok(f["corner-map"] <= 0.05, `corner map hit rate ${f["corner-map"]}`);
+      r.dispose();
+    } finally {
+      lens.dispose();
+    }
   },
 });

@@ -71,10 +71,13 @@ interface ConvCase {
   w: number;
   kh: number;
   kw: number;
-  stride: number;
-  dilation: number;
+  stride: number | [number, number];
+  dilation: number | [number, number];
   pad: Pad;
 }
+
+const pairOf = (v: number | [number, number]): [number, number] => Array.isArray(v) ? v : [v, v];
+const dilated = (c: ConvCase) => pairOf(c.dilation).some((d) => d > 1);
 
 function convCases(): ConvCase[] {
   const cases: ConvCase[] = [];
@@ -102,6 +105,13 @@ function convCases(): ConvCase[] {
   });
   cases.push({ batch: 2, h: 12, w: 13, kh: 3, kw: 3, stride: 1, dilation: 2, pad: "same" });
   cases.push({ batch: 1, h: 12, w: 13, kh: 3, kw: 2, stride: 1, dilation: 2, pad: "valid" });
+  // Strides and dilations that differ per axis: a kernel that swaps height and
+  // width (in strides, dilations, pads or sizes) agrees on every square case.
+  cases.push({ batch: 2, h: 9, w: 11, kh: 3, kw: 2, stride: [1, 2], dilation: 1, pad: "same" });
+  cases.push({ batch: 1, h: 10, w: 7, kh: 2, kw: 3, stride: [2, 1], dilation: 1, pad: "valid" });
+  cases.push({ batch: 2, h: 10, w: 9, kh: 1, kw: 1, stride: [2, 3], dilation: 1, pad: "same" });
+  cases.push({ batch: 1, h: 12, w: 13, kh: 3, kw: 3, stride: 1, dilation: [1, 2], pad: "same" });
+  cases.push({ batch: 2, h: 11, w: 12, kh: 2, kw: 3, stride: 1, dilation: [2, 1], pad: "valid" });
   return cases;
 }
 
@@ -111,8 +121,9 @@ function convCases(): ConvCase[] {
  * cannot run safely (see `convBackwardWeights`) and WASM answers.
  */
 function filterGradient(c: ConvCase): string[] {
-  const shortcut = c.kh === 1 && c.kw === 1 && c.stride > 1;
-  return shortcut && (c.h % c.stride !== 0 || c.w % c.stride !== 0) ? [] : ["Conv2DBackpropFilter"];
+  const [sh, sw] = pairOf(c.stride);
+  const shortcut = c.kh === 1 && c.kw === 1 && (sh > 1 || sw > 1);
+  return shortcut && (c.h % sh !== 0 || c.w % sw !== 0) ? [] : ["Conv2DBackpropFilter"];
 }
 
 Deno.test({
@@ -129,12 +140,12 @@ Deno.test({
         const conv = (a: tf.Tensor4D, b: tf.Tensor4D) =>
           tf.conv2d(a, b, c.stride, c.pad, "NHWC", c.dilation);
         const y = conv(x, f);
-        if (c.dilation > 1) return [y]; // tfjs has no gradient for dilated convs
+        if (dilated(c)) return [y]; // tfjs has no gradient for dilated convs
         const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
           conv(a as tf.Tensor4D, b as tf.Tensor4D).mul(weights).sum()
         )([x, f]);
         return [y, dx, df];
-      }, c.dilation > 1 ? ["Conv2D"] : ["Conv2D", "Conv2DBackpropInput", ...filterGradient(c)]);
+      }, dilated(c) ? ["Conv2D"] : ["Conv2D", "Conv2DBackpropInput", ...filterGradient(c)]);
       assertAgree(r, what);
     }
   },
@@ -154,7 +165,7 @@ Deno.test({
             const x = values([c.batch, c.h, c.w, ci], 16) as tf.Tensor4D;
             const f = values([c.kh, c.kw, ci, m], 17) as tf.Tensor4D;
             const weights = tf.cos(tf.range(0, ci * m));
-            const stride = c.dilation > 1 ? 1 : c.stride;
+            const stride = dilated(c) ? 1 : c.stride;
             const conv = (a: tf.Tensor4D, b: tf.Tensor4D) =>
               tf.depthwiseConv2d(a, b, stride, c.pad, "NHWC", c.dilation);
             const y = conv(x, f);
@@ -168,13 +179,13 @@ Deno.test({
               bias: values([ci * m], 18),
               activation: "relu",
             });
-            if (c.dilation > 1) return [y, fused];
+            if (dilated(c)) return [y, fused];
             const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
               conv(a as tf.Tensor4D, b as tf.Tensor4D).mul(weights).sum()
             )([x, f]);
             return [y, fused, dx, df];
           },
-          c.dilation > 1 ? ["DepthwiseConv2dNative", "FusedDepthwiseConv2D"] : [
+          dilated(c) ? ["DepthwiseConv2dNative", "FusedDepthwiseConv2D"] : [
             "DepthwiseConv2dNative",
             "FusedDepthwiseConv2D",
             "DepthwiseConv2dNativeBackpropInput",

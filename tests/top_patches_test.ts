@@ -414,3 +414,24 @@ Deno.test("top-patches on WASM agrees with CPU, projections included", async () 
     net.dispose();
   }
 });
+
+Deno.test("top-patches breaks ties by the lower image index, whatever the batches", async () => {
+  const net = handNet();
+  // Images 0, 1 and 2 tie for every filter; image 3 is weaker.
+  const dir = await spotFolder([[2, 3, 200], [4, 1, 200], [1, 5, 200], [5, 5, 100]]);
+  try {
+    for (const batchSize of [1, 2, 4]) {
+      const r = await run(net, { data: dir, layer: "c1", k: 2, channels: [0, 1], batchSize });
+      const positions = await r.tensors.positions.array() as number[][][];
+      assert.deepEqual(
+        positions.map((p) => p.map((q) => q[0])),
+        [[0, 1], [0, 1]],
+        `batch ${batchSize}`,
+      );
+      r.dispose();
+    }
+  } finally {
+    net.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
