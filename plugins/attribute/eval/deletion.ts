@@ -147,17 +147,43 @@ export function curveArea(curve: readonly number[]): number {
   return s / steps;
 }
 
+/** The model-free deletion orders reported beside the methods. */
+export const MODEL_FREE = ["brightness", "edges"] as const;
+
+/**
+ * A model-free importance map `[n, h, w]` of display pixels: their brightness
+ * (summed over channels), or the magnitude of their Sobel gradient.
+ *
+ * @param pixels `[n, h, w, c]` in [0, 1].
+ * @param order Which map.
+ * @returns The map.
+ */
+export function modelFreeMap(
+  pixels: tf.Tensor4D,
+  order: typeof MODEL_FREE[number],
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const gray = pixels.mean(3, true) as tf.Tensor4D;
+    if (order === "brightness") return gray.squeeze([3]) as tf.Tensor3D;
+    const sx = tf.tensor4d([-1, 0, 1, -2, 0, 2, -1, 0, 1], [3, 3, 1, 1]);
+    const sy = tf.tensor4d([-1, -2, -1, 0, 0, 0, 1, 2, 1], [3, 3, 1, 1]);
+    const gx = tf.conv2d(gray, sx, 1, "same"), gy = tf.conv2d(gray, sy, 1, "same");
+    return gx.square().add(gy.square()).sqrt().squeeze([3]) as tf.Tensor3D;
+  });
+}
+
 /** The `deletion` plugin. */
 export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
   name: "deletion",
   family: "attribute",
-  summary: "Deletion metric: class probability as pixels go in map order vs random (AUC)",
+  summary:
+    "Deletion metric: class probability as pixels go in map order vs model-free and random orders (AUC)",
   params: DELETION_PARAMS,
   resultShape(net, p, images): Record<string, number[]> {
     // A built-in model reads its own test data, which holds at least `count` images.
     const builtIn = (BUILTIN_NAMES as readonly string[]).includes(net.sidecar.name ?? "");
     const n = builtIn ? p.count : Math.min(p.count, images.x.shape[0]);
-    const m = methodList(p.methods, "deletion").length + 1;
+    const m = methodList(p.methods, "deletion").length + MODEL_FREE.length + 1;
     return { auc: [m], curves: [m, n, p.steps + 1] };
   },
   demo: [{}],
@@ -171,7 +197,10 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
       const { images } = data;
       const [n, h, w] = images.x.shape;
       const classes = await predictedClasses(net, images.x);
-      const names = [...methods, "random"];
+      // Two model-free orders beside random: the brightest pixels first (deleting
+      // to black removes most there), and the strongest edges first. A map that
+      // explains the model should beat what needs no model.
+      const names = [...methods, ...MODEL_FREE, "random"];
       const curves: number[][][] = [];
       let done = 0;
       const total = methods.length * Math.ceil(n / batchSize) + names.length;
@@ -188,6 +217,12 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
         curves.push(
           await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize),
         );
+        ctx.progress(++done, total);
+      }
+      for (const order of MODEL_FREE) {
+        const map = tf.tidy(() => modelFreeMap(images.pixels, order));
+        const ranks = deletionRanks((await readOnce(map)) as Float32Array, n, h * w, ctx.rng);
+        curves.push(await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize));
         ctx.progress(++done, total);
       }
       const random = deletionRanks(undefined, n, h * w, ctx.rng);
