@@ -35,6 +35,7 @@ import {
   deconvnetAttribution,
   deletionRanks,
   gradCam,
+  gradCamAttribution,
   gradCamMap,
   guidedBackprop,
   guidedBackpropAttribution,
@@ -263,10 +264,29 @@ Deno.test("grad-cam works on a functional model (the layer is a merge)", async (
   const px = tf.randomUniform([2, 10, 10, 3], 0, 1, "float32", 5) as tf.Tensor4D;
   const bi = imagesFromPixels(big, px);
   const r = await noLeak("functional grad-cam", async () => {
-    const res = await runPlugin(big, bi, gradCam, {});
+    const res = await runPlugin(big, bi, gradCam, { class: [0, 2] });
     assert.equal(res.figures.layer, "drop"); // the last layer with a grid
     assert.deepEqual(res.tensors.attribution.shape, [2, 10, 10, 3]);
-    assert.ok((await values(res.tensors.map)).every((v) => v >= 0));
+    // drop -> global average pool -> dense: dS_c/dA_k(i,j) = W[k,c] / 25 everywhere, so
+    // alpha_k = W[k,c] / 25 and the map is relu(sum_k W[k,c] A_k / 25), from the weights alone.
+    const want = tf.tidy(() => {
+      const { taps, output } = big.forward(bi.x, { taps: ["drop"] });
+      output.dispose();
+      const w = (big.model as tf.LayersModel).getLayer("out").getWeights()[0] as tf.Tensor2D;
+      const a = taps.drop as tf.Tensor4D;
+      return tf.stack(
+        [0, 2].map((c, i) =>
+          tf.relu(
+            a.slice([i, 0, 0, 0], [1, -1, -1, -1]).mul(
+              w.slice([0, c], [-1, 1]).reshape([1, 1, 1, -1]),
+            ).sum(3).div(25),
+          )
+            .squeeze([0])
+        ),
+      );
+    });
+    close(await values(res.tensors.cam), await values(want), "cam from the weights", 1e-4);
+    want.dispose();
     res.dispose();
     return true;
   });
@@ -371,6 +391,18 @@ Deno.test("smoothgrad with sigma 0 is the method itself", async () => {
     sigma: 0,
   });
   close(await values(smooth), await values(plain), "sigma 0");
+  tf.dispose([plain, smooth]);
+});
+
+Deno.test("smoothgrad of grad-cam with sigma 0 is grad-cam itself", async () => {
+  const target = [0, 1, 2];
+  const plain = await gradCamAttribution.attribute(seq, seqImages.x, target);
+  const smooth = await smoothGrad(gradCamAttribution).attribute(seq, seqImages.x, target, {
+    samples: 3,
+    sigma: 0,
+  });
+  close(await values(smooth), await values(plain), "sigma 0", 1e-5);
+  assert.ok((await values(plain)).some((v) => v > 0), "a Grad-CAM map that is not all zeros");
   tf.dispose([plain, smooth]);
 });
 
