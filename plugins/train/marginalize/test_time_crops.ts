@@ -589,10 +589,11 @@ async function disagreementMap(
     const hot = tf.oneHot(tf.tensor1d(order.map((i) => ttaPred[i]), "int32"), net.numClasses);
     return picked.mul(hot.expandDims(0)).sum(2) as tf.Tensor2D; // [V, m]
   });
-  const scale = Math.max(1, Math.floor(24 / Math.max(1, Math.min(V, order.length))));
+  // Square cells, the map about 240 pixels on its longer side.
+  const cell = Math.max(4, Math.floor(240 / Math.max(V, order.length)));
   const heat = tf.tidy(() => {
     const c = colormap(probs, "viridis", { min: 0, max: 1 });
-    const up = tf.image.resizeNearestNeighbor(c, [V * scale * 2, order.length * scale * 2]);
+    const up = tf.image.resizeNearestNeighbor(c, [V * cell, order.length * cell]);
     return up as tf.Tensor3D;
   });
   try {
