@@ -14,7 +14,8 @@
  * - `scratch`: the same architecture trained from random weights;
  * - `linear-top`: softmax regression on the base's top layer (`fc1`);
  * - `stages`: softmax regression on the best earlier layer (input pixels,
- *   convs, pools), chosen on a held-out fifth of the training draw;
+ *   convs, pools), chosen on a held-out fifth of the training draw (each
+ *   probe's L2 strength is chosen there too, from `--l2`);
  * - `fine-tune-few` / `fine-tune-many`: the base nested in a new model,
  *   all but its last 2 (or 4) weight layers frozen (frozen batch norm in
  *   inference mode), the head started from the top-layer probe (LP-FT), then
@@ -26,7 +27,8 @@
  * whether it picked the measured best transfer strategy.
  *
  * The experiment trains its own base and reads its own data: it does not use
- * the run's model (`--model`) at all.
+ * the run's model (`--model`) at all. `--strategies` measures a subset (the
+ * probes alone train nothing but the base, which is cached in `--cache`).
  *
  * @module
  */
@@ -99,6 +101,11 @@ export const TRANSFER_PARAMS = {
   },
   learningRate: { type: "number", default: 0.001, min: 0, help: "Adam rate from scratch" },
   fineTuneRate: { type: "number", default: 0.0003, min: 0, help: "Adam rate of fine-tuning" },
+  l2: {
+    type: "numbers",
+    default: [0.001, 0.01, 0.1] as number[],
+    help: "L2 strengths tried per probe, the best chosen on a held-out fifth of the draw",
+  },
   probeSteps: { type: "integer", default: 200, min: 1, help: "full-batch Adam steps per probe" },
   dims: { type: "integer", default: 512, min: 1, help: "most features per probed layer" },
   cache: {
@@ -296,6 +303,8 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
       ],
     };
   },
+  // The full table takes ~15 minutes on a busy 2-core machine; the report shows one size.
+  demo: [{ perClass: [100], steps: [150], seeds: 1 }],
   async run(ctx, p) {
     if (p.perClass.length === 0 || p.perClass.length !== p.steps.length) {
       throw new RangeError(
@@ -307,6 +316,9 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
       if (list.some((v) => !(Number.isInteger(v) && v >= 1))) {
         throw new RangeError(`transfer: --${name} takes positive integers, got ${list.join(",")}`);
       }
+    }
+    if (p.l2.length === 0 || p.l2.some((v) => !(v >= 0))) {
+      throw new RangeError(`transfer: --l2 takes numbers >= 0, got ${p.l2.join(",")}`);
     }
     if (p.perClass.some((v) => v < 2)) {
       throw new RangeError("transfer: --perClass entries must be at least 2 (one is held out)");
@@ -378,18 +390,30 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
               Math.max(1, Math.floor(perClass * 0.8)),
               seed + 1,
             );
+            // Each layer's probe at each L2 strength on the held-out fifth: the best
+            // strength per layer, then the best earlier layer.
             const valAcc = new Map<string, number>();
+            const bestL2 = new Map<string, number>();
             for (const layer of layers) {
               const f = feats.get(layer)!;
-              const pr = await trainProbe(subset(f, inner.train), probe);
-              valAcc.set(layer, await probeAccuracy(pr, subset(f, inner.rest)));
+              const fit = subset(f, inner.train), held = subset(f, inner.rest);
+              for (const l2 of p.l2) {
+                const a = await probeAccuracy(await trainProbe(fit, { ...probe, l2 }), held);
+                if (!(a <= (valAcc.get(layer) ?? -1))) {
+                  valAcc.set(layer, a);
+                  bestL2.set(layer, l2);
+                }
+              }
             }
             const earlier = layers.filter((l) => l !== top);
             const stage = earlier.reduce((a, b) => valAcc.get(b)! > valAcc.get(a)! ? b : a);
             stageLayer[t][i].push(stage);
             similarity[t][i].push(measuredSimilarity(valAcc.get(top)!, [...valAcc.values()]));
-            const topProbe = await trainProbe(feats.get(top)!, probe);
-            const stageProbe = await trainProbe(feats.get(stage)!, probe);
+            const topProbe = await trainProbe(feats.get(top)!, { ...probe, l2: bestL2.get(top)! });
+            const stageProbe = await trainProbe(feats.get(stage)!, {
+              ...probe,
+              l2: bestL2.get(stage)!,
+            });
             const measured: Record<TransferStrategy, number> = {
               scratch: NaN,
               "linear-top": await probeAccuracy(topProbe, testFeatures.get(top)!),
