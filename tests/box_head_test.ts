@@ -139,6 +139,7 @@ Deno.test("per-class and agnostic heads: output shapes, class and box in one cal
       perClass,
       epochs: 2,
       hidden: 8,
+      squeeze: 4,
       loss: perClass ? "giou" : "smooth-l1",
     });
     const p = await head.predict(x);
@@ -147,6 +148,8 @@ Deno.test("per-class and agnostic heads: output shapes, class and box in one cal
     assert.equal(p.classes.length, 5);
     const units = perClass ? 8 : 4;
     assert.equal(head.head.outputs[0].shape[1], units);
+    // c2 gives 12x12x8, pooled to 6x6x8 (window 2), squeezed to 4 channels, then 144 -> 8.
+    if (layer === "c2") assert.equal(head.params, (8 * 4 + 4) + (6 * 6 * 4 * 8 + 8) + (8 * 8 + 8));
     // The functional model input -> layer -> head gives the same class and raw box.
     const localizer = head.localizer();
     const [probs, raw] = localizer.predict(x) as tf.Tensor[];

@@ -23,6 +23,8 @@ const canvasDir = `${MODELS}/canvas`;
 const TINY = {
   layers: "conv2,pool3,gap",
   train: 300,
+  sweepTrain: 200,
+  sweepEpochs: 2,
   validation: 40,
   count: 30,
   epochs: 3,
@@ -55,9 +57,12 @@ Deno.test({
       assert.ok(["conv2", "pool3", "gap"].includes(f.bestLayer as string));
       assert.ok(["agnostic", "per-class"].includes(f.bestHead as string));
       assert.ok((f.classAccuracy as number) > 0.8, `class accuracy ${f.classAccuracy}`);
-      // One row per layer and head, then one per method and region.
+      // One row per layer and head, the final head, then one per method and region.
       const rows = r.tables[0].rows;
-      assert.equal(rows.length, 3 * 2 + 2 * 2);
+      assert.equal(rows.length, 3 * 2 + 1 + 2 * 2);
+      assert.equal(rows[6][0], f.bestLayer);
+      assert.equal(rows[6][1], `${f.bestHead} (final)`);
+      assert.equal(rows[6][4], Number((f.meanIoU as number).toFixed(4)));
       assert.deepEqual(rows.slice(0, 6).map((row) => `${row[0]} ${row[1]}`), [
         "conv2 agnostic",
         "conv2 per-class",

@@ -159,6 +159,11 @@ export interface BoxHeadOptions {
   loss?: BoxLossName;
   /** Units of the hidden ReLU layer; 0 for a linear head. @default 256 */
   hidden?: number;
+  /**
+   * Channels of a 1x1 ReLU convolution that squeezes a grid's channels before it
+   * is flattened (fewer weights in the first dense layer); 0 for none. @default 0
+   */
+  squeeze?: number;
   /** Passes over the training images. @default 30 */
   epochs?: number;
   /** Images per step. @default 64 */
@@ -301,6 +306,10 @@ export async function trainBoxHead(
   if (!Number.isInteger(hidden) || hidden < 0) {
     throw new RangeError(`trainBoxHead: hidden ${hidden} must be an integer >= 0`);
   }
+  const squeeze = options.squeeze ?? 0;
+  if (!Number.isInteger(squeeze) || squeeze < 0) {
+    throw new RangeError(`trainBoxHead: squeeze ${squeeze} must be an integer >= 0`);
+  }
   const k = net.numClasses;
   const { height, width } = net.input;
   const targets = boxesToXywh(boxes, height, width);
@@ -310,7 +319,18 @@ export async function trainBoxHead(
   const head = tf.sequential({
     name: `box_head_${features.layer.replace(/[^A-Za-z0-9_]/g, "_")}`,
     layers: [
-      tf.layers.flatten({ inputShape: [gh, gw, c], name: "box_flatten" }),
+      tf.layers.inputLayer({ inputShape: [gh, gw, c], name: "box_features" }),
+      // A vector (1x1 grid) has no channels to squeeze apart from its units.
+      ...(squeeze > 0 && !features.vector
+        ? [tf.layers.conv2d({
+          filters: squeeze,
+          kernelSize: 1,
+          activation: "relu",
+          name: "box_squeeze",
+          kernelInitializer: tf.initializers.heNormal({ seed: seed * 7 + 3 }),
+        })]
+        : []),
+      tf.layers.flatten({ name: "box_flatten" }),
       ...(hidden > 0
         ? [tf.layers.dense({
           units: hidden,

@@ -8,9 +8,13 @@
  *
  * It answers the lecture's "where to attach the regression head?" with a sweep
  * over every conv, pool and dense stage, class-agnostic and per-class heads
- * each; the head scored in the figures `meanIoU` and `iouAbove05` is the one
- * with the best mean IoU on validation canvases (training canvases no head
- * trained on), so that picking it does not peek at the held-out set.
+ * each, trained on a smaller budget (`sweepTrain` canvases, `sweepEpochs`); the
+ * stage and head with the best mean IoU on validation canvases (training
+ * canvases no head trained on, so that the choice does not peek at the held-out
+ * set) is trained again on `train` canvases for `epochs`, and that final head
+ * gives the figures `meanIoU` and `iouAbove05`. The head's design (pooling to a
+ * coarse grid, an optional 1x1 squeeze, flatten, dense layers) is explained in
+ * `box_head.ts`.
  *
  * Beside the trained heads, boxes read off attribution maps with no box
  * training at all (Simonyan et al. 2014 localized objects from saliency): the
@@ -61,7 +65,20 @@ export const LOCALIZE_PARAMS = {
     help: "class-agnostic (4 outputs), per-class (4 per class) or both",
   },
   loss: { type: "enum", choices: BOX_LOSSES, default: "l2", help: "box loss" },
-  train: { type: "integer", default: 3000, min: 16, max: 100000, help: "training canvases" },
+  train: {
+    type: "integer",
+    default: 4000,
+    min: 16,
+    max: 100000,
+    help: "training canvases of the final head",
+  },
+  sweepTrain: {
+    type: "integer",
+    default: 1500,
+    min: 16,
+    max: 100000,
+    help: "training canvases of each sweep head",
+  },
   validation: {
     type: "integer",
     default: 300,
@@ -70,9 +87,17 @@ export const LOCALIZE_PARAMS = {
     help: "validation canvases (pick the attach layer)",
   },
   count: { type: "integer", default: 500, min: 1, max: 2000, help: "held-out canvases scored" },
-  epochs: { type: "integer", default: 12, min: 1, max: 500, help: "epochs of each head" },
-  batchSize: { type: "integer", default: 128, min: 1, max: 4096, help: "canvases per step" },
+  epochs: { type: "integer", default: 15, min: 1, max: 500, help: "epochs of the final head" },
+  sweepEpochs: { type: "integer", default: 8, min: 1, max: 500, help: "epochs of each sweep head" },
+  batchSize: { type: "integer", default: 64, min: 1, max: 4096, help: "canvases per step" },
   hidden: { type: "integer", default: 128, min: 0, max: 4096, help: "hidden units (0: linear)" },
+  squeeze: {
+    type: "integer",
+    default: 16,
+    min: 0,
+    max: 1024,
+    help: "channels of a 1x1 conv squeezing a grid before flattening (0: none)",
+  },
   grid: { type: "integer", default: 8, min: 1, max: 64, help: "grids are pooled to this size" },
   learningRate: { type: "number", default: 0.002, min: 0, max: 1, help: "peak learning rate" },
   optimizer: { type: "enum", choices: ["adam", "sgd"], default: "adam", help: "update rule" },
@@ -90,7 +115,7 @@ export const LOCALIZE_PARAMS = {
     max: 2000,
     help: "held-out canvases scored by the map boxes (occlusion runs one pass per square)",
   },
-  occlusionStride: { type: "integer", default: 4, min: 1, max: 32, help: "occlusion step" },
+  occlusionStride: { type: "integer", default: 6, min: 1, max: 32, help: "occlusion step" },
   show: { type: "integer", default: 8, min: 0, max: 32, help: "canvases drawn" },
 } as const;
 
@@ -104,13 +129,14 @@ export function attachStages(net: Net): string[] {
 }
 
 /** A canvas window as a source plus its boxes. */
-function canvasData(a: CanvasArrays, net: Net, name: string): DataSource {
+function canvasData(a: CanvasArrays, net: Net, name: string, indices?: number[]): DataSource {
   return arraySource({
     name,
     pixels: a.pixels,
     labels: a.labels,
     shape: [a.size, a.size, 1],
     classes: net.labels,
+    indices,
   });
 }
 
@@ -232,15 +258,26 @@ export const localize: Plugin<typeof LOCALIZE_PARAMS> = definePlugin({
     const methods = p.methods.split(",").map((s) => s.trim()).filter((s) => s !== "");
     const kinds = p.heads === "both" ? [false, true] : [p.heads === "per-class"];
     const [train, val, test] = await Promise.all([
-      canvasArrays({ part: "train", count: p.train }),
+      canvasArrays({ part: "train", count: Math.max(p.train, p.sweepTrain) }),
       canvasArrays({ part: "train", count: p.validation, offset: VALIDATION_OFFSET }),
       canvasArrays({ part: "heldOut", count: p.count }),
     ]);
+    const first = (n: number) => Array.from({ length: n }, (_, i) => i);
+    // The sweep heads train on the first sweepTrain canvases, the final head on train.
     const sources = [
-      canvasData(train, net, `${p.train} training canvases`),
+      canvasData(train, net, `${p.sweepTrain} training canvases`, first(p.sweepTrain)),
       canvasData(val, net, `${p.validation} validation canvases`),
       canvasData(test, net, `${p.count} held-out canvases`),
     ];
+    const headOptions = {
+      loss: p.loss,
+      hidden: p.hidden,
+      squeeze: p.squeeze,
+      batchSize: p.batchSize,
+      learningRate: p.learningRate,
+      optimizer: p.optimizer,
+      seed: ctx.seed,
+    };
     const pixels = tf.tensor4d(test.pixels, [p.count, test.size, test.size, 1]);
     const trueCorners = boxesToCorners(test.boxes);
     const valCorners = boxesToCorners(val.boxes);
@@ -268,15 +305,10 @@ export const localize: Plugin<typeof LOCALIZE_PARAMS> = definePlugin({
         try {
           for (const perClass of kinds) {
             const t = performance.now();
-            const head = await trainBoxHead(net, feats[0], train.boxes, {
+            const head = await trainBoxHead(net, feats[0], train.boxes.slice(0, p.sweepTrain), {
+              ...headOptions,
               perClass,
-              loss: p.loss,
-              hidden: p.hidden,
-              epochs: p.epochs,
-              batchSize: p.batchSize,
-              learningRate: p.learningRate,
-              optimizer: p.optimizer,
-              seed: ctx.seed,
+              epochs: p.sweepEpochs,
             });
             const seconds = (performance.now() - t) / 1000;
             const score = async (f: tf.Tensor4D, classes: number[], truth: tf.Tensor2D) => {
@@ -299,19 +331,31 @@ export const localize: Plugin<typeof LOCALIZE_PARAMS> = definePlugin({
               seconds,
             };
             rows.push(row);
-            if (!bestRow || row.valIoU > bestRow.valIoU) {
-              best?.dispose();
-              best = head;
-              bestRow = row;
-            } else head.dispose();
-            ctx.progress(++done, layers.length * kinds.length);
+            head.dispose();
+            if (!bestRow || row.valIoU > bestRow.valIoU) bestRow = row;
+            ctx.progress(++done, layers.length * kinds.length + 1);
           }
         } finally {
           for (const f of feats) f.features.dispose();
         }
       }
-      // The chosen head, as it runs at test time: one pass gives class and box.
-      const pred = await best!.predict(pixels);
+      // The chosen attach layer and head, trained again on all training canvases.
+      const t1 = performance.now();
+      const all = canvasData(train, net, `${p.train} training canvases`, first(p.train));
+      const [feats] = await boxFeatures(net, all, [bestRow!.layer], { grid: p.grid });
+      try {
+        best = await trainBoxHead(net, feats, train.boxes.slice(0, p.train), {
+          ...headOptions,
+          perClass: bestRow!.head === "per-class",
+          epochs: p.epochs,
+        });
+      } finally {
+        feats.features.dispose();
+      }
+      const finalSeconds = (performance.now() - t1) / 1000;
+      ctx.progress(++done, layers.length * kinds.length + 1);
+      // The final head, as it runs at test time: one pass gives class and box.
+      const pred = await best.predict(pixels);
       const headCorners = tf.tidy(() =>
         xywhToCorners(pred.boxes).mul([height, width, height, width])
       ) as tf.Tensor2D;
@@ -363,10 +407,11 @@ export const localize: Plugin<typeof LOCALIZE_PARAMS> = definePlugin({
       }
       const fmt = (v: number) => Number(v.toFixed(4));
       r.table(
-        `Where to attach the regression head? Box heads (${p.loss} loss, ${p.epochs} epochs on ` +
-          `${p.train} training canvases, base frozen) at each stage, IoU on ${p.count} held-out ` +
-          `canvases; attach layer picked by mean IoU on ${p.validation} validation canvases: ` +
-          `${bestRow!.layer} ${bestRow!.head}. Map rows: boxes from attribution maps of the ` +
+        `Where to attach the regression head? Box heads (${p.loss} loss, base frozen) at each ` +
+          `stage, ${p.sweepEpochs} epochs on ${p.sweepTrain} training canvases, IoU on ${p.count} ` +
+          `held-out canvases; the best on ${p.validation} validation canvases, ` +
+          `${bestRow!.layer} ${bestRow!.head}, trained again for ${p.epochs} epochs on ` +
+          `${p.train} canvases (final row). Map rows: boxes from attribution maps of the ` +
           `predicted class on the first ${m} held-out canvases (the chosen head there: mean IoU ` +
           `${headOnSub.meanIoU.toFixed(3)})`,
         ["attach", "head", "params", "val mean IoU", "mean IoU", "IoU > 0.5", "train s"],
@@ -380,6 +425,15 @@ export const localize: Plugin<typeof LOCALIZE_PARAMS> = definePlugin({
             fmt(w.iouAbove05),
             Number(w.seconds.toFixed(1)),
           ]),
+          [
+            bestRow!.layer,
+            `${bestRow!.head} (final)`,
+            best.params,
+            "",
+            fmt(final.meanIoU),
+            fmt(final.iouAbove05),
+            Number(finalSeconds.toFixed(1)),
+          ],
           ...mapRows.map((row) => row.map((v) => typeof v === "number" ? fmt(v) : v)),
         ],
       );
