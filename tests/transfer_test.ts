@@ -367,3 +367,23 @@ Deno.test("classSubset() renumbers labels and drawPerClass() draws k per class u
   assert.throws(() => classSubset(all, [3, 3]), /give distinct indices from 0 to 9/);
   tf.dispose([x, b.x, b.y]);
 });
+
+Deno.test("the transfer plugin names bad lists clearly before it reads any data", async () => {
+  const { chosenStrategies, transferTable } = await import("../plugins/train/transfer/mod.ts");
+  assert.deepEqual(chosenStrategies("stages, scratch"), ["scratch", "stages"]);
+  assert.equal(chosenStrategies("all").length, 5);
+  assert.throws(() => chosenStrategies("scratch,nope"), /Unknown strategy "nope"/);
+  const model = smallBase();
+  const net = Net.fromModel(model);
+  const imgs = imagesFromPixels(net, images(1, 1));
+  await assert.rejects(
+    runPlugin(net, imgs, transferTable, { perClass: [2, 3], steps: [1] }),
+    /one --steps entry per --perClass entry/,
+  );
+  await assert.rejects(
+    runPlugin(net, imgs, transferTable, { perClass: [1], steps: [1] }),
+    /at least 2/,
+  );
+  tf.dispose([imgs.pixels, imgs.x]);
+  model.dispose();
+});
