@@ -40,6 +40,42 @@ export interface OutDirOptions {
   signals?: boolean;
   /** How the folder is named in messages. @default "--out" */
   flag?: string;
+  /**
+   * The command writing, e.g. `lens grad-cam` or `demo`. A folder remembers the
+   * command that last wrote it (in `.convlens-run.json`); another command is
+   * refused there, and no run replaces a file it did not write itself, unless
+   * `force`.
+   * @default "convlens"
+   */
+  owner?: string;
+  /** Replace another run's files. @default false */
+  force?: boolean;
+}
+
+/** What a folder remembers of the run that wrote it. */
+interface Manifest {
+  owner: string;
+  files: string[];
+}
+
+const MANIFEST = ".convlens-run.json";
+
+async function readManifest(dir: string): Promise<Manifest | undefined> {
+  try {
+    const m = JSON.parse(await Deno.readTextFile(`${dir}/${MANIFEST}`));
+    if (typeof m?.owner === "string" && Array.isArray(m.files)) return m as Manifest;
+  } catch {
+    // None, or unreadable: treated as a folder no convlens run wrote.
+  }
+  return undefined;
+}
+
+function anotherRun(flag: string, path: string, owner: string, files: string[]): OutDirError {
+  const shown = files.slice(0, 3).join(", ") + (files.length > 3 ? ", ..." : "");
+  return new OutDirError(
+    `${flag} "${path}" holds the files of another run (${owner}: ${shown}); give another ` +
+      `${flag}, or pass --force to replace them`,
+  );
 }
 
 const LOCK = ".convlens.lock";
@@ -152,15 +188,26 @@ export class OutDir {
   readonly #lock: string;
   readonly #created: string[];
   readonly #flag: string;
+  readonly #owner: string;
+  readonly #force: boolean;
+  readonly #manifest: Manifest | undefined;
   #signals: [Deno.Signal, () => void][] = [];
   #done = false;
 
-  private constructor(path: string, staging: string, created: string[], flag: string) {
+  private constructor(
+    path: string,
+    staging: string,
+    created: string[],
+    options: { flag: string; owner: string; force: boolean; manifest?: Manifest },
+  ) {
     this.path = path;
     this.staging = staging;
     this.#lock = `${path}/${LOCK}`;
     this.#created = created;
-    this.#flag = flag;
+    this.#flag = options.flag;
+    this.#owner = options.owner;
+    this.#force = options.force;
+    this.#manifest = options.manifest;
   }
 
   /**
@@ -191,6 +238,15 @@ export class OutDir {
       await undo();
       throw describeWriteError(err, flag, path);
     }
+    const owner = options.owner ?? "convlens";
+    const force = options.force ?? false;
+    const manifest = await readManifest(dir);
+    // Refused before any work: the folder belongs to another command's run.
+    if (manifest && manifest.owner !== owner && !force && manifest.files.length) {
+      await Deno.remove(`${dir}/${LOCK}`).catch(() => {});
+      await undo();
+      throw anotherRun(flag, path, manifest.owner, manifest.files);
+    }
     const staging = `${dir}/${STAGING_PREFIX}${crypto.randomUUID()}`;
     try {
       await Deno.mkdir(staging);
@@ -199,7 +255,7 @@ export class OutDir {
       await undo();
       throw describeWriteError(err, flag, path);
     }
-    const out = new OutDir(dir, staging, created, flag);
+    const out = new OutDir(dir, staging, created, { flag, owner, force, manifest });
     if (options.signals) out.#listen();
     return out;
   }
@@ -233,7 +289,23 @@ export class OutDir {
    */
   async commit(written: readonly string[] = []): Promise<string[]> {
     if (this.#done) throw new Error(`The output folder ${this.path} is already closed`);
+    const names = (await Array.fromAsync(Deno.readDir(this.staging))).map((e) => e.name);
+    const mine = new Set(this.#manifest?.owner === this.#owner ? this.#manifest.files : []);
+    if (!this.#force) {
+      // A file of the same name that this command did not write is someone else's.
+      const clash: string[] = [];
+      for (const n of names) {
+        if (!mine.has(n) && (await statOrUndefined(`${this.path}/${n}`))) clash.push(n);
+      }
+      if (clash.length) {
+        await this.abort();
+        throw anotherRun(this.#flag, this.path, this.#manifest?.owner ?? "not convlens", clash);
+      }
+    }
     try {
+      const kept = this.#manifest?.owner === this.#owner ? this.#manifest.files : [];
+      const manifest: Manifest = { owner: this.#owner, files: [...new Set([...kept, ...names])] };
+      await Deno.writeTextFile(`${this.staging}/${MANIFEST}`, JSON.stringify(manifest) + "\n");
       for await (const e of Deno.readDir(this.staging)) {
         const from = `${this.staging}/${e.name}`;
         const to = `${this.path}/${e.name}`;

@@ -51,6 +51,7 @@ const GLOBAL_OPTIONS = {
   count: { type: "string" },
   data: { type: "string" },
   report: { type: "boolean" },
+  force: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   timeout: { type: "string" },
   "max-pixels": { type: "string" },
@@ -73,7 +74,8 @@ const GLOBAL_HELP: [string, string][] = [
   ],
   ["--label <class>", "true class of each --input (repeat in order)"],
   ["--count <n>", "how many images of --data when no --input (default 4)"],
-  ["--out <dir>", "output folder (default out)"],
+  ["--out <dir>", "output folder (default out/<plugin>)"],
+  ["--force", "replace files of another run in --out"],
   ["--backend <name>", `${BACKENDS.join(" | ")} (default CONVLENS_BACKEND or auto)`],
   ["--seed <n>", "seed of the run (default 0)"],
   ["--plugin <file.ts>", "load your own plugin(s) from a module (repeat for several)"],
@@ -383,7 +385,13 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError("--model is empty: give a folder, a model.json, a URL or a name");
     }
     if (inputs) await checkInputs(inputs, maxPixels);
-    out = await OutDir.open((v.out as string | undefined) ?? "out", { signals: true });
+    // Each command writes its own folder by default, so that no run replaces
+    // another's files (the demo's report included) unless told to.
+    out = await OutDir.open((v.out as string | undefined) ?? `out/${name}`, {
+      signals: true,
+      owner: `lens ${name}`,
+      force: v.force as boolean | undefined,
+    });
     lens = await Lens.open({
       model: v.model as string | undefined,
       backend,

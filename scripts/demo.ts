@@ -5,7 +5,7 @@
  * `out/report.html` plus PNGs and JSON, with a progress bar on stderr.
  *
  * `deno task demo [--model <folder|url>] [--input <png|jpg>] [--data <name|folder>] [--out <dir>]
- * [--backend <name>] [--only a,b] [--skip a,b] [--plugin <file.ts>]`
+ * [--backend <name>] [--only a,b] [--skip a,b] [--plugin <file.ts>] [--force]`
  *
  * @module
  */
@@ -50,6 +50,8 @@ export interface DemoOptions {
   progress?: boolean;
   /** Remove the staging folder on SIGINT/SIGTERM and exit (for the command line). @default false */
   signals?: boolean;
+  /** Replace files of another run (another command's) in the output folder. @default false */
+  force?: boolean;
 }
 
 /** What the demo did. */
@@ -71,7 +73,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   // The run's files go to a staging folder inside --out and move in as one set
   // at the end, so an interrupted demo never leaves a report that does not
   // match the files beside it.
-  const dir = await OutDir.open(options.out ?? "out", { signals: options.signals ?? false });
+  const dir = await OutDir.open(options.out ?? "out", {
+    signals: options.signals ?? false,
+    owner: "demo",
+    force: options.force,
+  });
   const out = dir.staging;
   const model = options.model ?? "fashion";
   let committed = false;
@@ -226,6 +232,7 @@ if (import.meta.main) {
         skip: { type: "string" },
         plugin: { type: "string", multiple: true },
         seed: { type: "string" },
+        force: { type: "boolean" },
       },
       strict: true,
     });
@@ -241,6 +248,7 @@ if (import.meta.main) {
       plugins: values.plugin,
       seed: values.seed === undefined ? undefined : Number(values.seed),
       signals: true,
+      force: values.force,
     });
     console.log(`wrote ${summary.report} and ${summary.files.length - 1} other files`);
     if (summary.failures.length) {

@@ -279,14 +279,14 @@ const cases: Case[] = [
     args: run("saliency", "--no-render", "--quiet"),
     code: 0,
     message: /wrote .*saliency\.json/,
-    leaves: ["out/", "out/saliency.json"],
+    leaves: ["out/", "out/.convlens-run.json", "out/saliency.json"],
   },
   {
     name: "--x=false turns a boolean off",
     args: run("saliency", "--render=false", "--quiet"),
     code: 0,
     message: /wrote .*saliency\.json/,
-    leaves: ["out/", "out/saliency.json"],
+    leaves: ["out/", "out/.convlens-run.json", "out/saliency.json"],
   },
   {
     name: "--x=true keeps a boolean on",
@@ -295,6 +295,7 @@ const cases: Case[] = [
     message: /wrote .*saliency-saliency\.png/,
     leaves: [
       "out/",
+      "out/.convlens-run.json",
       "out/saliency-saliency-colorbar.svg",
       "out/saliency-saliency.png",
       "out/saliency.json",
@@ -445,7 +446,7 @@ const cases: Case[] = [
     args: run("summary", "--input", F["large.png"]),
     code: 0,
     message: /warning: image ".*large\.png" \(200x200\) is shrunk 17x/,
-    leaves: ["out/", "out/summary-effective_rf.png", "out/summary.json"],
+    leaves: ["out/", "out/.convlens-run.json", "out/summary-effective_rf.png", "out/summary.json"],
   },
   // Models.
   {
@@ -589,6 +590,44 @@ const cases: Case[] = [
     message: /Another convlens run \(process \d+\) is writing into --out/,
   },
   {
+    name: "a folder another command wrote is refused before any work",
+    args: run("summary"),
+    setup: async (d) => {
+      await Deno.mkdir(`${d}/out`);
+      await Deno.writeTextFile(`${d}/out/report.html`, "<html></html>\n");
+      await Deno.writeTextFile(
+        `${d}/out/.convlens-run.json`,
+        JSON.stringify({ owner: "demo", files: ["report.html"] }),
+      );
+    },
+    code: 2,
+    message: /--out ".*" holds the files of another run \(demo: report\.html\).*--force/,
+  },
+  {
+    name: "--force replaces another command's files",
+    args: run("summary", "--force", "--no-latency", "--no-erf"),
+    setup: async (d) => {
+      await Deno.mkdir(`${d}/out`);
+      await Deno.writeTextFile(`${d}/out/summary.json`, "{}\n");
+      await Deno.writeTextFile(
+        `${d}/out/.convlens-run.json`,
+        JSON.stringify({ owner: "demo", files: ["summary.json"] }),
+      );
+    },
+    code: 0,
+    message: /wrote .*summary\.json/,
+  },
+  {
+    name: "a file of the same name that no run wrote is not replaced",
+    args: run("summary", "--no-latency", "--no-erf"),
+    setup: async (d) => {
+      await Deno.mkdir(`${d}/out`);
+      await Deno.writeTextFile(`${d}/out/summary.json`, "my notes\n");
+    },
+    code: 2,
+    message: /holds the files of another run \(not convlens: summary\.json\)/,
+  },
+  {
     name: "a lock left by a dead run is taken over",
     args: run("summary", "--quiet"),
     setup: async (d) => {
@@ -597,7 +636,7 @@ const cases: Case[] = [
     },
     code: 0,
     message: /wrote .*summary\.json/,
-    leaves: ["out/", "out/summary-effective_rf.png", "out/summary.json"],
+    leaves: ["out/", "out/.convlens-run.json", "out/summary-effective_rf.png", "out/summary.json"],
   },
   // The API.
   {
@@ -875,7 +914,7 @@ const processCases: ProcessCase[] = [
     env: { CONVLENS_BACKEND: "wasm" },
     code: 0,
     message: /backend wasm without oneDNN \(slower: run with --allow-ffi to use it\)/,
-    leaves: ["out/", "out/summary-effective_rf.png", "out/summary.json"],
+    leaves: ["out/", "out/.convlens-run.json", "out/summary-effective_rf.png", "out/summary.json"],
   },
 ];
 

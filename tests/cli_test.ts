@@ -42,7 +42,10 @@ Deno.test("lens --help lists every plugin with its summary", async () => {
   const r = await cli(["--help"]);
   assert.equal(r.code, 0);
   for (const p of builtinPlugins) {
-    assert.match(r.out, new RegExp(`${p.name}\\s+${p.summary.slice(0, 20).replace(/[()]/g, ".")}`));
+    assert.match(
+      r.out,
+      new RegExp(`${p.name}\\s+${p.summary.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+    );
   }
   assert.equal(mainHelp(new Registry(builtinPlugins)), r.out);
 });
@@ -71,6 +74,7 @@ Deno.test("lens <plugin> --model <folder> --input <png> --out <dir> runs and sav
   ]);
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(await files(out), [
+    ".convlens-run.json",
     "activations-conv2-colorbar.svg",
     "activations-conv2.png",
     "activations.json",
