@@ -325,9 +325,9 @@ export const TTA_PARAMS = {
   },
   scales: {
     type: "numbers",
-    default: [1, 1.15] as number[],
-    help: "scale factors of the padded image (the lecture's 224,256,384,480,640 over 224: " +
-      "1,1.143,1.714,2.143,2.857)",
+    default: [1] as number[],
+    help: "scale factors of the padded image, e.g. 1,1.0625 (the lecture's 224,256,384,480,640 " +
+      "over 224: 1,1.143,1.714,2.143,2.857)",
   },
   pad: {
     type: "integer",
