@@ -190,6 +190,16 @@ export const ensemble: Plugin<typeof ENSEMBLE_PARAMS> = definePlugin({
     ).slice(0, n);
     const trainSet = subset(train, picked, `${n} images of ${train.name}`);
     const classes = Math.max(net.numClasses, train.classes.length);
+    // The members take the training images' values (the data's range, no mean or std).
+    const [lo, hi] = train.range;
+    const memberInput = {
+      height,
+      width,
+      channels,
+      range: [lo, hi] as [number, number],
+      mean: [0],
+      std: [1],
+    };
     const memberOptions: EnsembleMemberOptions = {
       dropConnect: p.dropConnect,
       dropout: p.dropout,
@@ -246,7 +256,7 @@ export const ensemble: Plugin<typeof ENSEMBLE_PARAMS> = definePlugin({
           if (dir) {
             await saveLayersModel(model, dir, {
               name: `ensemble member ${k}`,
-              input: { ...net.input },
+              input: memberInput,
               labels: [...train.classes],
               logits: "logits",
               probs: "probs",
@@ -267,11 +277,14 @@ export const ensemble: Plugin<typeof ENSEMBLE_PARAMS> = definePlugin({
       const perMember: tf.Tensor2D[][] = members.map(() => []);
       for await (const b of test.batches(250)) {
         labels.push(...b.labels);
-        for (const [k, m] of members.entries()) {
-          perMember[k].push(tf.tidy(() => m.predict(b.x) as tf.Tensor2D));
-        }
-        ensProbs.push(tf.tidy(() => ens!.predict(b.x) as tf.Tensor2D));
+        // From the Net's input space back to the values the members trained on.
+        const x = tf.tidy(() => net.toPixels(b.x).mul(hi - lo).add(lo));
         b.x.dispose();
+        for (const [k, m] of members.entries()) {
+          perMember[k].push(tf.tidy(() => m.predict(x) as tf.Tensor2D));
+        }
+        ensProbs.push(tf.tidy(() => ens!.predict(x) as tf.Tensor2D));
+        x.dispose();
       }
       for (const parts of perMember) {
         memberProbs.push(parts.length === 1 ? parts[0] : tf.concat(parts));
@@ -344,7 +357,7 @@ export const ensemble: Plugin<typeof ENSEMBLE_PARAMS> = definePlugin({
       r.tensor("probabilities", probs);
       r.setModel(ens, {
         name: `ensemble of ${p.members}`,
-        input: { ...net.input },
+        input: memberInput,
         labels: [...train.classes],
         logits: "logits",
         probs: "probs",
