@@ -149,7 +149,7 @@ function announce(b: string, why: string, options: BackendOptions): string {
     announced = true;
     const native = registerNativeKernels();
     const extra = b === "wasm" && native.kernels.length
-      ? ` + oneDNN (${native.threads} threads) for convolutions and matrix products`
+      ? ` + oneDNN (${native.threads} threads, ${native.openmp}) for convolutions and matrix products`
       : b === "wasm" && /allow-ffi/.test(native.why ?? "")
       ? " without oneDNN (slower: run with --allow-ffi to use it)"
       : "";

@@ -33,6 +33,8 @@ export interface NativeStatus {
   kernels: string[];
   /** oneDNN's thread count, or 0 when off. */
   threads: number;
+  /** The OpenMP wait policy in force and who chose it (empty when off). */
+  openmp?: string;
   /** Why it is off, when it is. */
   why: string;
   /** Calls answered natively so far, by kernel name (the rest went to WASM). */
@@ -467,5 +469,12 @@ export function registerNativeKernels(): NativeStatus {
   });
   routeReluGradient();
   kernels.push(RELU_GRAD_KERNEL);
-  return status = { kernels, threads: dnnl.threads, why: "", calls, refused: refusals };
+  return status = {
+    kernels,
+    threads: dnnl.threads,
+    openmp: dnnl.openmp,
+    why: "",
+    calls,
+    refused: refusals,
+  };
 }

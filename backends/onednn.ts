@@ -175,6 +175,40 @@ const SYMBOLS = {
   dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
 } as const;
 
+/**
+ * The OpenMP setting convlens picks when the user set none: threads that wait
+ * for work sleep instead of spinning. Measured by `bench/omp_policy.ts`: with
+ * other busy processes on the machine spinning threads fight them for the cores
+ * (2-3x slower), and on a quiet machine passive waiting costs nothing
+ * measurable. libgomp reads its environment once, when it loads with oneDNN,
+ * so this is set just before.
+ */
+export const OPENMP_DEFAULTS: Readonly<Record<string, string>> = { OMP_WAIT_POLICY: "passive" };
+
+/** Variables by which a user states their own OpenMP policy; any of them set wins. */
+const OPENMP_USER = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS"];
+
+/**
+ * Applies {@linkcode OPENMP_DEFAULTS} unless the user set an OpenMP variable.
+ *
+ * @returns What was done, for the status line.
+ */
+function applyOpenMpDefaults(): string {
+  const granted = (variable: string) =>
+    Deno.permissions.querySync({ name: "env", variable }).state === "granted";
+  try {
+    if (!OPENMP_USER.every(granted)) {
+      return "OpenMP left as it is (no --allow-env for OMP_WAIT_POLICY, GOMP_SPINCOUNT, OMP_NUM_THREADS)";
+    }
+    const set = OPENMP_USER.filter((v) => Deno.env.get(v) !== undefined);
+    if (set.length) return `OpenMP as the user set it (${set.join(", ")})`;
+    for (const [k, v] of Object.entries(OPENMP_DEFAULTS)) Deno.env.set(k, v);
+    return "OMP_WAIT_POLICY=passive";
+  } catch {
+    return "OpenMP left as it is";
+  }
+}
+
 /** oneDNN's thread count: its OpenMP runtime's, else the cores. */
 function threadCount(): number {
   try {
@@ -395,6 +429,8 @@ export class OneDnn {
   readonly engine: Ptr;
   readonly stream: Ptr;
   readonly threads: number;
+  /** The OpenMP wait policy in force and who chose it. */
+  openmp = "";
   // Least recently used first; beyond the limit the oldest op is destroyed, so
   // a stream of ever-new shapes does not grow memory without bound.
   private cache = new Map<string, { op: NativeOp; owned: Owned }>();
@@ -427,8 +463,11 @@ export class OneDnn {
       if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
         return "no --allow-ffi permission";
       }
+      const openmp = applyOpenMpDefaults();
       const lib = Deno.dlopen(path, SYMBOLS as unknown as Deno.ForeignLibraryInterface);
-      return new OneDnn(lib.symbols as unknown as Lib, path);
+      const dnnl = new OneDnn(lib.symbols as unknown as Lib, path);
+      dnnl.openmp = openmp;
+      return dnnl;
     } catch (err) {
       return `${path} not loaded (${
         (err as Error).message.split("\n")[0]

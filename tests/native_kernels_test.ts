@@ -459,3 +459,22 @@ Deno.test({
     tf.dispose([x, dy]);
   },
 });
+
+Deno.test({
+  name: "oneDNN's OpenMP threads wait passively unless the user chose a policy",
+  ignore,
+  fn: async () => {
+    await use("native");
+    const { openmp } = nativeStatus();
+    const user = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS"].filter((v) =>
+      Deno.env.get(v) !== undefined
+    );
+    // The test runs with -A, so the variables are readable and settable.
+    if (user.length && openmp !== "OMP_WAIT_POLICY=passive") {
+      assert.match(openmp ?? "", /as the user set it/);
+    } else {
+      assert.equal(openmp, "OMP_WAIT_POLICY=passive");
+      assert.equal(Deno.env.get("OMP_WAIT_POLICY"), "passive");
+    }
+  },
+});
