@@ -44,12 +44,17 @@ export function progressBar(width = 30): Progress {
     },
     update(done, total) {
       const frac = total > 0 ? Math.min(1, done / total) : 1;
-      if (tty) write(`\r\x1b[2K${draw(frac)} ${label}`);
+      // Once a step has run a few seconds, say how long the rest should take.
+      const elapsed = (performance.now() - started) / 1000;
+      const eta = frac > 0 && frac < 1 && elapsed > 3
+        ? `, about ${Math.ceil((elapsed * (1 - frac)) / frac)} s left`
+        : "";
+      if (tty) write(`\r\x1b[2K${draw(frac)} ${label}${eta}`);
       else {
         const q = Math.floor(frac * 4);
         if (q > lastQuarter && q < 4) {
           lastQuarter = q;
-          if (q > 0) write(`  ${label} ${draw(frac)}\n`);
+          if (q > 0) write(`  ${label} ${draw(frac)}${eta}\n`);
         }
       }
     },

@@ -62,6 +62,8 @@ export interface DemoSummary {
   files: string[];
   /** Plugins that failed, with their messages. */
   failures: { plugin: string; message: string }[];
+  /** Seconds each plugin run took, in order. */
+  timings: { plugin: string; seconds: number }[];
 }
 
 /**
@@ -98,6 +100,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const results: Result[] = [];
   const files: string[] = [];
   const failures: DemoSummary["failures"] = [];
+  const timings: DemoSummary["timings"] = [];
+  const timed = async <T>(plugin: string, run: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      timings.push({ plugin, seconds: (performance.now() - t0) / 1000 });
+    }
+  };
   try {
     for (const path of options.plugins ?? []) {
       for (const p of await loadPluginModule(path)) lens.use(p);
@@ -112,7 +123,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       const sets = plugin.demo?.length ? plugin.demo : [{}];
       for (const [i, params] of sets.entries()) {
         try {
-          const r = await lens.run(plugin, params);
+          const label = sets.length > 1 ? `${plugin.name} (${i + 1})` : plugin.name;
+          const r = await timed(label, () => lens.run(plugin, params));
           if (sets.length > 1) {
             const tag = Object.entries(params).map(([k, v]) => `${k}=${v}`).join(" ");
             r.title = `${r.title} (${tag || "defaults"})`;
@@ -147,7 +159,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         try {
           for (const name of where) {
             try {
-              const r = await canvas.run(name, {});
+              const r = await timed(`${name} (canvas)`, () => canvas.run(name, {}));
               r.title = `${r.title} (canvas model)`;
               files.push(...await saveAs(r, out, `canvas-${name}`));
               results.push(r);
@@ -167,6 +179,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       files.push(...await training.save(out));
       results.unshift(training);
     }
+    const times = timeTable(timings);
+    results.push(times);
+    files.push(...await times.save(out));
+    console.error(
+      times.tables[0].rows.map((row) => `  ${String(row[0]).padEnd(28)} ${row[1]} s`).join("\n"),
+    );
     const report = `${out}/report.html`;
     await lens.report(report, results, {
       title: "convlens report",
@@ -176,12 +194,30 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     files.push(report);
     const moved = await dir.commit(files);
     committed = true;
-    return { report: moved.at(-1)!, files: moved, failures };
+    return { report: moved.at(-1)!, files: moved, failures, timings };
   } finally {
     for (const r of results) r.dispose();
     lens.dispose();
     if (!committed) await dir.abort();
   }
+}
+
+/** The time each plugin run took, slowest first, as the report's last section. */
+function timeTable(timings: DemoSummary["timings"]): Result {
+  const total = timings.reduce((s, t) => s + t.seconds, 0);
+  const r = new Result("demo-times", "Time per plugin");
+  r.family = "demo";
+  r.figure("totalSeconds", Number(total.toFixed(1)));
+  r.table(
+    "Wall-clock seconds of each plugin run in this report (slowest first)",
+    ["plugin", "seconds", "share"],
+    [...timings].sort((a, b) => b.seconds - a.seconds).map((t) => [
+      t.plugin,
+      Number(t.seconds.toFixed(1)),
+      `${(100 * t.seconds / Math.max(total, 1e-9)).toFixed(0)}%`,
+    ]),
+  );
+  return r;
 }
 
 /**

@@ -59,6 +59,8 @@ Deno.test({
       only: ["summary", "activations", "filters"],
     });
     assert.deepEqual(summary.failures, []);
+    assert.deepEqual(summary.timings.map((t) => t.plugin), ["summary", "activations", "filters"]);
+    assert.match(await Deno.readTextFile(summary.report), /Time per plugin/);
     await Deno.mkdir(SHOTS, { recursive: true });
     const check = await checkPage(`file://${summary.report}`, {
       widths: [1400, 420],
