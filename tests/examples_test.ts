@@ -59,3 +59,31 @@ Deno.test("the CLI loads a user's plugin module with --plugin", async () => {
   assert.equal(json.tables[0].rows.length, 16);
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("every shipped example image is one its model gets right, with a margin", async () => {
+  const { Lens } = await import("../lens.ts");
+  const dir = new URL("../scripts/examples/images/", import.meta.url).pathname;
+  const shipped = (await names(dir)).filter((f) => f.endsWith(".png"));
+  assert.ok(shipped.length >= 5, `${shipped}`);
+  for (const f of shipped) {
+    // digit_<class>.png is for the mnist model, canvas_<class>.png for the canvas model.
+    const [, kind, label] = /^(digit|canvas)_(\d)\.png$/.exec(f) ?? [];
+    assert.ok(kind, `${f}: name it digit_<class>.png or canvas_<class>.png`);
+    const lens = await Lens.open({
+      model: kind === "digit" ? "mnist" : "canvas",
+      inputs: [`${dir}${f}`],
+      backend: "wasm",
+      quiet: true,
+    });
+    try {
+      const p = lens.net.probabilities(lens.images.x);
+      const v = Array.from(await p.data());
+      p.dispose();
+      const best = v.indexOf(Math.max(...v));
+      assert.equal(best, Number(label), `${f}: the model predicts ${best} (p ${v[best]})`);
+      assert.ok(v[best] > 0.95, `${f}: p(${label}) = ${v[best]}`);
+    } finally {
+      lens.dispose();
+    }
+  }
+});

@@ -94,6 +94,7 @@ export const deconvnet: Plugin<typeof DECONVNET_PARAMS> = definePlugin({
     );
     const units = describeUnits(choices!);
     const r = await attributionResult(images, {
+      net: ctx.net,
       plugin: "deconvnet",
       title: `DeconvNet projection of ${layer} (${p.mode})`,
       attribution,

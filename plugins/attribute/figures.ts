@@ -23,6 +23,8 @@ import type { Box } from "../../core/images/grids.ts";
 import type { Colorbar } from "../../core/plots/colorbar.ts";
 import { attributionMap, type MapReduction } from "./attribution.ts";
 import { readOnce } from "./batches.ts";
+import { predictedClasses } from "./targets.ts";
+import type { Net } from "../../core/net.ts";
 
 /** Options of {@linkcode renderAttribution}. */
 export interface RenderOptions {
@@ -137,6 +139,11 @@ export function attributionColorbar(what: string): Colorbar {
 
 /** What {@linkcode attributionResult} puts in the standard result. */
 export interface AttributionReport {
+  /**
+   * The model, to mark misclassified images (known label, another prediction)
+   * beside their explanation. @default none: no marks
+   */
+  net?: Net;
   /** Plugin name. */
   plugin: string;
   /** Title of the result. */
@@ -208,9 +215,33 @@ export async function attributionResult(
     ],
     rows,
   );
+  // A wrong prediction is said next to its explanation, never left for the
+  // reader to discover.
+  const predicted = report.net && images.labels.some((l) => l >= 0)
+    ? await predictedClasses(report.net, images.x)
+    : undefined;
+  const wrong = (i: number) =>
+    predicted && images.labels[i] >= 0 && predicted[i] !== images.labels[i]
+      ? ` [MISCLASSIFIED: predicted ${report.net!.labels[predicted[i]]}, label ${
+        report.net!.labels[images.labels[i]]
+      }]`
+      : "";
   const captions = images.names.map((name, i) =>
-    report.classes ? `c${report.classes[i]} ${name}` : name
+    (report.classes ? `c${report.classes[i]} ${name}` : name) + wrong(i)
   );
+  if (predicted) {
+    const table = r.tables.at(-1)!;
+    const at = table.columns.indexOf("true label") + 1;
+    table.columns.splice(at, 0, "predicted");
+    table.rows.forEach((row, i) => row.splice(at, 0, predicted[i]));
+    const missed = predicted.filter((c, i) => images.labels[i] >= 0 && c !== images.labels[i]);
+    if (missed.length) {
+      r.note(
+        `${missed.length} of ${n} images are misclassified by the model (marked in the figure ` +
+          "and the table): their maps explain the class in the table, not the label",
+      );
+    }
+  }
   const picture = renderAttribution(images.pixels, report.attribution, map);
   const shown = Math.min(n, 16);
   try {

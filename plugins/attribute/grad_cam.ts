@@ -138,6 +138,7 @@ export const gradCam: Plugin<typeof GRAD_CAM_PARAMS> = definePlugin({
     const cam = gradCamMap(net, images.x, classes, { layer, target: p.target });
     const attribution = upsampleToInput(cam, images.x);
     const r = await attributionResult(images, {
+      net: ctx.net,
       plugin: "grad-cam",
       title: `Grad-CAM of ${layer}`,
       attribution,

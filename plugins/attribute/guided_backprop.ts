@@ -65,6 +65,7 @@ export const guidedBackprop: Plugin<typeof GUIDED_BACKPROP_PARAMS> = definePlugi
     );
     const units = choices ? describeUnits(choices) : undefined;
     const r = await attributionResult(images, {
+      net: ctx.net,
       plugin: "guided-backprop",
       title: unit
         ? `Guided backprop of ${unit.layer} (${p.mode})`

@@ -79,6 +79,7 @@ export const guidedGradCam: Plugin<typeof GUIDED_GRAD_CAM_PARAMS> = definePlugin
       cam.dispose();
     }
     const r = await attributionResult(images, {
+      net: ctx.net,
       plugin: "guided-grad-cam",
       title: `Guided Grad-CAM (${layer})`,
       attribution,

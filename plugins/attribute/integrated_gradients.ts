@@ -262,6 +262,7 @@ export const integratedGradients: Plugin<typeof INTEGRATED_GRADIENTS_PARAMS> = d
       seed: ctx.rng.seedForTf(),
     });
     const r = await attributionResult(images, {
+      net: ctx.net,
       plugin: "integrated-gradients",
       title: `Integrated gradients (${p.baseline} baseline, ${p.steps} steps, ${p.rule})`,
       attribution: ig.attribution,

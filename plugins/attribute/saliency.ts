@@ -74,6 +74,7 @@ export const saliency: Plugin<typeof SALIENCY_PARAMS> = definePlugin({
       target: p.target,
     });
     return attributionResult(images, {
+      net: ctx.net,
       plugin: "saliency",
       title: `Saliency (d ${p.target}_y / d x, max over channels)`,
       attribution,

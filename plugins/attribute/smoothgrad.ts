@@ -202,6 +202,7 @@ export const smoothgrad: Plugin<typeof SMOOTHGRAD_PARAMS> = definePlugin({
       progress: (done, total) => ctx.progress(done, total),
     });
     const r = await attributionResult(images, {
+      net: ctx.net,
       plugin: "smoothgrad",
       title: `SmoothGrad${p.magnitude ? "-squared" : ""} of ${p.method} (${p.samples} samples, ` +
         `sigma ${p.sigma})`,
