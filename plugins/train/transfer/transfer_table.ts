@@ -42,6 +42,7 @@ import { fashionMnist } from "../../../core/data/fashion_mnist.ts";
 import { mnistSource } from "../../../core/builtin/mnist.ts";
 import { conv3x3 } from "../../../core/builtin/_layers.ts";
 import { fit } from "../../../core/train/fit.ts";
+import { shiftFlip } from "../../../core/train/shift_flip.ts";
 import { evaluate } from "../../../core/train/metrics.ts";
 import { loadNet, saveLayersModel } from "../../../core/load.ts";
 import { mixSeed } from "../../../core/random.ts";
@@ -84,6 +85,11 @@ export const TRANSFER_PARAMS = {
   },
   testCount: { type: "integer", default: 2000, min: 10, help: "test images per target" },
   baseEpochs: { type: "integer", default: 2, min: 1, max: 50, help: "epochs of the base" },
+  baseAugment: {
+    type: "boolean",
+    default: false,
+    help: "train the base with shifts of up to 2 pixels and mirroring (the fashion recipe's)",
+  },
   baseCount: {
     type: "integer",
     default: 30000,
@@ -212,7 +218,7 @@ async function trainedBase(
   test: DataSource,
   note: (s: string) => void,
 ): Promise<{ weights: Map<string, tf.Tensor[]>; accuracy: number; cached: boolean }> {
-  const key = `base-v2-n${p.baseCount}-e${p.baseEpochs}-s${seed}`;
+  const key = `base-v2-n${p.baseCount}-e${p.baseEpochs}${p.baseAugment ? "-aug" : ""}-s${seed}`;
   const dir = p.cache === "none" ? undefined : `${p.cache.replace(/\/+$/, "")}/${key}`;
   let model: tf.LayersModel | undefined;
   let accuracy: number;
@@ -237,6 +243,7 @@ async function trainedBase(
       optimizer: { name: "adam" },
       schedule: { kind: "cosine", learningRate: 0.002, finalFraction: 0.05 },
       logits: "logits",
+      ...(p.baseAugment ? { augment: shiftFlip({ maxShift: 2, flip: true }) } : {}),
     });
     accuracy = (await evaluate(m, test)).accuracy;
     if (dir) {
@@ -463,8 +470,20 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
                   onWarning: (w) => ctx.warn(w),
                 });
                 measured[which] = (await evaluate(model, target.test)).accuracy;
-              } finally {
+                // The last fine-tuned model rides on the result (saved as
+                // transfer-model/), for Part-1 plugins to explain.
+                r.setModel(model, {
+                  name: "transfer-fine-tuned",
+                  input: INPUT,
+                  labels: [...target.pool.classes],
+                  logits: "logits",
+                  probs: "probs",
+                  data: `${target.title}, ${perClass} per class, ${which}`,
+                  testAccuracy: measured[which],
+                });
+              } catch (err) {
                 model.dispose();
+                throw err;
               }
             }
             strategies.forEach((st, j) => acc[t][i][j].push(measured[st]));
@@ -473,6 +492,9 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
         }
         fnet.dispose();
       }
+    } catch (err) {
+      r.dispose();
+      throw err;
     } finally {
       tf.dispose([...weights.values()].flat());
     }
