@@ -435,3 +435,43 @@ Deno.test("top-patches breaks ties by the lower image index, whatever the batche
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("top-patches crops after pooling are the naive windows [2r, 2r+4) x [2c, 2c+4) of the input", async () => {
+  const net = handNet();
+  const dir = await Deno.makeTempDir({ prefix: "convlens-top-" });
+  const pixels: Float32Array[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      // A different ramp per image: a crop from the wrong place shows.
+      const px = Float32Array.from({ length: 64 }, (_, k) => (((k * 3 + 37 * i) % 251) + 2) / 255);
+      pixels.push(px);
+      const t = tf.tensor3d(px, [8, 8, 1]);
+      await writePng(`${dir}/img${i}.png`, t);
+      t.dispose();
+    }
+    const r = await run(net, { data: dir, layer: "p1", k: 3, channels: [0, 2] });
+    const patches = await r.tensors.patches.array() as number[][][][][];
+    const positions = await r.tensors.positions.array() as number[][][];
+    // A 3x3 valid conv then a 2x2 pool: unit (r, c) sees input rows 2r..2r+3, cols 2c..2c+3.
+    for (const c of [0, 1]) {
+      for (let j = 0; j < 3; j++) {
+        const [img, row, col] = positions[c][j];
+        const patch = patches[c][j];
+        assert.deepEqual([patch.length, patch[0].length], [4, 4]);
+        for (let y = 0; y < 4; y++) {
+          for (let x = 0; x < 4; x++) {
+            const want = Math.round(pixels[img][(2 * row + y) * 8 + 2 * col + x] * 255) / 255;
+            assert.ok(
+              Math.abs(patch[y][x][0] - want) < 1e-6,
+              `channel ${c} #${j} (image ${img}, unit ${row},${col}) at ${y},${x}`,
+            );
+          }
+        }
+      }
+    }
+    r.dispose();
+  } finally {
+    net.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
