@@ -15,6 +15,37 @@ import { QUICK } from "./_quick.ts";
 
 const lens = await Lens.open({ backend: "wasm", quiet: true, count: 2, seed: 3 });
 
+/**
+ * Result shapes written down by hand for the MNIST model (28x28x1, 16 filters
+ * in conv1, a 7x7 last conv grid), 2 images and the QUICK parameters: a check
+ * that does not trust the plugin's own `resultShape`.
+ */
+const IMAGE = [2, 28, 28, 1];
+const ATTRIBUTION = { attribution: IMAGE, map: [2, 28, 28] };
+const EXPECTED: Record<string, Record<string, number[]>> = {
+  summary: {},
+  activations: { activations: [28, 28, 16] },
+  filters: { weights: [3, 3, 1, 16] },
+  // 8x8 squares every 4 pixels: (28 - 8) / 4 + 1 = 6 positions a side.
+  occlusion: { probability: [6, 6], activation: [6, 6], classes: [6, 6] },
+  saliency: ATTRIBUTION,
+  deconvnet: ATTRIBUTION,
+  "guided-backprop": ATTRIBUTION,
+  smoothgrad: ATTRIBUTION,
+  "grad-cam": { ...ATTRIBUTION, cam: [2, 7, 7] },
+  "guided-grad-cam": ATTRIBUTION,
+  "integrated-gradients": { ...ATTRIBUTION, baseline: IMAGE },
+  // Five default methods, two model-free orders and random; 6 images; 4 steps + the start.
+  deletion: { auc: [8], curves: [8, 6, 5] },
+  "class-model": { images: IMAGE },
+  visualize: { images: IMAGE },
+  "deep-dream": { dreams: IMAGE },
+  // Two layers, one start each.
+  invert: { reconstructions: [2, 1, 28, 28, 1] },
+  adversarial: { adversarial: IMAGE, perturbation: IMAGE },
+  "fooling-images": { images: IMAGE, confidence: [2] },
+};
+
 function badValue(spec: ParamSpec): unknown {
   switch (spec.type) {
     case "number":
@@ -56,6 +87,10 @@ for (const plugin of builtinPlugins) {
         const expected = plugin.resultShape(lens.net, resolved, lens.images);
         const got = Object.fromEntries(Object.entries(a.tensors).map(([k, t]) => [k, t.shape]));
         assert.deepEqual(got, expected);
+      }
+      if (EXPECTED[plugin.name]) {
+        const got = Object.fromEntries(Object.entries(a.tensors).map(([k, t]) => [k, t.shape]));
+        assert.deepEqual(got, EXPECTED[plugin.name], "shapes written down by hand");
       }
       assert.ok(a.images.length + Object.keys(a.figures).length + a.tables.length > 0);
       assert.deepEqual(a.figures, b.figures);
