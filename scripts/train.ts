@@ -17,10 +17,12 @@ import { saveLayersModel } from "../core/load.ts";
 import { progressBar } from "../core/progress.ts";
 import { fit } from "../core/train/fit.ts";
 import { evaluate } from "../core/train/metrics.ts";
+import { type DataSource, subset } from "../core/data/source.ts";
 import { BUILTIN_NAMES, builtinModel, type BuiltinSidecar } from "../core/builtin/mod.ts";
 
 const USAGE = `usage: deno task train ${BUILTIN_NAMES.join("|")} [--epochs N] [--seed 1]
-       [--out models/NAME] [--backend auto|wasm|webgpu|cpu] [--checkpoint DIR]`;
+       [--out models/NAME] [--backend auto|wasm|webgpu|cpu] [--checkpoint DIR]
+       [--limit N (train on the first N examples, measure on at most N: a quick try)]`;
 
 /** An integer flag; a RangeError names the flag and the smallest value allowed. */
 function intFlag(name: string, v: string | undefined, min: number): number {
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
       out: { type: "string" },
       backend: { type: "string" },
       checkpoint: { type: "string" },
+      limit: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -58,7 +61,13 @@ async function main(): Promise<void> {
   }
   const backend = await initBackend(values.backend);
   tf.randomUniform([1]).dispose(); // warm the backend up outside the timing
-  const { train, test } = await recipe.data(seed, epochs);
+  const limit = values.limit === undefined ? undefined : intFlag("limit", values.limit, 1);
+  const data = await recipe.data(seed, epochs);
+  const first = (d: DataSource) =>
+    limit === undefined || limit >= d.size
+      ? d
+      : subset(d, Array.from({ length: limit }, (_, i) => i), `${d.name} (first ${limit})`);
+  const train = first(data.train), test = first(data.test);
   const model = recipe.build(seed);
   try {
     const options = recipe.fitOptions(epochs, seed);
@@ -95,7 +104,7 @@ async function main(): Promise<void> {
       seed,
       data: recipe.dataNote,
       command: `deno task train ${recipe.name} --epochs ${epochs} --seed ${seed} ` +
-        `--backend ${backend}`,
+        `--backend ${backend}${limit === undefined ? "" : ` --limit ${limit}`}`,
       history: r.history.map((h) => ({
         epoch: h.epoch,
         loss: Number(h.loss.toFixed(4)),
