@@ -24,12 +24,34 @@ import { Registry } from "../core/plugin.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { batchSizeFor, memoryBudgetMB, PASS_FACTOR } from "../core/memory_budget.ts";
 import { resnet50 } from "../plugins/design/architectures.ts";
+import { writePng } from "../core/images/codecs.ts";
 
 const PLUGINS: Record<string, Record<string, unknown>> = {
   "smoothgrad": {},
   "integrated-gradients": {},
   "occlusion": { size: 32, stride: 32 },
+  // Memory follows the batch size, not how many images: few images, default batches.
+  "top-patches": { count: 8 },
+  "deletion": { count: 2, steps: 2 },
+  "adversarial": {},
+  "fooling-images": { classes: [0], steps: 2, generations: 2 },
 };
+
+/** Plugins that read a data set get a folder of 224x224 images in two classes. */
+const NEEDS_DATA = new Set(["top-patches", "deletion"]);
+
+async function dataFolder(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "convlens-r50-data-" });
+  for (const c of ["a", "b"]) {
+    await Deno.mkdir(`${dir}/${c}`);
+    for (let i = 0; i < 4; i++) {
+      const t = tf.randomUniform([224, 224, 3], 0, 1, "float32", i + (c === "a" ? 0 : 9));
+      await writePng(`${dir}/${c}/${i}.png`, t as tf.Tensor3D);
+      t.dispose();
+    }
+  }
+  return dir;
+}
 
 function peakRssMB(): number {
   const status = Deno.readTextFileSync("/proc/self/status");
@@ -46,13 +68,17 @@ async function runOne(name: string): Promise<void> {
   const batch = batchSizeFor(net, 64, { pass });
   const t0 = performance.now();
   let status = "ok";
+  const data = NEEDS_DATA.has(name) ? await dataFolder() : undefined;
   try {
     const r = await runPlugin(net, images, name, PLUGINS[name], {
       registry: new Registry(builtinPlugins),
+      data,
     });
     r.dispose();
   } catch (err) {
     status = (err as Error).message.split("\n")[0];
+  } finally {
+    if (data) await Deno.remove(data, { recursive: true });
   }
   const seconds = (performance.now() - t0) / 1000;
   console.log(JSON.stringify({ name, batch, seconds, peakRssMB: peakRssMB(), status }));
