@@ -262,272 +262,293 @@ export async function graphArtifacts(
     return g.op(`${base}/${op}`, op, [x], op === "Softmax" ? { T: FLOAT } : { T: FLOAT });
   };
 
-  for (const layer of model.layers) {
-    const type = layer.getClassName();
-    if (type === "InputLayer") continue;
-    if (layer instanceof tf.LayersModel) {
-      throw unsupported(layer, "nested models are not supported; build the model flat");
-    }
-    if (!SUPPORTED.includes(type)) {
-      throw unsupported(layer, `supported layers are ${SUPPORTED.join(", ")}`);
-    }
-    const node = layer.inboundNodes.find((n) => n.inputTensors.every((t) => tensorNode.has(t.id)));
-    if (!node) throw unsupported(layer, "it is not reachable from the model's input");
-    if (layer.inboundNodes.length > 1) {
-      throw unsupported(layer, "shared layers (called more than once) are not supported");
-    }
-    const ins = node.inputTensors.map((t) => tensorNode.get(t.id)!);
-    const inRank = node.inputTensors[0].shape.length;
-    const outShape = node.outputTensors[0].shape;
-    // deno-lint-ignore no-explicit-any
-    const cfg = layer.getConfig() as any;
-    if (cfg.dataFormat && cfg.dataFormat !== "channelsLast") {
-      throw unsupported(layer, "only channelsLast data is supported");
-    }
-    const base = `${prefix}${layer.name}`;
-    const w = layer.getWeights();
-    const data = await Promise.all(w.map(floats));
-    const x = ins[0];
-    let out: string;
-    switch (type) {
-      case "Conv2D":
-      case "DepthwiseConv2D": {
-        const depthwise = type === "DepthwiseConv2D";
-        const [sh, sw] = pair(cfg.strides ?? 1);
-        const [dh, dw] = pair(cfg.dilationRate ?? 1);
-        if (depthwise && (dh !== 1 || dw !== 1)) {
-          // tfjs-layers 4.22 DepthwiseConv2D.call passes no dilation to the op, so the
-          // LayersModel and a faithful graph would compute different things.
-          throw unsupported(
-            layer,
-            `dilationRate [${dh}, ${dw}]: TF.js's DepthwiseConv2D layer ignores dilationRate, ` +
-              "so no graph can match this LayersModel; rebuild it with dilationRate 1",
-          );
+  // A nested model is inlined: its layers become nodes under `<prefix><name>/`,
+  // as a converter flattens it, and take the names Net gives them (`base/conv2`).
+  const emit = async (container: tf.LayersModel, prefix: string, path: string) => {
+    for (const layer of container.layers) {
+      const type = layer.getClassName();
+      if (type === "InputLayer") continue;
+      if (layer instanceof tf.LayersModel) {
+        const node = layer.inboundNodes.find((n) =>
+          n.inputTensors.every((t) => tensorNode.has(t.id))
+        );
+        if (!node) throw unsupported(layer, "it is not reachable from the model's input");
+        if (layer.inboundNodes.length > 1 || layer.outputs.length !== 1) {
+          throw unsupported(layer, "a nested model must be called once and have one output");
         }
-        const pad = String(cfg.padding ?? "valid");
-        if (pad !== "same" && pad !== "valid") throw unsupported(layer, `padding "${pad}"`);
-        const act = String(cfg.activation ?? "linear");
-        const convName = depthwise ? `${base}/depthwise` : `${base}/Conv2D`;
-        const kernel = g.constant(`${convName}/ReadVariableOp`, data[0], w[0].shape);
-        const attr: Record<string, unknown> = {
-          T: FLOAT,
-          strides: ints([1, sh, sw, 1]),
-          padding: str(pad.toUpperCase()),
-          data_format: NHWC,
-          dilations: ints([1, dh, dw, 1]),
-          explicit_paddings: { list: {} },
-        };
-        if (!depthwise) attr.use_cudnn_on_gpu = { b: true };
-        const useBias = cfg.useBias !== false && w.length > 1;
-        if (fuse && useBias && FUSABLE.has(act)) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
-          const ops = act === "linear" ? ["BiasAdd"] : ["BiasAdd", ACTIVATION_OPS[act]];
-          out = g.op(
-            `${base}/${ops[ops.length - 1]}`,
-            depthwise ? "FusedDepthwiseConv2dNative" : "_FusedConv2D",
-            [x, kernel, bias],
-            {
+        layer.inputs.forEach((t, i) =>
+          tensorNode.set(t.id, tensorNode.get(node.inputTensors[i].id)!)
+        );
+        await emit(layer, `${prefix}${layer.name}/`, `${path}${layer.name}/`);
+        const out = tensorNode.get(layer.outputs[0].id)!;
+        for (const t of node.outputTensors) tensorNode.set(t.id, out);
+        layerNodes[`${path}${layer.name}`] = out;
+        continue;
+      }
+      if (!SUPPORTED.includes(type)) {
+        throw unsupported(layer, `supported layers are ${SUPPORTED.join(", ")}`);
+      }
+      const node = layer.inboundNodes.find((n) =>
+        n.inputTensors.every((t) => tensorNode.has(t.id))
+      );
+      if (!node) throw unsupported(layer, "it is not reachable from the model's input");
+      if (layer.inboundNodes.length > 1) {
+        throw unsupported(layer, "shared layers (called more than once) are not supported");
+      }
+      const ins = node.inputTensors.map((t) => tensorNode.get(t.id)!);
+      const inRank = node.inputTensors[0].shape.length;
+      const outShape = node.outputTensors[0].shape;
+      // deno-lint-ignore no-explicit-any
+      const cfg = layer.getConfig() as any;
+      if (cfg.dataFormat && cfg.dataFormat !== "channelsLast") {
+        throw unsupported(layer, "only channelsLast data is supported");
+      }
+      const base = `${prefix}${layer.name}`;
+      const w = layer.getWeights();
+      const data = await Promise.all(w.map(floats));
+      const x = ins[0];
+      let out: string;
+      switch (type) {
+        case "Conv2D":
+        case "DepthwiseConv2D": {
+          const depthwise = type === "DepthwiseConv2D";
+          const [sh, sw] = pair(cfg.strides ?? 1);
+          const [dh, dw] = pair(cfg.dilationRate ?? 1);
+          if (depthwise && (dh !== 1 || dw !== 1)) {
+            // tfjs-layers 4.22 DepthwiseConv2D.call passes no dilation to the op, so the
+            // LayersModel and a faithful graph would compute different things.
+            throw unsupported(
+              layer,
+              `dilationRate [${dh}, ${dw}]: TF.js's DepthwiseConv2D layer ignores dilationRate, ` +
+                "so no graph can match this LayersModel; rebuild it with dilationRate 1",
+            );
+          }
+          const pad = String(cfg.padding ?? "valid");
+          if (pad !== "same" && pad !== "valid") throw unsupported(layer, `padding "${pad}"`);
+          const act = String(cfg.activation ?? "linear");
+          const convName = depthwise ? `${base}/depthwise` : `${base}/Conv2D`;
+          const kernel = g.constant(`${convName}/ReadVariableOp`, data[0], w[0].shape);
+          const attr: Record<string, unknown> = {
+            T: FLOAT,
+            strides: ints([1, sh, sw, 1]),
+            padding: str(pad.toUpperCase()),
+            data_format: NHWC,
+            dilations: ints([1, dh, dw, 1]),
+            explicit_paddings: { list: {} },
+          };
+          if (!depthwise) attr.use_cudnn_on_gpu = { b: true };
+          const useBias = cfg.useBias !== false && w.length > 1;
+          if (fuse && useBias && FUSABLE.has(act)) {
+            const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
+            const ops = act === "linear" ? ["BiasAdd"] : ["BiasAdd", ACTIVATION_OPS[act]];
+            out = g.op(
+              `${base}/${ops[ops.length - 1]}`,
+              depthwise ? "FusedDepthwiseConv2dNative" : "_FusedConv2D",
+              [x, kernel, bias],
+              {
+                ...attr,
+                fused_ops: { list: { s: ops.map(btoa) } },
+                num_args: { i: "1" },
+                epsilon: { f: 0 },
+              },
+            );
+            break;
+          }
+          let y = g.op(convName, depthwise ? "DepthwiseConv2dNative" : "Conv2D", [x, kernel], attr);
+          if (useBias) {
+            const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
+            y = g.op(`${base}/BiasAdd`, "BiasAdd", [y, bias], { T: FLOAT, data_format: NHWC });
+          }
+          out = activation(base, y, act, layer);
+          break;
+        }
+        case "Dense": {
+          if (inRank !== 2) {
+            throw unsupported(
+              layer,
+              `it takes a rank-${inRank} input; only rank 2 (after Flatten) is supported`,
+            );
+          }
+          const act = String(cfg.activation ?? "linear");
+          const kernel = g.constant(`${base}/MatMul/ReadVariableOp`, data[0], w[0].shape);
+          const attr = { T: FLOAT, transpose_a: { b: false }, transpose_b: { b: false } };
+          const useBias = cfg.useBias !== false && w.length > 1;
+          if (fuse && useBias && FUSABLE.has(act)) {
+            const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
+            const ops = act === "linear" ? ["BiasAdd"] : ["BiasAdd", ACTIVATION_OPS[act]];
+            out = g.op(`${base}/${ops[ops.length - 1]}`, "_FusedMatMul", [x, kernel, bias], {
               ...attr,
               fused_ops: { list: { s: ops.map(btoa) } },
               num_args: { i: "1" },
               epsilon: { f: 0 },
-            },
-          );
+            });
+            break;
+          }
+          let y = g.op(`${base}/MatMul`, "MatMul", [x, kernel], attr);
+          if (useBias) {
+            const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
+            y = g.op(`${base}/BiasAdd`, "BiasAdd", [y, bias], { T: FLOAT, data_format: NHWC });
+          }
+          out = activation(base, y, act, layer);
           break;
         }
-        let y = g.op(convName, depthwise ? "DepthwiseConv2dNative" : "Conv2D", [x, kernel], attr);
-        if (useBias) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
-          y = g.op(`${base}/BiasAdd`, "BiasAdd", [y, bias], { T: FLOAT, data_format: NHWC });
-        }
-        out = activation(base, y, act, layer);
-        break;
-      }
-      case "Dense": {
-        if (inRank !== 2) {
-          throw unsupported(
-            layer,
-            `it takes a rank-${inRank} input; only rank 2 (after Flatten) is supported`,
-          );
-        }
-        const act = String(cfg.activation ?? "linear");
-        const kernel = g.constant(`${base}/MatMul/ReadVariableOp`, data[0], w[0].shape);
-        const attr = { T: FLOAT, transpose_a: { b: false }, transpose_b: { b: false } };
-        const useBias = cfg.useBias !== false && w.length > 1;
-        if (fuse && useBias && FUSABLE.has(act)) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
-          const ops = act === "linear" ? ["BiasAdd"] : ["BiasAdd", ACTIVATION_OPS[act]];
-          out = g.op(`${base}/${ops[ops.length - 1]}`, "_FusedMatMul", [x, kernel, bias], {
-            ...attr,
-            fused_ops: { list: { s: ops.map(btoa) } },
-            num_args: { i: "1" },
-            epsilon: { f: 0 },
-          });
-          break;
-        }
-        let y = g.op(`${base}/MatMul`, "MatMul", [x, kernel], attr);
-        if (useBias) {
-          const bias = g.constant(`${base}/BiasAdd/ReadVariableOp`, data[1], w[1].shape);
-          y = g.op(`${base}/BiasAdd`, "BiasAdd", [y, bias], { T: FLOAT, data_format: NHWC });
-        }
-        out = activation(base, y, act, layer);
-        break;
-      }
-      case "MaxPooling2D":
-      case "AveragePooling2D": {
-        const [kh, kw] = pair(cfg.poolSize);
-        const [sh, sw] = pair(cfg.strides ?? cfg.poolSize);
-        const pad = String(cfg.padding ?? "valid");
-        const op = type === "MaxPooling2D" ? "MaxPool" : "AvgPool";
-        const attr: Record<string, unknown> = {
-          T: FLOAT,
-          ksize: ints([1, kh, kw, 1]),
-          strides: ints([1, sh, sw, 1]),
-          padding: str(pad.toUpperCase()),
-          data_format: NHWC,
-        };
-        if (op === "MaxPool") attr.explicit_paddings = { list: {} };
-        out = g.op(`${base}/${op}`, op, [x], attr);
-        break;
-      }
-      case "GlobalAveragePooling2D":
-      case "GlobalMaxPooling2D": {
-        const op = type === "GlobalAveragePooling2D" ? "Mean" : "Max";
-        const axes = g.constant(`${base}/${op}/reduction_indices`, Int32Array.from([1, 2]), [2]);
-        out = g.op(`${base}/${op}`, op, [x, axes], {
-          T: FLOAT,
-          Tidx: INT,
-          keep_dims: { b: false },
-        });
-        break;
-      }
-      case "Flatten":
-      case "Reshape": {
-        const shape = [-1, ...outShape.slice(1).map((v) => v ?? -1)];
-        const c = g.constant(`${base}/Const`, Int32Array.from(shape), [shape.length]);
-        out = g.op(`${base}/Reshape`, "Reshape", [x, c], { T: FLOAT, Tshape: INT });
-        break;
-      }
-      case "Activation":
-        out = String(cfg.activation) === "linear"
-          ? g.op(`${base}/Identity`, "Identity", [x], { T: FLOAT })
-          : activation(base, x, String(cfg.activation), layer);
-        break;
-      case "ReLU": {
-        if (cfg.maxValue == null) out = g.op(`${base}/Relu`, "Relu", [x], { T: FLOAT });
-        else if (Number(cfg.maxValue) === 6) {
-          out = g.op(`${base}/Relu6`, "Relu6", [x], { T: FLOAT });
-        } else throw unsupported(layer, `maxValue ${cfg.maxValue} (only none or 6)`);
-        break;
-      }
-      case "LeakyReLU":
-        out = g.op(`${base}/LeakyRelu`, "LeakyRelu", [x], {
-          T: FLOAT,
-          alpha: { f: Number(cfg.alpha ?? 0.3) },
-        });
-        break;
-      case "ELU":
-        if (Number(cfg.alpha ?? 1) !== 1) throw unsupported(layer, `alpha ${cfg.alpha} (only 1)`);
-        out = g.op(`${base}/Elu`, "Elu", [x], { T: FLOAT });
-        break;
-      case "Softmax": {
-        const axis = Number(cfg.axis ?? -1);
-        if (axis !== -1 && axis !== inRank - 1) {
-          throw unsupported(layer, `axis ${axis} (only the last)`);
-        }
-        out = g.op(`${base}/Softmax`, "Softmax", [x], { T: FLOAT });
-        break;
-      }
-      case "BatchNormalization": {
-        const axis = Number(cfg.axis ?? -1);
-        if (axis !== -1 && axis !== inRank - 1) {
-          throw unsupported(layer, `axis ${axis} (only the channels axis, last)`);
-        }
-        const c = outShape[outShape.length - 1] as number;
-        let k = 0;
-        const gamma = cfg.scale !== false ? data[k++] : new Float32Array(c).fill(1);
-        const beta = cfg.center !== false ? data[k++] : new Float32Array(c);
-        const mean = data[k++];
-        const variance = data[k++];
-        const eps = Number(cfg.epsilon ?? 1e-3);
-        if (inRank === 4) {
-          const ins4 = [
-            x,
-            g.constant(`${base}/ReadVariableOp`, gamma, [c]),
-            g.constant(`${base}/ReadVariableOp_1`, beta, [c]),
-            g.constant(`${base}/FusedBatchNormV3/ReadVariableOp`, mean, [c]),
-            g.constant(`${base}/FusedBatchNormV3/ReadVariableOp_1`, variance, [c]),
-          ];
-          out = g.op(`${base}/FusedBatchNormV3`, "FusedBatchNormV3", ins4, {
+        case "MaxPooling2D":
+        case "AveragePooling2D": {
+          const [kh, kw] = pair(cfg.poolSize);
+          const [sh, sw] = pair(cfg.strides ?? cfg.poolSize);
+          const pad = String(cfg.padding ?? "valid");
+          const op = type === "MaxPooling2D" ? "MaxPool" : "AvgPool";
+          const attr: Record<string, unknown> = {
             T: FLOAT,
-            U: FLOAT,
-            epsilon: { f: eps },
+            ksize: ints([1, kh, kw, 1]),
+            strides: ints([1, sh, sw, 1]),
+            padding: str(pad.toUpperCase()),
             data_format: NHWC,
-            is_training: { b: false },
-            exponential_avg_factor: { f: 1 },
+          };
+          if (op === "MaxPool") attr.explicit_paddings = { list: {} };
+          out = g.op(`${base}/${op}`, op, [x], attr);
+          break;
+        }
+        case "GlobalAveragePooling2D":
+        case "GlobalMaxPooling2D": {
+          const op = type === "GlobalAveragePooling2D" ? "Mean" : "Max";
+          const axes = g.constant(`${base}/${op}/reduction_indices`, Int32Array.from([1, 2]), [2]);
+          out = g.op(`${base}/${op}`, op, [x, axes], {
+            T: FLOAT,
+            Tidx: INT,
+            keep_dims: { b: false },
           });
-        } else {
-          // What TF's graph optimizer leaves of an inference batch norm: x * a + b.
-          const a = gamma.map((gm, i) => gm / Math.sqrt(variance[i] + eps));
-          const b = beta.map((bt, i) => bt - mean[i] * a[i]);
-          const ca = g.constant(`${base}/batchnorm/mul`, a, [c]);
-          const cb = g.constant(`${base}/batchnorm/sub`, b, [c]);
-          const y = g.op(`${base}/batchnorm/mul_1`, "Mul", [x, ca], { T: FLOAT });
-          out = g.op(`${base}/batchnorm/add_1`, "AddV2", [y, cb], { T: FLOAT });
+          break;
         }
-        break;
-      }
-      case "Dropout":
-      case "SpatialDropout1D":
-      case "GaussianNoise":
-      case "GaussianDropout":
-      case "AlphaDropout":
-        out = g.op(`${base}/Identity`, "Identity", [x], { T: FLOAT });
-        break;
-      case "Add":
-      case "Multiply":
-      case "Average":
-      case "Maximum":
-      case "Minimum": {
-        const [op, stem] = type === "Multiply"
-          ? ["Mul", "mul"]
-          : type === "Maximum"
-          ? ["Maximum", "Maximum"]
-          : type === "Minimum"
-          ? ["Minimum", "Minimum"]
-          : ["AddV2", "add"];
-        let y = ins[0];
-        for (let i = 1; i < ins.length; i++) {
-          y = g.op(`${base}/${stem}${i > 1 ? `_${i - 1}` : ""}`, op, [y, ins[i]], { T: FLOAT });
+        case "Flatten":
+        case "Reshape": {
+          const shape = [-1, ...outShape.slice(1).map((v) => v ?? -1)];
+          const c = g.constant(`${base}/Const`, Int32Array.from(shape), [shape.length]);
+          out = g.op(`${base}/Reshape`, "Reshape", [x, c], { T: FLOAT, Tshape: INT });
+          break;
         }
-        if (type === "Average") {
-          const inv = g.constant(`${base}/truediv/y`, Float32Array.from([1 / ins.length]), []);
-          y = g.op(`${base}/truediv`, "Mul", [y, inv], { T: FLOAT });
+        case "Activation":
+          out = String(cfg.activation) === "linear"
+            ? g.op(`${base}/Identity`, "Identity", [x], { T: FLOAT })
+            : activation(base, x, String(cfg.activation), layer);
+          break;
+        case "ReLU": {
+          if (cfg.maxValue == null) out = g.op(`${base}/Relu`, "Relu", [x], { T: FLOAT });
+          else if (Number(cfg.maxValue) === 6) {
+            out = g.op(`${base}/Relu6`, "Relu6", [x], { T: FLOAT });
+          } else throw unsupported(layer, `maxValue ${cfg.maxValue} (only none or 6)`);
+          break;
         }
-        out = y;
-        break;
+        case "LeakyReLU":
+          out = g.op(`${base}/LeakyRelu`, "LeakyRelu", [x], {
+            T: FLOAT,
+            alpha: { f: Number(cfg.alpha ?? 0.3) },
+          });
+          break;
+        case "ELU":
+          if (Number(cfg.alpha ?? 1) !== 1) throw unsupported(layer, `alpha ${cfg.alpha} (only 1)`);
+          out = g.op(`${base}/Elu`, "Elu", [x], { T: FLOAT });
+          break;
+        case "Softmax": {
+          const axis = Number(cfg.axis ?? -1);
+          if (axis !== -1 && axis !== inRank - 1) {
+            throw unsupported(layer, `axis ${axis} (only the last)`);
+          }
+          out = g.op(`${base}/Softmax`, "Softmax", [x], { T: FLOAT });
+          break;
+        }
+        case "BatchNormalization": {
+          const axis = Number(cfg.axis ?? -1);
+          if (axis !== -1 && axis !== inRank - 1) {
+            throw unsupported(layer, `axis ${axis} (only the channels axis, last)`);
+          }
+          const c = outShape[outShape.length - 1] as number;
+          let k = 0;
+          const gamma = cfg.scale !== false ? data[k++] : new Float32Array(c).fill(1);
+          const beta = cfg.center !== false ? data[k++] : new Float32Array(c);
+          const mean = data[k++];
+          const variance = data[k++];
+          const eps = Number(cfg.epsilon ?? 1e-3);
+          if (inRank === 4) {
+            const ins4 = [
+              x,
+              g.constant(`${base}/ReadVariableOp`, gamma, [c]),
+              g.constant(`${base}/ReadVariableOp_1`, beta, [c]),
+              g.constant(`${base}/FusedBatchNormV3/ReadVariableOp`, mean, [c]),
+              g.constant(`${base}/FusedBatchNormV3/ReadVariableOp_1`, variance, [c]),
+            ];
+            out = g.op(`${base}/FusedBatchNormV3`, "FusedBatchNormV3", ins4, {
+              T: FLOAT,
+              U: FLOAT,
+              epsilon: { f: eps },
+              data_format: NHWC,
+              is_training: { b: false },
+              exponential_avg_factor: { f: 1 },
+            });
+          } else {
+            // What TF's graph optimizer leaves of an inference batch norm: x * a + b.
+            const a = gamma.map((gm, i) => gm / Math.sqrt(variance[i] + eps));
+            const b = beta.map((bt, i) => bt - mean[i] * a[i]);
+            const ca = g.constant(`${base}/batchnorm/mul`, a, [c]);
+            const cb = g.constant(`${base}/batchnorm/sub`, b, [c]);
+            const y = g.op(`${base}/batchnorm/mul_1`, "Mul", [x, ca], { T: FLOAT });
+            out = g.op(`${base}/batchnorm/add_1`, "AddV2", [y, cb], { T: FLOAT });
+          }
+          break;
+        }
+        case "Dropout":
+        case "SpatialDropout1D":
+        case "GaussianNoise":
+        case "GaussianDropout":
+        case "AlphaDropout":
+          out = g.op(`${base}/Identity`, "Identity", [x], { T: FLOAT });
+          break;
+        case "Add":
+        case "Multiply":
+        case "Average":
+        case "Maximum":
+        case "Minimum": {
+          const [op, stem] = type === "Multiply"
+            ? ["Mul", "mul"]
+            : type === "Maximum"
+            ? ["Maximum", "Maximum"]
+            : type === "Minimum"
+            ? ["Minimum", "Minimum"]
+            : ["AddV2", "add"];
+          let y = ins[0];
+          for (let i = 1; i < ins.length; i++) {
+            y = g.op(`${base}/${stem}${i > 1 ? `_${i - 1}` : ""}`, op, [y, ins[i]], { T: FLOAT });
+          }
+          if (type === "Average") {
+            const inv = g.constant(`${base}/truediv/y`, Float32Array.from([1 / ins.length]), []);
+            y = g.op(`${base}/truediv`, "Mul", [y, inv], { T: FLOAT });
+          }
+          out = y;
+          break;
+        }
+        case "Subtract":
+          out = g.op(`${base}/sub`, "Sub", [ins[0], ins[1]], { T: FLOAT });
+          break;
+        case "Concatenate": {
+          const rank = outShape.length;
+          let axis = Number(cfg.axis ?? -1);
+          if (axis < 0) axis += rank;
+          const a = g.constant(`${base}/concat/axis`, Int32Array.from([axis]), []);
+          out = g.op(`${base}/concat`, "ConcatV2", [...ins, a], {
+            T: FLOAT,
+            N: { i: String(ins.length) },
+            Tidx: INT,
+          });
+          break;
+        }
+        default:
+          throw unsupported(layer, `supported layers are ${SUPPORTED.join(", ")}`);
       }
-      case "Subtract":
-        out = g.op(`${base}/sub`, "Sub", [ins[0], ins[1]], { T: FLOAT });
-        break;
-      case "Concatenate": {
-        const rank = outShape.length;
-        let axis = Number(cfg.axis ?? -1);
-        if (axis < 0) axis += rank;
-        const a = g.constant(`${base}/concat/axis`, Int32Array.from([axis]), []);
-        out = g.op(`${base}/concat`, "ConcatV2", [...ins, a], {
-          T: FLOAT,
-          N: { i: String(ins.length) },
-          Tidx: INT,
-        });
-        break;
-      }
-      default:
-        throw unsupported(layer, `supported layers are ${SUPPORTED.join(", ")}`);
+      for (const t of node.outputTensors) tensorNode.set(t.id, out);
+      layerNodes[`${path}${layer.name}`] = out;
     }
-    for (const t of node.outputTensors) tensorNode.set(t.id, out);
-    layerNodes[layer.name] = out;
-  }
+  };
+  await emit(model, options.prefix ?? "", "");
 
   const last = tensorNode.get(model.outputs[0].id);
   if (!last) throw new Error("The model's output is not reachable from its input");

@@ -13,6 +13,7 @@ import { gradient, RELU_RULES } from "../core/gradients.ts";
 import type { Objective } from "../core/objective.ts";
 import { receptiveFields } from "../core/receptive_field.ts";
 import { heldOutDigits } from "../core/datasets.ts";
+import { nestedTransfer } from "./_zoo.ts";
 import {
   exportGraphModel,
   graphArtifacts,
@@ -626,5 +627,33 @@ Deno.test("GraphModel forward with stopAtTaps gives the same taps and runs fewer
   } finally {
     await Deno.remove(dir, { recursive: true });
     model.dispose();
+  }
+});
+
+Deno.test("a nested model exports inlined: the graph computes the same and names its layers by path", async () => {
+  const model = nestedTransfer();
+  const dir = await Deno.makeTempDir();
+  try {
+    const { layerNodes } = await graphArtifacts(model);
+    assert.ok(layerNodes["base/conv1"]?.startsWith("base/conv1/"), JSON.stringify(layerNodes));
+    assert.ok(layerNodes.base, "the nested model's own entry names its output node");
+    await exportGraphModel(model, dir);
+    const graph = await loadNet(dir);
+    const x = tf.randomUniform(
+      [2, ...model.inputs[0].shape.slice(1) as number[]],
+      0,
+      1,
+      "float32",
+      3,
+    );
+    const want = model.predict(x) as tf.Tensor;
+    const got = graph.forward(x as tf.Tensor4D).output;
+    const diff = tf.tidy(() => tf.sub(want, got).abs().max().dataSync()[0]);
+    assert.ok(diff < 1e-5, `graph and LayersModel differ by ${diff}`);
+    tf.dispose([x, want, got]);
+    graph.dispose();
+  } finally {
+    model.dispose();
+    await Deno.remove(dir, { recursive: true });
   }
 });

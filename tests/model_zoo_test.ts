@@ -37,7 +37,6 @@ const MODELS: ZooModel[] = [
   {
     name: "nested-transfer",
     build: nestedTransfer,
-    noGraph: "graph_export.ts refuses nested models (a converted graph is flat anyway)",
   },
   {
     name: "two-output",
