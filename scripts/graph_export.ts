@@ -239,7 +239,6 @@ export async function graphArtifacts(
   model: tf.LayersModel,
   options: GraphExportOptions = {},
 ): Promise<GraphArtifacts> {
-  const prefix = options.prefix ?? "";
   const fuse = options.fuse ?? false;
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new Error(
