@@ -186,6 +186,17 @@ const CASES: Record<string, PluginCase> = {
     },
   },
   "fooling-images": { params: { classes: [0], steps: 10 } },
+  tta: { params: { count: 4, scales: [1, 1.2], pad: 1, show: 2 } },
+  // The zoo's models have no dropout layer (and a GraphModel has no layers to switch on).
+  "mc-dropout": {
+    params: { count: 4, passes: 2 },
+    refuses: /no Dropout or DropConnect layer|needs a LayersModel/,
+  },
+  // Trains its own members on the run's data set: any model whose images are 8x8 or more.
+  ensemble: {
+    params: { members: 2, epochs: 1, trainCount: 8, count: 4, batchSize: 4 },
+    check: ({ result }) => assert.ok(result.model, "the result carries the ensemble"),
+  },
   "shallow-fooling": { params: { count: 8, epsilons: [0, 0.1], epochs: 1, steps: 2, show: 1 } },
 };
 
@@ -229,17 +240,6 @@ async function runAll(net: Net, data: string): Promise<void> {
           result = await go();
         } catch (err) {
           throw new Error(`${plugin.name} on ${net.source}: ${(err as Error).message}`, {
-  tta: { params: { count: 4, scales: [1, 1.2], pad: 1, show: 2 } },
-  // The zoo's models have no dropout layer (and a GraphModel has no layers to switch on).
-  "mc-dropout": {
-    params: { count: 4, passes: 2 },
-    refuses: /no Dropout or DropConnect layer|needs a LayersModel/,
-  },
-  // Trains its own members on the run's data set: any model whose images are 8x8 or more.
-  ensemble: {
-    params: { members: 2, epochs: 1, trainCount: 8, count: 4, batchSize: 4 },
-    check: ({ result }) => assert.ok(result.model, "the result carries the ensemble"),
-  },
             cause: err,
           });
         }
