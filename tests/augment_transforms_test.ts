@@ -437,3 +437,38 @@ Deno.test("mixup() and cutmix() mix images and labels by the same weights; soft 
   assert.throws(() => mixup({ alpha: 0 }), /alpha 0 is invalid/);
   tf.dispose([x, labels]);
 });
+
+Deno.test("randomAffine({ wholePixels }) shifts by whole pixels: a copy, zeros coming in", async () => {
+  const x = rand([6, 7, 9, 2], 12);
+  const t = randomAffine({ translate: 0.3, wholePixels: true });
+  const p = t.draw(seededRandom(4), x.shape);
+  assert.ok(p.tx.every(Number.isInteger) && p.ty.every(Number.isInteger));
+  assert.ok(p.ty.includes(0) || p.tx.some((v) => v !== 0), "some shift drawn");
+  const y = t.apply(x, p);
+  const xv = await x.data() as Float32Array, yv = await y.data() as Float32Array;
+  for (let b = 0; b < 6; b++) {
+    for (let r = 0; r < 7; r++) {
+      for (let c = 0; c < 9; c++) {
+        const sr = r - p.ty[b], sc = c - p.tx[b];
+        for (let k = 0; k < 2; k++) {
+          const want = sr < 0 || sr >= 7 || sc < 0 || sc >= 9
+            ? 0
+            : xv[((b * 7 + sr) * 9 + sc) * 2 + k];
+          // cropAndResize's normalized coordinates round in float32: 1e-5.
+          const got = yv[((b * 7 + r) * 9 + c) * 2 + k];
+          assert.ok(Math.abs(got - want) < 1e-5, `image ${b} (${r}, ${c}): ${got} vs ${want}`);
+        }
+      }
+    }
+  }
+  // A shift of the first row's start (ty = 0) with a column shift: the case the
+  // WASM CropAndResize gets wrong without the workaround in warp.ts.
+  const q = { ...p, tx: [2, -1, 0, 3, 1, -2], ty: [0, 0, 1, 0, -1, 0] };
+  const z = t.apply(x, q);
+  const zv = await z.data() as Float32Array;
+  assert.ok(
+    Math.abs(zv[((0 * 7 + 0) * 9 + 2) * 2] - xv[0]) < 1e-5,
+    "image 0 starts 2 columns right",
+  );
+  tf.dispose([x, y, z]);
+});

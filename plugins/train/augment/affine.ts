@@ -35,6 +35,12 @@ export interface RandomAffineOptions {
   shear?: number;
   /** Probability that an image is transformed (else left as it is). @default 1 */
   p?: number;
+  /**
+   * Round the shift to whole pixels: with no rotation, zoom, stretch or shear
+   * the image is then copied (up to float32 rounding of the sampling
+   * positions), not blurred by a sub-pixel shift. @default false
+   */
+  wholePixels?: boolean;
 }
 
 /** Parameters of {@linkcode randomAffine} per image: degrees, factors, pixels. */
@@ -96,6 +102,7 @@ export function randomAffine(options: RandomAffineOptions = {}): Transform<Affin
   const zoom = checkRange("randomAffine: zoom", options.zoom ?? [1, 1], 1e-3);
   const stretch = checkRange("randomAffine: stretch", options.stretch ?? [1, 1], 1e-3);
   const prob = checkProbability("randomAffine: p", options.p ?? 1);
+  const whole = options.wholePixels ?? false;
   const name = "affine";
   const inverse = (p: AffineParams, [n, h, w]: Shape): Affine[] => {
     checkParams(name, p, "angle", n);
@@ -119,6 +126,7 @@ export function randomAffine(options: RandomAffineOptions = {}): Transform<Affin
           uniform(rng, -translate, translate) * w,
           uniform(rng, -translate, translate) * h,
         ];
+        if (whole) v[4] = Math.round(v[4]), v[5] = Math.round(v[5]);
         const [angle, sh, z, st, tx, ty] = on[i] ? v : [0, 0, 1, 1, 0, 0];
         p.angle.push(angle), p.shear.push(sh), p.zoom.push(z), p.stretch.push(st);
         p.tx.push(tx), p.ty.push(ty);

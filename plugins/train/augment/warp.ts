@@ -86,26 +86,45 @@ export function warpAffine(
   }
   const [H, W] = size;
   if (inverse.every(axisAligned) && h > 1 && w > 1) {
+    // Flips and the identity sample exact pixel centres. Any other map whose
+    // samples come near or past the border goes through a one-pixel zero
+    // frame: cropAndResize drops a sample that float32 rounding puts a hair
+    // outside the image (a whole row of a shifted image went black), and
+    // with the frame its bilinear reads zeros outside, as tf.image.transform
+    // does, so that both paths agree.
+    const exact = H === h && W === w &&
+      inverse.every((m) =>
+        ((m[0] === 1 && m[2] === 0) || (m[0] === -1 && m[2] === w - 1)) &&
+        ((m[4] === 1 && m[5] === 0) || (m[4] === -1 && m[5] === h - 1))
+      );
+    const near = (a: number, b: number, len: number) =>
+      Math.min(a, b) < 0.5 || Math.max(a, b) > len - 1.5;
+    const frame = !exact &&
+      inverse.some((m) =>
+        near(m[5], m[4] * (H - 1) + m[5], h) || near(m[2], m[0] * (W - 1) + m[2], w)
+      );
+    const o = frame ? 1 : 0, ph = h + 2 * o, pw = w + 2 * o;
     // cropAndResize samples row y1 (h-1) + i (y2-y1)(h-1)/(H-1) for output row i.
     const boxes = new Float32Array(4 * n);
-    inverse.forEach((m, i) => {
-      const y1 = m[5] / (h - 1), x1 = m[2] / (w - 1);
-      const y2 = H > 1 ? (m[4] * (H - 1) + m[5]) / (h - 1) : y1;
-      const x2 = W > 1 ? (m[0] * (W - 1) + m[2]) / (w - 1) : x1;
-      boxes.set([y1, x1, y2, x2], 4 * i);
-    });
+    const box = (m: Affine, k: number) => {
+      const y1 = (m[5] + o - k * m[4]) / (ph - 1), x1 = (m[2] + o) / (pw - 1);
+      const y2 = H > 1 ? (m[4] * (H - 1) + m[5] + o) / (ph - 1) : y1;
+      const x2 = W > 1 ? (m[0] * (W - 1) + m[2] + o) / (pw - 1) : x1;
+      return [y1, x1, y2, x2];
+    };
     // The WASM CropAndResize of tfjs 4.22 ignores x1 when a box starts at
     // row 0 (y1 = 0) with an x scale of exactly 1 (a pure shift); then start
     // every box k rows higher (the first k such that none starts at row 0)
     // and drop those rows again.
     const hit = (k: number) =>
-      inverse.some((m) => Math.abs(m[0] - 1) < 1e-6 && m[2] !== 0 && m[5] - k * m[4] === 0);
+      inverse.some((m) => Math.abs(m[0] - 1) < 1e-6 && m[2] + o !== 0 && m[5] + o - k * m[4] === 0);
     let extra = 0;
     if (tf.getBackend() === "wasm" && H > 1) { while (hit(extra)) extra++; }
-    if (extra) inverse.forEach((m, i) => boxes[4 * i] = (m[5] - extra * m[4]) / (h - 1));
+    inverse.forEach((m, i) => boxes.set(box(m, extra), 4 * i));
     return tf.tidy(() => {
+      const src = frame ? x.pad([[0, 0], [1, 1], [1, 1], [0, 0]]) : x;
       const out = tf.image.cropAndResize(
-        x,
+        src as tf.Tensor4D,
         tf.tensor2d(boxes, [n, 4]),
         tf.range(0, n, 1, "int32") as tf.Tensor1D,
         [H + extra, W],
