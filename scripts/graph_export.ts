@@ -90,6 +90,8 @@ export interface GraphArtifacts {
   weightData: Uint8Array;
   /** For every Keras layer, the node whose output is the layer's output. */
   layerNodes: Record<string, string>;
+  /** For every output layer, the graph's output node (`Identity`, `Identity_1`, ...). */
+  outputNodes: Record<string, string>;
 }
 
 /** One node of the GraphDef, in the JSON encoding `tensorflowjs_converter` writes. */
@@ -240,10 +242,9 @@ export async function graphArtifacts(
   options: GraphExportOptions = {},
 ): Promise<GraphArtifacts> {
   const fuse = options.fuse ?? false;
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+  if (model.inputs.length !== 1) {
     throw new Error(
-      `This model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; ` +
-        "only single-input, single-output models can be exported",
+      `This model has ${model.inputs.length} inputs; only single-input models can be exported`,
     );
   }
   const g = new GraphBuilder();
@@ -549,11 +550,22 @@ export async function graphArtifacts(
   };
   await emit(model, options.prefix ?? "", "");
 
-  const last = tensorNode.get(model.outputs[0].id);
-  if (!last) throw new Error("The model's output is not reachable from its input");
-  g.op("Identity", "Identity", [last], { T: FLOAT });
-  const outShape = model.outputs[0].shape.map((v) => v ?? -1);
-  const outputLayer = model.outputLayers[0]?.name ?? model.outputs[0].sourceLayer.name;
+  // One Identity node per output, named as the converter names them.
+  const outputNodes: Record<string, string> = {};
+  const outputs: Record<string, TensorInfo> = {};
+  model.outputs.forEach((o, i) => {
+    const last = tensorNode.get(o.id);
+    if (!last) throw new Error(`The model's output ${i} is not reachable from its input`);
+    const name = i === 0 ? "Identity" : `Identity_${i}`;
+    g.op(name, "Identity", [last], { T: FLOAT });
+    const layer = model.outputLayers[i]?.name ?? o.sourceLayer.name;
+    outputNodes[layer] = name;
+    outputs[layer] = {
+      name: `${name}:0`,
+      dtype: "DT_FLOAT",
+      tensorShape: dims(o.shape.map((v) => v ?? -1)),
+    };
+  });
 
   let size = 0;
   for (const w of g.weights) size += w.data.byteLength;
@@ -573,9 +585,7 @@ export async function graphArtifacts(
         inputs: {
           [inputName]: { name: `${inputName}:0`, dtype: "DT_FLOAT", tensorShape: dims(inputShape) },
         },
-        outputs: {
-          [outputLayer]: { name: "Identity:0", dtype: "DT_FLOAT", tensorShape: dims(outShape) },
-        },
+        outputs,
       },
       weightsManifest: [{
         paths: ["weights.bin"],
@@ -584,21 +594,32 @@ export async function graphArtifacts(
     },
     weightData,
     layerNodes,
+    outputNodes,
   };
 }
 
 /**
- * A sidecar with `logits` and `probs` renamed from layer names to graph nodes.
+ * A sidecar with `logits` and `probs` renamed from layer names to graph nodes,
+ * and `output` from an output layer's name to its output node.
  *
  * @param sidecar The LayersModel's `convlens.json`.
  * @param layerNodes The layer -> node map of {@linkcode graphArtifacts}.
+ * @param outputNodes The output layer -> output node map of {@linkcode graphArtifacts}.
  * @returns A copy with the names changed (names not in the map are kept).
  */
-export function renameSidecar(sidecar: Sidecar, layerNodes: Record<string, string>): Sidecar {
+export function renameSidecar(
+  sidecar: Sidecar,
+  layerNodes: Record<string, string>,
+  outputNodes: Record<string, string> = {},
+): Sidecar {
   const out: Sidecar = { ...sidecar };
   for (const key of ["logits", "probs"] as const) {
     const v = sidecar[key];
     if (typeof v === "string" && layerNodes[v]) out[key] = layerNodes[v];
+  }
+  // The output to explain, named by its layer, becomes the graph's output node.
+  if (typeof sidecar.output === "string" && outputNodes[sidecar.output]) {
+    out.output = outputNodes[sidecar.output];
   }
   return out;
 }
@@ -609,7 +630,7 @@ export function renameSidecar(sidecar: Sidecar, layerNodes: Record<string, strin
  * `convlens.json` with `logits`/`probs` renamed to node names. Each file is written
  * whole or not at all.
  *
- * @param model A single-input, single-output LayersModel (see the module docs for the layers).
+ * @param model A single-input LayersModel, one output or several (see the module docs for the layers).
  * @param folder Output folder (created if missing).
  * @param options Node-name prefix, op fusion, sidecar.
  * @throws {Error} naming the layer that cannot be exported, before any file is written.
@@ -617,7 +638,7 @@ export function renameSidecar(sidecar: Sidecar, layerNodes: Record<string, strin
  * ```ts ignore
  * import { tf } from "../core/tf.ts";
  * import { initBackend } from "../backends/mod.ts";
-import { loadNet } from "../core/load.ts";
+ * import { loadNet } from "../core/load.ts";
  * import { exportGraphModel } from "./graph_export.ts";
  * const model = tf.sequential({ layers: [
  *   tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, activation: "relu", name: "c1" }),
@@ -638,7 +659,7 @@ export async function exportGraphModel(
   await writeFileAtomic(`${folder}/weights.bin`, art.weightData);
   await writeFileAtomic(`${folder}/model.json`, JSON.stringify(art.modelJson));
   if (options.sidecar) {
-    const sidecar = renameSidecar(options.sidecar, art.layerNodes);
+    const sidecar = renameSidecar(options.sidecar, art.layerNodes, art.outputNodes);
     await writeFileAtomic(`${folder}/convlens.json`, JSON.stringify(sidecar, null, 2) + "\n");
   }
 }

@@ -42,7 +42,6 @@ const MODELS: ZooModel[] = [
     name: "two-output",
     build: twoOutput,
     sidecar: { output: "cls" },
-    noGraph: "graph_export.ts writes single-output models only",
   },
 ];
 
@@ -272,7 +271,11 @@ for (const m of MODELS) {
   Deno.test(`every plugin runs on ${m.name} (GraphModel)`, async () => {
     const model = m.build();
     const dir = `${work}/${m.name}_graph`;
-    await exportGraphModel(model, dir, { fuse: true, prefix: "StatefulPartitionedCall/model_1/" });
+    await exportGraphModel(model, dir, {
+      fuse: true,
+      prefix: "StatefulPartitionedCall/model_1/",
+      sidecar: m.sidecar,
+    });
     model.dispose();
     const net = await loadNet(dir);
     const data = `${work}/${m.name}_gdata`;
