@@ -604,3 +604,22 @@ Deno.test("integrated gradients on a nonlinear net with a uniform baseline match
   tf.dispose([want, ig.attribution, ig.baseline, x]);
   nl.dispose();
 });
+
+Deno.test("saliency of a unit of any layer: one conv neuron's gradient is its filter, by hand", async () => {
+  // conv0 at (0,1) is 5 > 0, so d conv0(0,1) / dx is K0 = [[1,0],[0,1]] placed at rows 0-1,
+  // cols 1-2; the projection carries the unit's activation (as the DeconvNet's does): x 5.
+  const r = await noLeak("unit saliency", async () => {
+    const res = await runPlugin(net, images, saliency, {
+      layer: "conv",
+      mode: "neuron",
+      channel: 0,
+      row: 0,
+      col: 1,
+    });
+    const v = await values(res.tensors.attribution);
+    assert.equal(res.figures.layer, "conv");
+    res.dispose();
+    return v;
+  });
+  close(r, [0, 5, 0, 0, 0, 5, 0, 0, 0], "unit saliency");
+});

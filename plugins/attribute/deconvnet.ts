@@ -14,7 +14,12 @@ import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { defaultSpatialLayer } from "../_layers.ts";
 import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
 import { attributionResult } from "./figures.ts";
-import { projectBack, type ProjectionOptions, type UnitChoice } from "./unit_projection.ts";
+import {
+  describeUnits,
+  projectBack,
+  type ProjectionOptions,
+  UNIT_PARAMS,
+} from "./unit_projection.ts";
 import { resolveClasses } from "./targets.ts";
 
 /** Options of {@linkcode deconvnetAttribution}: the unit (default: the target class score). */
@@ -30,29 +35,6 @@ export const deconvnetAttribution: Attribution<DeconvnetOptions> = {
     return (await projectBack(net, x, target, "deconv", options, "deconvnet")).attribution;
   },
 };
-
-/** A caption of the units found. */
-export function describeUnits(choices: readonly UnitChoice[]): string[] {
-  return choices.map((c) => c.row < 0 ? `ch ${c.channel}` : `ch ${c.channel} (${c.row},${c.col})`);
-}
-
-/** Parameters that choose a unit of a layer (shared by the projection plugins). */
-export const UNIT_PARAMS = {
-  mode: {
-    type: "enum",
-    choices: ["strongest", "neuron", "channel"],
-    default: "strongest",
-    help: "keep the strongest neuron of the channel, one neuron (row, col), or the whole channel",
-  },
-  channel: {
-    type: "integer",
-    default: -1,
-    min: -1,
-    help: "channel (unit of a dense layer); -1: the most active one in each image",
-  },
-  row: { type: "integer", default: 0, min: 0, help: "row of the neuron (mode neuron)" },
-  col: { type: "integer", default: 0, min: 0, help: "column of the neuron (mode neuron)" },
-} as const;
 
 /** The parameters of the `deconvnet` plugin: its schema, declared once. */
 export const DECONVNET_PARAMS = {

@@ -12,9 +12,13 @@
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
 import { attributionResult } from "./figures.ts";
-import { projectBack, type ProjectionOptions } from "./unit_projection.ts";
 import { resolveClasses, TARGET_PARAM } from "./targets.ts";
-import { describeUnits, UNIT_PARAMS } from "./deconvnet.ts";
+import {
+  describeUnits,
+  projectBack,
+  type ProjectionOptions,
+  UNIT_PARAMS,
+} from "./unit_projection.ts";
 
 /** Options of {@linkcode guidedBackpropAttribution}: a unit, or the score kind. */
 export type GuidedBackpropOptions = ProjectionOptions;

@@ -13,6 +13,7 @@ import { gradient } from "../../core/gradients.ts";
 import { definePlugin, type Plugin } from "../../core/plugin.ts";
 import { type Attribution, ATTRIBUTION_PARAMS } from "./attribution.ts";
 import { attributionResult } from "./figures.ts";
+import { describeUnits, projectBack, UNIT_PARAMS } from "./unit_projection.ts";
 import {
   checkTarget,
   classObjective,
@@ -50,6 +51,11 @@ export const saliencyAttribution: Attribution<SaliencyOptions> = {
 /** The parameters of the `saliency` plugin: its schema, declared once. */
 export const SALIENCY_PARAMS = {
   ...ATTRIBUTION_PARAMS,
+  ...UNIT_PARAMS,
+  layer: {
+    type: "layer",
+    help: "differentiate a unit of this layer instead of a class score (--mode, --channel)",
+  },
   target: TARGET_PARAM,
 } as const;
 
@@ -60,7 +66,8 @@ export type SaliencyParams = typeof SALIENCY_PARAMS;
 export const saliency: Plugin<typeof SALIENCY_PARAMS> = definePlugin({
   name: "saliency",
   family: "attribute",
-  summary: "Class saliency map max_k |d s_y / d X_ijk| (Simonyan et al. 2014)",
+  summary:
+    "Class saliency map max_k |d s_y / d X_ijk| (Simonyan et al. 2014), or of a unit of any layer",
   params: SALIENCY_PARAMS,
   resultShape(_net, _p, images) {
     const [n, h, w, c] = images.x.shape;
@@ -70,10 +77,34 @@ export const saliency: Plugin<typeof SALIENCY_PARAMS> = definePlugin({
   async run(ctx, p) {
     const { net, images } = ctx;
     const classes = await resolveClasses(net, images.x, p.class, "saliency");
+    if (p.layer !== undefined) {
+      // The data gradient of one unit of any layer (a feature extractor's channel,
+      // a hidden neuron): the plain-rule projection of that unit.
+      const unit = { layer: p.layer, mode: p.mode, channel: p.channel, row: p.row, col: p.col };
+      const { attribution, choices } = await projectBack(
+        net,
+        images.x,
+        classes,
+        "plain",
+        { unit },
+        "saliency",
+      );
+      const units = describeUnits(choices!);
+      const r = await attributionResult(images, {
+        net: ctx.net,
+        plugin: "saliency",
+        title: `Saliency of a unit of ${unit.layer} (${p.mode}), its activation back to pixels`,
+        attribution,
+        render: p.render,
+        mapLabel: "|plain-rule projection of the unit| (max over channels)",
+        columns: { unit: units, activation: choices!.map((c) => c.value) },
+      });
+      return r.figure("layer", unit.layer).figure("units", units.join("; "));
+    }
     const attribution = await saliencyAttribution.attribute(net, images.x, classes, {
       target: p.target,
     });
-    return attributionResult(images, {
+    const r = await attributionResult(images, {
       net: ctx.net,
       plugin: "saliency",
       title: `Saliency (d ${p.target}_y / d x, max over channels)`,
@@ -82,5 +113,12 @@ export const saliency: Plugin<typeof SALIENCY_PARAMS> = definePlugin({
       render: p.render,
       mapLabel: `|d ${p.target}_y / dx| (max over channels)`,
     });
+    if (net.head === "features") {
+      r.note(
+        "This model has no class output: class c is the mean of its output's channel c " +
+          "(give --layer and --channel to differentiate a unit of any layer)",
+      );
+    }
+    return r;
   },
 });

@@ -237,3 +237,26 @@ export async function projectBack(
     mask.dispose();
   }
 }
+
+/** A caption of the units found. */
+export function describeUnits(choices: readonly UnitChoice[]): string[] {
+  return choices.map((c) => c.row < 0 ? `ch ${c.channel}` : `ch ${c.channel} (${c.row},${c.col})`);
+}
+
+/** Parameters that choose a unit of a layer (shared by the projection plugins). */
+export const UNIT_PARAMS = {
+  mode: {
+    type: "enum",
+    choices: ["strongest", "neuron", "channel"],
+    default: "strongest",
+    help: "keep the strongest neuron of the channel, one neuron (row, col), or the whole channel",
+  },
+  channel: {
+    type: "integer",
+    default: -1,
+    min: -1,
+    help: "channel (unit of a dense layer); -1: the most active one in each image",
+  },
+  row: { type: "integer", default: 0, min: 0, help: "row of the neuron (mode neuron)" },
+  col: { type: "integer", default: 0, min: 0, help: "column of the neuron (mode neuron)" },
+} as const;
