@@ -74,7 +74,8 @@ export const TRANSFER_PARAMS = {
   strategies: {
     type: "string",
     default: "all",
-    help: `strategies to measure, comma-separated: all or ${TRANSFER_STRATEGIES.join(",")}`,
+    help:
+      "strategies to measure, comma-separated: all or scratch,linear-top,stages,fine-tune-few,fine-tune-many",
   },
   seeds: { type: "integer", default: 3, min: 1, max: 10, help: "draws per cell" },
   targets: {
