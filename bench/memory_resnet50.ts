@@ -31,7 +31,7 @@ const PLUGINS: Record<string, Record<string, unknown>> = {
   "integrated-gradients": {},
   "occlusion": { size: 32, stride: 32 },
   // Memory follows the batch size, not how many images: few images, default batches.
-  "top-patches": { count: 8 },
+  "top-patches": { count: 12 },
   "deletion": { count: 2, steps: 2 },
   "adversarial": {},
   "fooling-images": { classes: [0], steps: 2, generations: 2 },
@@ -44,7 +44,7 @@ async function dataFolder(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "convlens-r50-data-" });
   for (const c of ["a", "b"]) {
     await Deno.mkdir(`${dir}/${c}`);
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 6; i++) {
       const t = tf.randomUniform([224, 224, 3], 0, 1, "float32", i + (c === "a" ? 0 : 9));
       await writePng(`${dir}/${c}/${i}.png`, t as tf.Tensor3D);
       t.dispose();

@@ -101,7 +101,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     name: "saliency-mean",
-    bug: "the saliency map averages |gradient| over channels instead of taking the max",
+    bug: "the saliency map averages the gradient magnitude over channels instead of taking the max",
     file: "plugins/attribute/attribution.ts",
     find: 'if (reduce === "max-abs") return attribution.abs().max(3) as tf.Tensor3D;',
     replace: 'if (reduce === "max-abs") return attribution.abs().mean(3) as tf.Tensor3D;',

@@ -335,3 +335,22 @@ Deno.test("Result.save refuses an empty folder and the filesystem root", async (
     await assert.rejects(r.save(dir), /empty or the filesystem root; give a folder/);
   }
 });
+
+Deno.test("fit() gives dropout a fresh mask seed at every step (a fixed seed would drop the same units: pruning)", async () => {
+  const model = barsModel(3);
+  const seen: (number | undefined)[] = [];
+  await fit(model, trainSource, {
+    ...base,
+    epochs: 2,
+    // The augment hook runs once per step, inside the step: it sees the layer's seed then.
+    augment: (x) => {
+      seen.push((model.getLayer("dropout") as unknown as { seed?: number }).seed);
+      return x.clone();
+    },
+  });
+  assert.ok(seen.length >= 4, `${seen.length} steps`);
+  assert.ok(new Set(seen).size >= seen.length - 1, `seeds per step: ${seen}`);
+  assert.ok(seen.some((s) => s !== 77), "the layer's own seed was used at every step");
+  assert.equal((model.getLayer("dropout") as unknown as { seed: number }).seed, 77);
+  model.dispose();
+});
