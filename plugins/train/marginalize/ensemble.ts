@@ -339,11 +339,16 @@ export const ensemble: Plugin<typeof ENSEMBLE_PARAMS> = definePlugin({
       r.addPlot(
         "ensemble-size",
         linePlot([
-          { name: "ensemble of the first k members", x: byK.map((_, i) => i + 1), y: byK },
-          { name: "member k alone", x: accs.map((_, i) => i + 1), y: accs, mark: "scatter" },
+          { name: "ensemble of the first k members", x: byK.map((_, i) => String(i + 1)), y: byK },
+          {
+            name: "member k alone",
+            x: accs.map((_, i) => String(i + 1)),
+            y: accs,
+            mark: "scatter",
+          },
           {
             name: "mean member",
-            x: accs.map((_, i) => i + 1),
+            x: accs.map((_, i) => String(i + 1)),
             y: accs.map(() => meanMember),
             dashed: true,
           },
