@@ -21,6 +21,7 @@ import type { EpochLog } from "../core/train/fit.ts";
 /** Plugins the demo also runs on the built-in canvas model (digits at known places). */
 export const WHERE_PLUGINS: readonly string[] = [
   "pointing-game",
+  "localize",
   "occlusion",
   "grad-cam",
   "saliency",
@@ -118,8 +119,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     for (const plugin of lens.registry.list()) {
       if (options.only && !options.only.includes(plugin.name)) continue;
       if (options.skip?.includes(plugin.name)) continue;
-      // The pointing game needs known boxes: it runs in the canvas pass below.
-      if (canvasPass && plugin.name === "pointing-game") continue;
+      // The pointing game and localization need known boxes: they run in the canvas pass below.
+      if (canvasPass && (plugin.name === "pointing-game" || plugin.name === "localize")) continue;
       const sets = plugin.demo?.length ? plugin.demo : [{}];
       for (const [i, params] of sets.entries()) {
         try {
@@ -159,7 +160,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         try {
           for (const name of where) {
             try {
-              const r = await timed(`${name} (canvas)`, () => canvas.run(name, {}));
+              const params = canvas.registry.get(name).demo?.[0] ?? {};
+              const r = await timed(`${name} (canvas)`, () => canvas.run(name, params));
               r.title = `${r.title} (canvas model)`;
               files.push(...await saveAs(r, out, `canvas-${name}`));
               results.push(r);

@@ -236,6 +236,17 @@ export const localize: Plugin<typeof LOCALIZE_PARAMS> = definePlugin({
   family: "train",
   summary: "Classification + localization: a box regression head at each layer, IoU on canvases",
   params: LOCALIZE_PARAMS,
+  // The sweep takes minutes; the demo report trains one head at conv4 on fewer canvases.
+  demo: [{
+    layers: "conv4",
+    heads: "agnostic",
+    train: 1000,
+    sweepTrain: 300,
+    epochs: 8,
+    sweepEpochs: 1,
+    count: 200,
+    mapCount: 20,
+  }],
   resultShape(net, p): Record<string, number[]> {
     return net.sidecar.name === "canvas" ? { ious: [p.count] } : {};
   },

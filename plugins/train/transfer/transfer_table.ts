@@ -312,7 +312,18 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
     };
   },
   // The full table takes ~15 minutes on a busy 2-core machine; the report shows one size.
-  demo: [{ perClass: [100], steps: [150], seeds: 1 }],
+  // The table takes a quarter of an hour; the demo measures one cell on a small base.
+  demo: [{
+    perClass: [100],
+    steps: [150],
+    seeds: 1,
+    targets: "similar",
+    strategies: "scratch,linear-top,stages",
+    baseCount: 6000,
+    baseEpochs: 1,
+    testCount: 500,
+    probeSteps: 100,
+  }],
   async run(ctx, p) {
     if (p.perClass.length === 0 || p.perClass.length !== p.steps.length) {
       throw new RangeError(
