@@ -236,6 +236,7 @@ export const localize: Plugin<typeof LOCALIZE_PARAMS> = definePlugin({
   family: "train",
   summary: "Classification + localization: a box regression head at each layer, IoU on canvases",
   params: LOCALIZE_PARAMS,
+  needsImages: false,
   // The sweep takes minutes; the demo report trains one head at conv4 on fewer canvases.
   demo: [{
     layers: "conv4",

@@ -63,6 +63,7 @@ export const probeLayers: Plugin<typeof PROBE_LAYERS_PARAMS> = definePlugin({
   family: "train",
   summary: "Linear probes (softmax, SVM) on every layer's features: accuracy against depth",
   params: PROBE_LAYERS_PARAMS,
+  needsImages: false,
   // The defaults take minutes on two cores; the demo report shows a quick version.
   demo: [{ perClass: 30, valCount: 300, steps: 100 }],
   resultShape(net, p) {

@@ -302,6 +302,7 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
   family: "train",
   summary: "The lecture's transfer table measured: similar/different x little/much data",
   params: TRANSFER_PARAMS,
+  needsImages: false,
   resultShape(_net, p) {
     return {
       accuracy: [
