@@ -18,7 +18,7 @@
  */
 import { tf } from "../../core/tf.ts";
 import type { ParamValues } from "../../core/params.ts";
-import { definePlugin, type Plugin } from "../../core/plugin.ts";
+import { type Context, definePlugin, type Plugin } from "../../core/plugin.ts";
 import type { Net } from "../../core/net.ts";
 import { Result } from "../../core/result.ts";
 import { rawToTensor, readImage } from "../../core/images/codecs.ts";
@@ -30,6 +30,9 @@ import type { DataSource } from "../../core/data/source.ts";
 import { datasetFor, NAMED_DATA } from "../../core/data/dataset_for.ts";
 import { spatialLayer } from "../_layers.ts";
 import { batchSizeFor } from "../../core/memory_budget.ts";
+import { type Mergeable, mergeTopK } from "../../core/jobs/mergeable.ts";
+import { shardRange, type ShardSpec, WHOLE } from "../../core/jobs/shard_spec.ts";
+import type { ScanResult, ShardedJob } from "../../core/jobs/sharded_job.ts";
 
 /** The most images one forward or projection pass takes, whatever the budget allows. */
 const MAX_BATCH = 64;
@@ -97,8 +100,12 @@ interface ImageSource {
   describe: string;
   /** Number of images (an upper bound for folders: unreadable files are skipped). */
   total: number;
-  /** Images `[start, start + n)` that could be read, with their indices. */
-  batch(start: number, n: number): Promise<{ pixels?: tf.Tensor4D; indices: number[] }>;
+  /** Images `[start, start + n)` that could be read, with their indices; `warn` hears of the others. */
+  batch(
+    start: number,
+    n: number,
+    warn: (message: string) => void,
+  ): Promise<{ pixels?: tf.Tensor4D; indices: number[] }>;
   /** The images of these indices, in this order. */
   load(indices: readonly number[]): Promise<tf.Tensor4D>;
   /** A short name of one image. */
@@ -125,12 +132,7 @@ function dataSetSource(data: DataSource, count: number): ImageSource {
   };
 }
 
-async function folderSource(
-  net: Net,
-  dir: string,
-  count: number,
-  warn: (m: string) => void,
-): Promise<ImageSource> {
+async function folderSource(net: Net, dir: string, count: number): Promise<ImageSource> {
   let files: string[] = [];
   try {
     const stat = await Deno.stat(dir);
@@ -163,7 +165,7 @@ async function folderSource(
   return {
     describe: `${files.length} images of ${dir}`,
     total: files.length,
-    async batch(start, n) {
+    async batch(start, n, warn) {
       const tiles: tf.Tensor3D[] = [];
       const indices: number[] = [];
       try {
@@ -257,10 +259,296 @@ function cropWindows(
 
 /** Merges a batch's candidates into the kept top-k of one channel (ties: lower image first). */
 function mergeTop(kept: Hit[], fresh: Hit[], k: number): Hit[] {
-  return [...kept, ...fresh]
-    .sort((a, b) => b.value - a.value || a.image - b.image)
-    .slice(0, k);
+  return mergeTopK(kept, fresh, k, (h) => [-h.value, h.image]);
 }
+
+/**
+ * The mergeable state of `top-patches`: per channel the kept top-k (value,
+ * global image index, unit), the number of images read, the warnings of the
+ * images that could not be read. Merging keeps the top-k of the union under
+ * the order (value, then lower image), so any split gives the same lists.
+ */
+export interface TopPatchesState {
+  /** Activations kept per channel. */
+  k: number;
+  /** Per chosen channel, its top-k, strongest first. */
+  hits: Hit[][];
+  /** Images read. */
+  seen: number;
+  /** Images skipped, with why. */
+  warnings: string[];
+}
+
+/** The state type of `top-patches`: top-k lists merged exactly, counts added. */
+export const TOP_PATCHES_STATE: Mergeable<TopPatchesState> = {
+  merge(a, b) {
+    if (a.k !== b.k || a.hits.length !== b.hits.length) {
+      throw new RangeError(
+        `top-patches: cannot merge states of k = ${a.k} and ${b.k} over ${a.hits.length} and ` +
+          `${b.hits.length} channels`,
+      );
+    }
+    return {
+      k: a.k,
+      hits: a.hits.map((row, c) => mergeTop(row, b.hits[c], a.k)),
+      seen: a.seen + b.seen,
+      warnings: [...a.warnings, ...b.warnings],
+    };
+  },
+  encode: (s) => ({
+    json: {
+      k: s.k,
+      seen: s.seen,
+      warnings: s.warnings,
+      hits: s.hits.map((row) => row.map((h) => [h.value, h.image, h.row, h.col])),
+    },
+    arrays: {},
+  }),
+  decode({ json }) {
+    const j = json as { k: number; seen: number; warnings: string[]; hits: number[][][] };
+    if (!j || !Array.isArray(j.hits) || typeof j.k !== "number") {
+      throw new RangeError("top-patches: the state file holds no top-k lists");
+    }
+    return {
+      k: j.k,
+      seen: j.seen,
+      warnings: j.warnings ?? [],
+      hits: j.hits.map((row) =>
+        row.map(([value, image, r, c]) => ({ value, image, row: r, col: c }))
+      ),
+    };
+  },
+};
+
+/** What scan and finish both need: the layer, its channels, the source, the batch. */
+async function setup(ctx: Context, p: TopPatchesOptions) {
+  const { net } = ctx;
+  const batchSize = p.batchSize ??
+    batchSizeFor(net, MAX_BATCH, {
+      memoryMB: ctx.memoryMB,
+      pass: p.project ? "gradient" : "forward",
+    });
+  const layer = spatialLayer(net, p.layer, "top-patches", "last");
+  const info = net.layer(layer);
+  const [lh, lw, lc] = info.outputShape;
+  const channels = chosenChannels(p.channels, p.maxChannels, lc, layer);
+  const rf = receptiveFields(net).get(layer)!;
+  // "held-out" is the run's data set; a data set's name or a folder of
+  // class subfolders goes through datasetFor; any other folder is read flat.
+  const source = p.data === "held-out"
+    ? dataSetSource(await ctx.data(), p.count)
+    : p.data in NAMED_DATA
+    ? dataSetSource(await datasetFor(net, p.data), p.count)
+    : await folderSource(net, p.data, p.count);
+  if (p.k > source.total) {
+    throw new RangeError(
+      `top-patches: k = ${p.k} is larger than the data set (${source.describe}); ` +
+        `lower k or give more images (count)`,
+    );
+  }
+  return { batchSize, layer, lh, lw, lc, channels, rf, source };
+}
+
+/**
+ * Streams shard `shard` of the data set through the net: per batch, each
+ * image's strongest position per channel, then the batch's top-k images per
+ * channel, merged into the kept top-k. Image indices are global.
+ */
+async function scan(
+  ctx: Context,
+  p: TopPatchesOptions,
+  shard: ShardSpec,
+): Promise<ScanResult<TopPatchesState>> {
+  const { net } = ctx;
+  const { batchSize, layer, lh, lw, lc, channels, source } = await setup(ctx, p);
+  const [lo, hi] = shardRange(source.total, shard);
+  const projTotal = p.project && shard.count === 1 ? channels.length * p.k : 0;
+  const work = hi - lo + projTotal;
+  const warnings: string[] = [];
+  let kept: Hit[][] = channels.map(() => []);
+  let seen = 0;
+  const chIndex = tf.tensor1d(channels, "int32");
+  const allChannels = channels.length === lc && channels.every((c, i) => c === i);
+  try {
+    for (let start = lo; start < hi; start += batchSize) {
+      const n = Math.min(batchSize, hi - start);
+      const { pixels, indices } = await source.batch(start, n, (m) => warnings.push(m));
+      if (pixels) {
+        const b = indices.length;
+        const kk = Math.min(p.k, b);
+        const [values, picks, where] = tf.tidy(() => {
+          const x = net.fromPixels(pixels);
+          pixels.dispose();
+          const act = net.forward(x, { taps: [layer], stopAtTaps: true }).taps[layer];
+          // Reduce every channel, then pick the chosen rows of the small [lc, b]
+          // results: a gather along the channel axis of the activation itself
+          // is a slow innermost-axis copy on WASM.
+          const flat = act.reshape([b, lh * lw, lc]);
+          const pick = (t: tf.Tensor) => (allChannels ? t : t.gather(chIndex));
+          const best = pick(flat.max(1).transpose()) as tf.Tensor2D; // [channels, b]
+          const at = pick(flat.argMax(1).transpose().toInt()); // [channels, b]
+          const top = tf.topk(best, kk);
+          // at[c, top.indices[c, j]], as a flat gather (WASM's batched gather breaks here).
+          const rows = tf.range(0, channels.length * b, b, "int32").reshape([channels.length, 1]);
+          const where = tf.gather(at.reshape([-1]), top.indices.add(rows).reshape([-1]));
+          return [top.values, top.indices, where];
+        });
+        const [v, i, w] = await Promise.all([values.data(), picks.data(), where.data()]);
+        tf.dispose([values, picks, where]);
+        kept = kept.map((old, c) => {
+          const fresh: Hit[] = [];
+          for (let j = 0; j < kk; j++) {
+            const o = c * kk + j;
+            const pos = w[o];
+            fresh.push({
+              value: v[o],
+              image: indices[i[o]],
+              row: Math.floor(pos / lw),
+              col: pos % lw,
+            });
+          }
+          return mergeTop(old, fresh, p.k);
+        });
+        seen += b;
+      }
+      ctx.progress(Math.min(start + n, hi) - lo, work);
+    }
+  } finally {
+    chIndex.dispose();
+  }
+  return {
+    value: { k: p.k, hits: kept, seen, warnings },
+    data: { name: source.describe, size: source.total },
+  };
+}
+
+/** The crops, projections, figure and table of the merged top-k. */
+async function finish(
+  ctx: Context,
+  p: TopPatchesOptions,
+  state: TopPatchesState,
+): Promise<Result> {
+  const { net } = ctx;
+  const { batchSize, layer, channels, rf, source } = await setup(ctx, p);
+  for (const w of state.warnings) ctx.warn(w);
+  const { seen } = state;
+  const kept = state.hits;
+  const projTotal = p.project ? channels.length * p.k : 0;
+  const work = source.total + projTotal;
+  if (seen < p.k) {
+    throw new RangeError(
+      `top-patches: k = ${p.k} is larger than the data set: only ${seen} of ` +
+        `${source.describe} could be read; lower k or give more images`,
+    );
+  }
+
+  // The images of the top-k, read again, each once.
+  const hits = kept.flat();
+  const unique = [...new Set(hits.map((h) => h.image))].sort((a, b) => a - b);
+  const slot = new Map(unique.map((img, s) => [img, s]));
+  const which = hits.map((h) => slot.get(h.image)!);
+  const origins = hits.map((h) => fieldOrigin(rf, h.row, h.col));
+  const [fh, fw] = rf.size;
+  const cs = channels.length;
+  const c = net.input.channels;
+  const images = await source.load(unique);
+  const result = new Result(
+    "top-patches",
+    `Top ${p.k} activations of ${layer} over ${source.describe}`,
+  );
+  try {
+    const raw = cropWindows(images, which, origins, [fh, fw], -1);
+    const patches = tf.tidy(() => raw.relu().reshape([cs, p.k, fh, fw, c]));
+    result.tensor("values", tf.tensor2d(hits.map((h) => h.value), [cs, p.k]));
+    result.tensor(
+      "positions",
+      tf.tensor3d(hits.flatMap((h) => [h.image, h.row, h.col]), [cs, p.k, 3], "int32"),
+    );
+    result.tensor("patches", patches);
+    let projections: tf.Tensor | undefined;
+    if (p.project) {
+      const parts: tf.Tensor4D[] = [];
+      try {
+        for (let s = 0; s < hits.length; s += batchSize) {
+          const part = hits.slice(s, s + batchSize);
+          parts.push(deconvProjection(
+            net,
+            layer,
+            images,
+            which.slice(s, s + batchSize),
+            part.map((h, j) => [h.row, h.col, channels[Math.floor((s + j) / p.k)]]),
+            origins.slice(s, s + batchSize),
+            [fh, fw],
+          ));
+          ctx.progress(source.total + Math.min(s + batchSize, hits.length), work);
+        }
+        projections = tf.tidy(() => tf.concat(parts).reshape([cs, p.k, fh, fw, c]));
+      } finally {
+        tf.dispose(parts);
+      }
+      result.tensor("projections", projections);
+    }
+    const picture = tf.tidy(() => figure(raw, projections, cs, p.k, [fh, fw], c));
+    try {
+      const labels: string[] = [];
+      kept.forEach((row, ci) => {
+        const valueLabels = row.map((h, j) =>
+          `${j === 0 ? `c${channels[ci]} ` : ""}${formatValue(h.value)}`
+        );
+        labels.push(...valueLabels);
+        if (p.project) labels.push(...row.map(() => "deconv"));
+      });
+      const tiles = tf.tidy(() =>
+        grid(picture, { cols: p.project ? 2 * p.k : p.k, scale: p.scale })
+      );
+      await result.addImage(
+        `${layer}`,
+        tiles,
+        `${layer}, top ${p.k} of ${seen} images: one row per channel, the ${p.k} strongest ` +
+          `activations over ${source.describe} as ${fh}x${fw} receptive-field crops (blue: ` +
+          "outside the image), labelled by channel and activation" +
+          (p.project ? ", then their DeconvNet projections to pixel space" : ""),
+        { tiles: labels, cols: p.project ? 2 * p.k : p.k },
+      );
+      tiles.dispose();
+    } finally {
+      picture.dispose();
+    }
+    raw.dispose();
+  } catch (err) {
+    result.dispose();
+    throw err;
+  } finally {
+    images.dispose();
+  }
+  result.figure("layer", layer).figure("channels", cs).figure("k", p.k)
+    .figure("images", seen).figure("fieldHeight", fh).figure("fieldWidth", fw);
+  result.table(
+    "Images of each channel's top activations (strongest first)",
+    ["channel", "strongest", "images"],
+    kept.map((row, ci) => [
+      channels[ci],
+      row[0].value,
+      row.map((h) => source.name(h.image)).join(", "),
+    ]),
+  );
+  return result;
+}
+
+/** `top-patches` as a sharded job: scan slices, merge top-k lists, finish once. */
+export const topPatchesJob: ShardedJob<typeof TOP_PATCHES_PARAMS, TopPatchesState> = {
+  get plugin() {
+    return topPatches;
+  },
+  state: TOP_PATCHES_STATE,
+  settings: ["batchSize", "scale"],
+  async dataOf(ctx, p) {
+    const { source } = await setup(ctx, p);
+    return { name: source.describe, size: source.total };
+  },
+  scan,
+  finish,
+};
 
 /** The `top-patches` plugin. */
 export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
@@ -283,184 +571,8 @@ export const topPatches: Plugin<typeof TOP_PATCHES_PARAMS> = definePlugin({
   },
   demo: [{ count: 500, maxChannels: 8 }],
   async run(ctx, p) {
-    const { net } = ctx;
-    const batchSize = p.batchSize ??
-      batchSizeFor(net, MAX_BATCH, {
-        memoryMB: ctx.memoryMB,
-        pass: p.project ? "gradient" : "forward",
-      });
-    const layer = spatialLayer(net, p.layer, "top-patches", "last");
-    const info = net.layer(layer);
-    const [lh, lw, lc] = info.outputShape;
-    const channels = chosenChannels(p.channels, p.maxChannels, lc, layer);
-    const rf = receptiveFields(net).get(layer)!;
-    // "held-out" is the run's data set; a data set's name or a folder of
-    // class subfolders goes through datasetFor; any other folder is read flat.
-    const source = p.data === "held-out"
-      ? dataSetSource(await ctx.data(), p.count)
-      : p.data in NAMED_DATA
-      ? dataSetSource(await datasetFor(net, p.data), p.count)
-      : await folderSource(net, p.data, p.count, (m) => ctx.warn(m));
-    if (p.k > source.total) {
-      throw new RangeError(
-        `top-patches: k = ${p.k} is larger than the data set (${source.describe}); ` +
-          `lower k or give more images (count)`,
-      );
-    }
-    const projTotal = p.project ? channels.length * p.k : 0;
-    const work = source.total + projTotal;
-
-    // Stream: per batch, each image's strongest position per channel, then the
-    // batch's top-k images per channel, merged into the kept top-k.
-    let kept: Hit[][] = channels.map(() => []);
-    let seen = 0;
-    const chIndex = tf.tensor1d(channels, "int32");
-    const allChannels = channels.length === lc && channels.every((c, i) => c === i);
-    try {
-      for (let start = 0; start < source.total; start += batchSize) {
-        const n = Math.min(batchSize, source.total - start);
-        const { pixels, indices } = await source.batch(start, n);
-        if (pixels) {
-          const b = indices.length;
-          const kk = Math.min(p.k, b);
-          const [values, picks, where] = tf.tidy(() => {
-            const x = net.fromPixels(pixels);
-            pixels.dispose();
-            const act = net.forward(x, { taps: [layer], stopAtTaps: true }).taps[layer];
-            // Reduce every channel, then pick the chosen rows of the small [lc, b]
-            // results: a gather along the channel axis of the activation itself
-            // is a slow innermost-axis copy on WASM.
-            const flat = act.reshape([b, lh * lw, lc]);
-            const pick = (t: tf.Tensor) => (allChannels ? t : t.gather(chIndex));
-            const best = pick(flat.max(1).transpose()) as tf.Tensor2D; // [channels, b]
-            const at = pick(flat.argMax(1).transpose().toInt()); // [channels, b]
-            const top = tf.topk(best, kk);
-            // at[c, top.indices[c, j]], as a flat gather (WASM's batched gather breaks here).
-            const rows = tf.range(0, channels.length * b, b, "int32").reshape([channels.length, 1]);
-            const where = tf.gather(at.reshape([-1]), top.indices.add(rows).reshape([-1]));
-            return [top.values, top.indices, where];
-          });
-          const [v, i, w] = await Promise.all([values.data(), picks.data(), where.data()]);
-          tf.dispose([values, picks, where]);
-          kept = kept.map((old, c) => {
-            const fresh: Hit[] = [];
-            for (let j = 0; j < kk; j++) {
-              const o = c * kk + j;
-              const pos = w[o];
-              fresh.push({
-                value: v[o],
-                image: indices[i[o]],
-                row: Math.floor(pos / lw),
-                col: pos % lw,
-              });
-            }
-            return mergeTop(old, fresh, p.k);
-          });
-          seen += b;
-        }
-        ctx.progress(Math.min(start + n, source.total), work);
-      }
-    } finally {
-      chIndex.dispose();
-    }
-    if (seen < p.k) {
-      throw new RangeError(
-        `top-patches: k = ${p.k} is larger than the data set: only ${seen} of ` +
-          `${source.describe} could be read; lower k or give more images`,
-      );
-    }
-
-    // The images of the top-k, read again, each once.
-    const hits = kept.flat();
-    const unique = [...new Set(hits.map((h) => h.image))].sort((a, b) => a - b);
-    const slot = new Map(unique.map((img, s) => [img, s]));
-    const which = hits.map((h) => slot.get(h.image)!);
-    const origins = hits.map((h) => fieldOrigin(rf, h.row, h.col));
-    const [fh, fw] = rf.size;
-    const cs = channels.length;
-    const c = net.input.channels;
-    const images = await source.load(unique);
-    const result = new Result(
-      "top-patches",
-      `Top ${p.k} activations of ${layer} over ${source.describe}`,
-    );
-    try {
-      const raw = cropWindows(images, which, origins, [fh, fw], -1);
-      const patches = tf.tidy(() => raw.relu().reshape([cs, p.k, fh, fw, c]));
-      result.tensor("values", tf.tensor2d(hits.map((h) => h.value), [cs, p.k]));
-      result.tensor(
-        "positions",
-        tf.tensor3d(hits.flatMap((h) => [h.image, h.row, h.col]), [cs, p.k, 3], "int32"),
-      );
-      result.tensor("patches", patches);
-      let projections: tf.Tensor | undefined;
-      if (p.project) {
-        const parts: tf.Tensor4D[] = [];
-        try {
-          for (let s = 0; s < hits.length; s += batchSize) {
-            const part = hits.slice(s, s + batchSize);
-            parts.push(deconvProjection(
-              net,
-              layer,
-              images,
-              which.slice(s, s + batchSize),
-              part.map((h, j) => [h.row, h.col, channels[Math.floor((s + j) / p.k)]]),
-              origins.slice(s, s + batchSize),
-              [fh, fw],
-            ));
-            ctx.progress(source.total + Math.min(s + batchSize, hits.length), work);
-          }
-          projections = tf.tidy(() => tf.concat(parts).reshape([cs, p.k, fh, fw, c]));
-        } finally {
-          tf.dispose(parts);
-        }
-        result.tensor("projections", projections);
-      }
-      const picture = tf.tidy(() => figure(raw, projections, cs, p.k, [fh, fw], c));
-      try {
-        const labels: string[] = [];
-        kept.forEach((row, ci) => {
-          const valueLabels = row.map((h, j) =>
-            `${j === 0 ? `c${channels[ci]} ` : ""}${formatValue(h.value)}`
-          );
-          labels.push(...valueLabels);
-          if (p.project) labels.push(...row.map(() => "deconv"));
-        });
-        const tiles = tf.tidy(() =>
-          grid(picture, { cols: p.project ? 2 * p.k : p.k, scale: p.scale })
-        );
-        await result.addImage(
-          `${layer}`,
-          tiles,
-          `${layer}, top ${p.k} of ${seen} images: one row per channel, the ${p.k} strongest ` +
-            `activations over ${source.describe} as ${fh}x${fw} receptive-field crops (blue: ` +
-            "outside the image), labelled by channel and activation" +
-            (p.project ? ", then their DeconvNet projections to pixel space" : ""),
-          { tiles: labels, cols: p.project ? 2 * p.k : p.k },
-        );
-        tiles.dispose();
-      } finally {
-        picture.dispose();
-      }
-      raw.dispose();
-    } catch (err) {
-      result.dispose();
-      throw err;
-    } finally {
-      images.dispose();
-    }
-    result.figure("layer", layer).figure("channels", cs).figure("k", p.k)
-      .figure("images", seen).figure("fieldHeight", fh).figure("fieldWidth", fw);
-    result.table(
-      "Images of each channel's top activations (strongest first)",
-      ["channel", "strongest", "images"],
-      kept.map((row, ci) => [
-        channels[ci],
-        row[0].value,
-        row.map((h) => source.name(h.image)).join(", "),
-      ]),
-    );
-    return result;
+    const { value } = await scan(ctx, p, WHOLE);
+    return await finish(ctx, p, value);
   },
 });
 
