@@ -40,7 +40,7 @@ export const AUGMENT_EFFECT_PARAMS = {
   },
   epochs: {
     type: "integer",
-    default: 100,
+    default: 300,
     min: 1,
     max: 1000,
     help: "passes over the training images",
