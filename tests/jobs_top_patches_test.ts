@@ -25,6 +25,10 @@ import {
   type TopPatchesState,
 } from "../plugins/inspect/top_patches.ts";
 import type { AnyShardedJob } from "../core/jobs/sharded_job.ts";
+import { type AnyPlugin, Registry } from "../core/plugin.ts";
+import { runPlugin } from "../core/runner.ts";
+import { builtinPlugins } from "../plugins/mod.ts";
+import { deletion, deletionJob } from "../plugins/attribute/eval/deletion.ts";
 
 await initBackend("cpu", { quiet: true });
 
@@ -47,6 +51,22 @@ function context(net: Net, seed = 0): Context {
 
 function freeContext(ctx: Context): void {
   tf.dispose([ctx.images.x, ctx.images.pixels]);
+}
+
+const REGISTRY = new Registry(builtinPlugins);
+
+/** Runs a plugin as the Lens does (a registry for nested runs; 28x28 nets read MNIST). */
+async function runOn(net: Net, plugin: AnyPlugin, raw: Record<string, unknown>): Promise<Result> {
+  const { height, width, channels } = net.input;
+  const images = imagesFromPixels(net, tf.zeros([1, height, width, channels]) as tf.Tensor4D);
+  try {
+    return await runPlugin(net, images, plugin, raw, {
+      registry: REGISTRY,
+      data: height === 28 && width === 28 ? "mnist" : undefined,
+    });
+  } finally {
+    tf.dispose([images.x, images.pixels]);
+  }
 }
 
 /** 8x8 gray, a linear 3x3 conv "c1" (top-left pixel, centre, window sum), pool, dense. */
@@ -97,28 +117,18 @@ async function sharded(
 ): Promise<{ result: Result; states: ShardState<unknown>[] }> {
   const states: ShardState<unknown>[] = [];
   for (let i = 0; i < n; i++) {
-    const ctx = context(net);
-    try {
+    {
       let got: ShardState<unknown> | undefined;
       const plugin = shardPlugin(job, { index: i, count: n }, (s) => (got = s));
-      const note = await plugin.run(ctx, checkParams(plugin, net, raw));
-      note.dispose();
+      (await runOn(net, plugin, raw)).dispose();
       const shardDir = `${dir}/shard${i}-of-${n}`;
       await Deno.mkdir(shardDir, { recursive: true });
       const [path] = await writeState(shardDir, got!, job.state.encode(got!.value));
       const back = await readState(path);
       states.push({ ...back, value: job.state.decode(back.payload) });
-    } finally {
-      freeContext(ctx);
     }
   }
-  const ctx = context(net);
-  try {
-    const plugin = mergePlugin(job, states);
-    return { result: await plugin.run(ctx, checkParams(plugin, net, raw)), states };
-  } finally {
-    freeContext(ctx);
-  }
+  return { result: await runOn(net, mergePlugin(job, states), raw), states };
 }
 
 async function single(net: Net, raw: Record<string, unknown>): Promise<Result> {
@@ -278,6 +288,46 @@ Deno.test("a top-patches merge refuses other models, parameters, data, and missi
     net.dispose();
     other.dispose();
     await Deno.remove(data, { recursive: true });
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("sharded deletion: 1, 2 and 3 shards merged give the single run's AUCs (1e-12) and curves (exactly)", async () => {
+  const { loadNet } = await import("../core/load.ts");
+  const net = await loadNet(
+    decodeURIComponent(new URL("../models/mnist/", import.meta.url).pathname),
+  );
+  const tmp = await Deno.makeTempDir({ prefix: "convlens-jobs-" });
+  try {
+    // A deterministic map (saliency): shard boundaries change no map.
+    const raw = { methods: "saliency", count: 7, steps: 4, batchSize: 5 };
+    const want = await runOn(net, deletion, raw);
+    const wantAuc = Array.from(await want.tensors.auc.data());
+    const wantCurves = Array.from(await want.tensors.curves.data());
+    for (const n of [1, 2, 3]) {
+      const { result } = await sharded(net, deletionJob, { ...raw, batchSize: 4 }, n, tmp);
+      const auc = Array.from(await result.tensors.auc.data());
+      // Sums of 7 AUCs in [0, 1] added in another grouping: float64 rounding only,
+      // then float32 in the tensor; the figures are float64.
+      auc.forEach((a, i) =>
+        assert.ok(Math.abs(a - wantAuc[i]) <= 1e-7, `${n}: ${a} vs ${wantAuc[i]}`)
+      );
+      for (const [k, v] of Object.entries(want.figures)) {
+        const g = result.figures[k];
+        if (typeof v === "number") {
+          assert.ok(Math.abs((g as number) - v) <= 1e-12, `${k}: ${g} ${v}`);
+        } else assert.equal(g, v);
+      }
+      assert.deepEqual(Array.from(await result.tensors.curves.data()), wantCurves, `${n} shards`);
+      assert.deepEqual(result.tensors.curves.shape, want.tensors.curves.shape);
+      result.dispose();
+    }
+    // The random order really is random per image, and the same in every split.
+    const curves = await want.tensors.curves.array() as number[][][];
+    assert.notDeepEqual(curves[3][0], curves[3][1]);
+    want.dispose();
+  } finally {
+    net.dispose();
     await Deno.remove(tmp, { recursive: true });
   }
 });

@@ -32,6 +32,12 @@ import {
   parseMethodParams,
 } from "./evaluation.ts";
 import { predictedClasses } from "../targets.ts";
+import type { Context, InputImages } from "../../../core/plugin.ts";
+import type { ParamValues } from "../../../core/params.ts";
+import { addSums, type Mergeable } from "../../../core/jobs/mergeable.ts";
+import { shardRange, type ShardSpec, WHOLE } from "../../../core/jobs/shard_spec.ts";
+import type { ScanResult, ShardedJob } from "../../../core/jobs/sharded_job.ts";
+import { exampleRandom } from "../../../core/jobs/seeds.ts";
 
 /** The methods scored by default. */
 export const DELETION_METHODS = "saliency,guided-backprop,grad-cam,integrated-gradients,smoothgrad";
@@ -52,6 +58,9 @@ export const DELETION_PARAMS = {
 
 /** The schema type of the `deletion` plugin's parameters. */
 export type DeletionParams = typeof DELETION_PARAMS;
+
+/** The `deletion` plugin's parameter values, typed from {@linkcode DELETION_PARAMS}. */
+export type DeletionOptions = ParamValues<typeof DELETION_PARAMS>;
 
 /**
  * The deletion order of each image's pixels: rank 0 is deleted first. Higher
@@ -172,6 +181,271 @@ export function modelFreeMap(
   });
 }
 
+/**
+ * The mergeable state of `deletion` over a slice of the held-out images: per
+ * order (the methods, the model-free orders, random) the sum of the images'
+ * AUCs and of their curves, the image count, and the per-image curves of each
+ * contiguous run of global image indices (the result's `curves` tensor).
+ * Sums add (float64: a merged AUC differs from the single run's by float64
+ * rounding only); curve segments are concatenated in index order.
+ */
+export interface DeletionState {
+  /** The orders: methods, model-free orders, "random". */
+  names: string[];
+  /** Steps of each curve. */
+  steps: number;
+  /** What the images are, for the title. */
+  source: string;
+  /** Images summed. */
+  count: number;
+  /** Per order, the sum of the images' AUCs. */
+  aucSum: Float64Array;
+  /** Per order and step, the sum of the images' probabilities (`[orders, steps + 1]`). */
+  curveSum: Float64Array;
+  /** Per-image curves `[orders, count, steps + 1]` of images `first ..`, by first index. */
+  segments: { first: number; count: number; curves: Float32Array }[];
+}
+
+/** The state type of `deletion`: sums added, curve segments concatenated by index. */
+export const DELETION_STATE: Mergeable<DeletionState> = {
+  merge(a, b) {
+    if (a.steps !== b.steps || a.names.join() !== b.names.join()) {
+      throw new RangeError("deletion: cannot merge states of other methods or steps");
+    }
+    return {
+      ...a,
+      count: a.count + b.count,
+      aucSum: addSums(a.aucSum, b.aucSum),
+      curveSum: addSums(a.curveSum, b.curveSum),
+      segments: [...a.segments, ...b.segments].sort((x, y) => x.first - y.first),
+    };
+  },
+  encode(s) {
+    const arrays: Record<string, Float32Array | Float64Array> = {
+      aucSum: s.aucSum,
+      curveSum: s.curveSum,
+    };
+    for (const g of s.segments) arrays[`curves@${g.first}`] = g.curves;
+    return {
+      json: {
+        names: s.names,
+        steps: s.steps,
+        source: s.source,
+        count: s.count,
+        segments: s.segments.map((g) => ({ first: g.first, count: g.count })),
+      },
+      arrays,
+    };
+  },
+  decode({ json, arrays }) {
+    const j = json as Omit<DeletionState, "aucSum" | "curveSum" | "segments"> & {
+      segments: { first: number; count: number }[];
+    };
+    if (!j || !Array.isArray(j.names) || !(arrays.aucSum instanceof Float64Array)) {
+      throw new RangeError("deletion: the state file holds no deletion sums");
+    }
+    return {
+      ...j,
+      aucSum: arrays.aucSum as Float64Array,
+      curveSum: arrays.curveSum as Float64Array,
+      segments: j.segments.map((g) => ({
+        ...g,
+        curves: arrays[`curves@${g.first}`] as Float32Array,
+      })),
+    };
+  },
+};
+
+/** The first `n` images of a batch of evaluation images, from `lo`. */
+function sliceImages(images: InputImages, lo: number, hi: number): InputImages {
+  return {
+    pixels: images.pixels.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
+    x: images.x.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
+    labels: images.labels.slice(lo, hi),
+    names: images.names.slice(lo, hi),
+  };
+}
+
+/**
+ * Deletion ranks of images `first ..` whose tie-breaking (and random order)
+ * is seeded by the global image index and the order's stream, so that a shard
+ * draws what the single run draws for the same image.
+ */
+function seededRanks(
+  map: Float32Array | undefined,
+  n: number,
+  pixels: number,
+  seed: number,
+  stream: number,
+  first: number,
+): Int32Array {
+  const out = new Int32Array(n * pixels);
+  for (let i = 0; i < n; i++) {
+    const one = deletionRanks(
+      map?.subarray(i * pixels, (i + 1) * pixels),
+      1,
+      pixels,
+      exampleRandom(seed, stream, first + i),
+    );
+    out.set(one, i * pixels);
+  }
+  return out;
+}
+
+/** The curves of shard `shard` of the held-out images, reduced to sums. */
+async function scan(
+  ctx: Context,
+  p: DeletionOptions,
+  shard: ShardSpec,
+): Promise<ScanResult<DeletionState>> {
+  const { net } = ctx;
+  const batchSize = p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB });
+  const methods = methodList(p.methods, "deletion");
+  const extra = parseMethodParams(p.methodParams, "deletion");
+  // Two model-free orders beside random: the brightest pixels first (deleting
+  // to black removes most there), and the strongest edges first. A map that
+  // explains the model should beat what needs no model.
+  const names = [...methods, ...MODEL_FREE, "random"];
+  const data = await evaluationImages(ctx, p.count, "deletion");
+  const total = data.images.x.shape[0];
+  const [lo, hi] = shardRange(total, shard);
+  const n = hi - lo;
+  const state: DeletionState = {
+    names,
+    steps: p.steps,
+    source: data.source,
+    count: n,
+    aucSum: new Float64Array(names.length),
+    curveSum: new Float64Array(names.length * (p.steps + 1)),
+    segments: [],
+  };
+  if (n === 0) {
+    disposeEvaluationImages(data);
+    return { value: state, data: { name: data.source, size: total } };
+  }
+  const images = sliceImages(data.images, lo, hi);
+  disposeEvaluationImages(data);
+  try {
+    const [, h, w] = images.x.shape;
+    const classes = await predictedClasses(net, images.x);
+    const curves: number[][][] = [];
+    let done = 0;
+    const work = methods.length * Math.ceil(n / batchSize) + names.length;
+    for (const [j, method] of methods.entries()) {
+      const maps: Float32Array = new Float32Array(n * h * w);
+      for (const [start, count] of chunks(n, batchSize)) {
+        const a = await attributeChunk(ctx, images, classes, start, count, method, extra[method]);
+        const m = attributionMap(a);
+        a.dispose();
+        maps.set(await readOnce(m), start * h * w);
+        ctx.progress(++done, work);
+      }
+      const ranks = seededRanks(maps, n, h * w, ctx.seed, j, lo);
+      curves.push(await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize));
+      ctx.progress(++done, work);
+    }
+    for (const [j, order] of MODEL_FREE.entries()) {
+      const map = tf.tidy(() => modelFreeMap(images.pixels, order));
+      const values = (await readOnce(map)) as Float32Array;
+      const ranks = seededRanks(values, n, h * w, ctx.seed, methods.length + j, lo);
+      curves.push(await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize));
+      ctx.progress(++done, work);
+    }
+    const random = seededRanks(undefined, n, h * w, ctx.seed, names.length - 1, lo);
+    curves.push(await deletionCurves(net, images.pixels, classes, random, p.steps, batchSize));
+    ctx.progress(++done, work);
+    // Sums in image order, as the single run adds them.
+    curves.forEach((cs, m) => {
+      for (const c of cs) {
+        state.aucSum[m] += curveArea(c);
+        for (let t = 0; t <= p.steps; t++) state.curveSum[m * (p.steps + 1) + t] += c[t];
+      }
+    });
+    state.segments.push({ first: lo, count: n, curves: Float32Array.from(curves.flat(2)) });
+    return { value: state, data: { name: data.source, size: total } };
+  } finally {
+    tf.dispose([images.pixels, images.x]);
+  }
+}
+
+/** The AUCs, tables, curves tensor and plot of the merged sums. */
+function finish(_ctx: Context, p: DeletionOptions, s: DeletionState): Promise<Result> {
+  const { names, count: n } = s;
+  const steps = p.steps;
+  const aucs = names.map((_, m) => s.aucSum[m] / n);
+  const mean = names.map((_, m) =>
+    Array.from({ length: steps + 1 }, (_, t) => s.curveSum[m * (steps + 1) + t] / n)
+  );
+  // [orders, n, steps + 1] from segments of [orders, count, steps + 1].
+  const all = new Float32Array(names.length * n * (steps + 1));
+  let at = 0;
+  for (const g of s.segments) {
+    for (let m = 0; m < names.length; m++) {
+      const row = g.count * (steps + 1);
+      all.set(g.curves.subarray(m * row, (m + 1) * row), (m * n + at) * (steps + 1));
+    }
+    at += g.count;
+  }
+  const r = new Result("deletion", `Deletion metric on ${s.source}`);
+  names.forEach((m, i) => r.figure(m, aucs[i]));
+  r.figure("images", n).figure("steps", steps);
+  r.table(
+    "AUC of the explained (predicted) class's probability as pixels are deleted " +
+      "(set to black) in the map's order; lower is better",
+    ["method", "AUC", "AUC / random"],
+    names.map((m, i) => [m, aucs[i], aucs[i] / aucs[aucs.length - 1]]),
+  );
+  const shownSteps = Array.from({ length: steps + 1 }, (_, t) => t)
+    .filter((t) => t % Math.max(1, Math.round(steps / 10)) === 0 || t === steps);
+  r.table(
+    "Mean probability of the class after deleting a fraction of the pixels",
+    ["method", ...shownSteps.map((t) => `${Math.round((100 * t) / steps)}%`)],
+    names.map((m, i) => [m, ...shownSteps.map((t) => mean[i][t])]),
+  );
+  r.tensor("auc", tf.tensor1d(aucs));
+  r.tensor("curves", tf.tensor3d(all, [names.length, n, steps + 1]));
+  const fractions = Array.from({ length: steps + 1 }, (_, t) => t / steps);
+  r.addPlot(
+    "curves",
+    linePlot(
+      names.map((m, i) => ({
+        name: m,
+        x: fractions,
+        y: mean[i],
+        ...(i === names.length - 1 ? { color: "#888", dashed: true } : {}),
+      })),
+      {
+        title: "Deletion curves",
+        xLabel: "fraction of pixels deleted (most relevant first)",
+        yLabel: "mean probability of the class",
+        xDomain: [0, 1],
+        yDomain: [0, 1],
+        legend: true,
+      },
+    ),
+    `Mean deletion curves over ${n} images: ${names.join(", ")} ` +
+      "(dashed gray: pixels deleted in random order); lower is better",
+  );
+  return Promise.resolve(r);
+}
+
+/** `deletion` as a sharded job: each shard scores its slice; sums merge. */
+export const deletionJob: ShardedJob<typeof DELETION_PARAMS, DeletionState> = {
+  get plugin() {
+    return deletion;
+  },
+  state: DELETION_STATE,
+  settings: ["batchSize"],
+  async dataOf(ctx, p) {
+    const data = await evaluationImages(ctx, p.count, "deletion");
+    const size = data.images.x.shape[0];
+    disposeEvaluationImages(data);
+    return { name: data.source, size };
+  },
+  scan,
+  finish,
+};
+
 /** The `deletion` plugin. */
 export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
   name: "deletion",
@@ -188,95 +462,7 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
   },
   demo: [{}],
   async run(ctx, p) {
-    const { net } = ctx;
-    const batchSize = p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB });
-    const methods = methodList(p.methods, "deletion");
-    const extra = parseMethodParams(p.methodParams, "deletion");
-    const data = await evaluationImages(ctx, p.count, "deletion");
-    try {
-      const { images } = data;
-      const [n, h, w] = images.x.shape;
-      const classes = await predictedClasses(net, images.x);
-      // Two model-free orders beside random: the brightest pixels first (deleting
-      // to black removes most there), and the strongest edges first. A map that
-      // explains the model should beat what needs no model.
-      const names = [...methods, ...MODEL_FREE, "random"];
-      const curves: number[][][] = [];
-      let done = 0;
-      const total = methods.length * Math.ceil(n / batchSize) + names.length;
-      for (const method of methods) {
-        const maps: Float32Array = new Float32Array(n * h * w);
-        for (const [start, count] of chunks(n, batchSize)) {
-          const a = await attributeChunk(ctx, images, classes, start, count, method, extra[method]);
-          const m = attributionMap(a);
-          a.dispose();
-          maps.set(await readOnce(m), start * h * w);
-          ctx.progress(++done, total);
-        }
-        const ranks = deletionRanks(maps, n, h * w, ctx.rng);
-        curves.push(
-          await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize),
-        );
-        ctx.progress(++done, total);
-      }
-      for (const order of MODEL_FREE) {
-        const map = tf.tidy(() => modelFreeMap(images.pixels, order));
-        const ranks = deletionRanks((await readOnce(map)) as Float32Array, n, h * w, ctx.rng);
-        curves.push(await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize));
-        ctx.progress(++done, total);
-      }
-      const random = deletionRanks(undefined, n, h * w, ctx.rng);
-      curves.push(
-        await deletionCurves(net, images.pixels, classes, random, p.steps, batchSize),
-      );
-      ctx.progress(++done, total);
-      const aucs = curves.map((cs) => cs.reduce((s, c) => s + curveArea(c), 0) / n);
-      const mean = curves.map((cs) =>
-        Array.from({ length: p.steps + 1 }, (_, t) => cs.reduce((s, c) => s + c[t], 0) / n)
-      );
-      const r = new Result("deletion", `Deletion metric on ${data.source}`);
-      names.forEach((m, i) => r.figure(m, aucs[i]));
-      r.figure("images", n).figure("steps", p.steps);
-      r.table(
-        "AUC of the explained (predicted) class's probability as pixels are deleted " +
-          "(set to black) in the map's order; lower is better",
-        ["method", "AUC", "AUC / random"],
-        names.map((m, i) => [m, aucs[i], aucs[i] / aucs[aucs.length - 1]]),
-      );
-      const shownSteps = Array.from({ length: p.steps + 1 }, (_, t) => t)
-        .filter((t) => t % Math.max(1, Math.round(p.steps / 10)) === 0 || t === p.steps);
-      r.table(
-        "Mean probability of the class after deleting a fraction of the pixels",
-        ["method", ...shownSteps.map((t) => `${Math.round((100 * t) / p.steps)}%`)],
-        names.map((m, i) => [m, ...shownSteps.map((t) => mean[i][t])]),
-      );
-      r.tensor("auc", tf.tensor1d(aucs));
-      r.tensor("curves", tf.tensor3d(curves.flat(2), [names.length, n, p.steps + 1]));
-      const fractions = Array.from({ length: p.steps + 1 }, (_, t) => t / p.steps);
-      r.addPlot(
-        "curves",
-        linePlot(
-          names.map((m, i) => ({
-            name: m,
-            x: fractions,
-            y: mean[i],
-            ...(i === names.length - 1 ? { color: "#888", dashed: true } : {}),
-          })),
-          {
-            title: "Deletion curves",
-            xLabel: "fraction of pixels deleted (most relevant first)",
-            yLabel: "mean probability of the class",
-            xDomain: [0, 1],
-            yDomain: [0, 1],
-            legend: true,
-          },
-        ),
-        `Mean deletion curves over ${n} images: ${names.join(", ")} ` +
-          "(dashed gray: pixels deleted in random order); lower is better",
-      );
-      return r;
-    } finally {
-      disposeEvaluationImages(data);
-    }
+    const { value } = await scan(ctx, p, WHOLE);
+    return await finish(ctx, p, value);
   },
 });
