@@ -28,6 +28,19 @@ import { OutDir, OutDirError } from "../core/out_dir.ts";
 import { checkImageSize, DEFAULT_MAX_PIXELS, readImageBytes } from "../core/images/codecs.ts";
 import { DEFAULT_TIMEOUT_S } from "../core/load.ts";
 import type { InputContract } from "../core/net.ts";
+import { parseShard, type ShardSpec } from "../core/jobs/shard_spec.ts";
+import {
+  type AnyShardedJob,
+  mergeParams,
+  mergePlugin,
+  shardPlugin,
+} from "../core/jobs/sharded_job.ts";
+import { findStateFiles, readState, type ShardState, writeState } from "../core/jobs/state_file.ts";
+import { topPatchesJob } from "../plugins/inspect/top_patches.ts";
+import { deletionJob } from "../plugins/attribute/eval/deletion.ts";
+
+/** The plugins that run as sharded jobs (`--shard`, `--workers`, `merge`). */
+export const SHARDED_JOBS: readonly AnyShardedJob[] = [topPatchesJob, deletionJob];
 
 /** Error for bad usage (exit code 2). */
 export class UsageError extends Error {
@@ -59,6 +72,9 @@ const GLOBAL_OPTIONS = {
   mean: { type: "string" },
   std: { type: "string" },
   output: { type: "string" },
+  shard: { type: "string" },
+  workers: { type: "string" },
+  in: { type: "string", multiple: true },
 } as const satisfies ParseArgsConfig["options"];
 
 const GLOBAL_HELP: [string, string][] = [
@@ -99,6 +115,13 @@ const GLOBAL_HELP: [string, string][] = [
   ["--mean <m[,m,m]>", "per-channel mean subtracted after --range (default 0)"],
   ["--std <s[,s,s]>", "per-channel standard deviation divided by after --mean (default 1)"],
   ["--no-<flag>", "turn a boolean off (also --<flag>=false)"],
+  [
+    "--shard <i/N|auto/N|auto>",
+    "run shard i of N of a data-set-wide plugin and write only its state file; auto: i from " +
+    "JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm)",
+  ],
+  ["--workers <K>", "run K shards as local processes and merge them"],
+  ["--in <dir|file>", "merge: a shard's --out folder or state file (repeat for each)"],
 ];
 
 /** Loads the plugins a user's module exports (default export or named exports). */
@@ -135,6 +158,9 @@ export function mainHelp(registry: Registry): string {
     "",
     "Usage: deno task lens <plugin> [--model <folder|url>] [--input <png|jpg>] [--out <dir>] [plugin flags]",
     "       deno task lens <plugin> --help     parameters of one plugin",
+    "       deno task lens merge <plugin> --in <dir> [--in <dir> ...] --out <dir>",
+    "                                          merge the state files of --shard runs into the result",
+    `       (sharded plugins: ${SHARDED_JOBS.map((j) => j.plugin.name).join(", ")})`,
     "",
     "Plugins:",
   ];
@@ -307,7 +333,14 @@ export async function main(args: string[]): Promise<number> {
     for (const path of (first.values.plugin as string[] | undefined) ?? []) {
       for (const p of await loadPluginModule(path)) registry.add(p);
     }
-    const name = first.positionals[0];
+    // `merge <plugin>`: the plugin is the second word.
+    const merging = first.positionals[0] === "merge" && !registry.has("merge");
+    const name = merging ? first.positionals[1] : first.positionals[0];
+    if (merging && !name) {
+      throw new UsageError(
+        "merge needs the plugin: deno task lens merge <plugin> --in <dir> --in <dir> --out <dir>",
+      );
+    }
     if (!name) {
       console.log(mainHelp(registry));
       return first.values.help ? 0 : 2;
@@ -344,8 +377,8 @@ export async function main(args: string[]): Promise<number> {
       console.log(pluginHelp(plugin));
       return 0;
     }
-    if (parsed.positionals.length > 1) {
-      const extra = parsed.positionals[1];
+    if (parsed.positionals.length > (merging ? 2 : 1)) {
+      const extra = parsed.positionals[merging ? 2 : 1];
       const i = split.rest.indexOf(extra);
       const before = i > 0 ? /^--(.+)$/.exec(split.rest[i - 1])?.[1] : undefined;
       if (before && booleans.has(before) && (TRUE.has(extra) || FALSE.has(extra))) {
@@ -373,7 +406,9 @@ export async function main(args: string[]): Promise<number> {
           "--label per --input, in the same order",
       );
     }
-    const seed = intFlag("seed", v.seed as string | undefined);
+    const jobs = await jobFlags(plugin, v, merging);
+    if (jobs.states) Object.assign(raw, { ...mergeParams(jobs.states[0]), ...raw });
+    const seed = intFlag("seed", v.seed as string | undefined) ?? jobs.states?.[0].identity.seed;
     const count = intFlag("count", v.count as string | undefined, 1, 100_000);
     const timeout = numberFlag("timeout", v.timeout as string | undefined);
     const contract = contractFlags(v);
@@ -409,7 +444,20 @@ export async function main(args: string[]): Promise<number> {
       output: outputFlag(v.output as string | undefined),
     });
     for (const p of registry.list()) lens.use(p);
-    const result = await lens.run(plugin, raw);
+    if (jobs.job && jobs.shard) {
+      let state: ShardState<unknown> | undefined;
+      const run = shardPlugin(jobs.job, jobs.shard, (s) => (state = s));
+      (await lens.run(run, raw)).dispose();
+      const files = await writeState(out.staging, state!, jobs.job.state.encode(state!.value));
+      for (const w of await out.commit(files)) console.log(`wrote ${w}`);
+      return 0;
+    }
+    if (jobs.job && jobs.workers) {
+      jobs.states = await runWorkers(jobs.job, args, jobs.workers, !v.quiet);
+    }
+    const result = jobs.job && jobs.states
+      ? await lens.run(mergePlugin(jobs.job, jobs.states), raw)
+      : await lens.run(plugin, raw);
     try {
       const staged = await result.save(out.staging);
       if (v.report) {
@@ -439,6 +487,128 @@ export async function main(args: string[]): Promise<number> {
     return usage || permission ? 2 : 1;
   } finally {
     lens?.dispose();
+  }
+}
+
+/** What `--shard`, `--workers` and `merge --in` ask of a run. */
+interface JobFlags {
+  /** The plugin's sharded job (when any of them is given). */
+  job?: AnyShardedJob;
+  /** `--shard`. */
+  shard?: ShardSpec;
+  /** `--workers`. */
+  workers?: number;
+  /** The states to merge (`merge --in`, or the workers'). */
+  states?: (ShardState<unknown> & { path: string })[];
+}
+
+/** Checks the job flags and reads the states a merge is given (before the model loads). */
+async function jobFlags(
+  plugin: AnyPlugin,
+  v: Record<string, unknown>,
+  merging: boolean,
+): Promise<JobFlags> {
+  const ins = (v.in as string[] | undefined) ?? [];
+  const asked = v.shard !== undefined || v.workers !== undefined || merging;
+  if (!asked) {
+    if (ins.length) {
+      throw new UsageError("--in belongs to merge: deno task lens merge <plugin> --in <dir>");
+    }
+    return {};
+  }
+  const job = SHARDED_JOBS.find((j) => j.plugin.name === plugin.name);
+  if (!job) {
+    throw new UsageError(
+      `${plugin.name} does not run as a sharded job; these do: ` +
+        SHARDED_JOBS.map((j) => j.plugin.name).join(", "),
+    );
+  }
+  const given = [
+    v.shard !== undefined && "--shard",
+    v.workers !== undefined && "--workers",
+    merging && "merge",
+  ]
+    .filter(Boolean);
+  if (given.length > 1) throw new UsageError(`Give one of ${given.join(" and ")}, not both`);
+  if (v.shard !== undefined) return { job, shard: parseShard(v.shard as string) };
+  if (v.workers !== undefined) {
+    return { job, workers: intFlag("workers", v.workers as string, 1, 64) };
+  }
+  if (ins.length === 0) {
+    throw new UsageError(
+      `merge ${plugin.name} needs the shards' folders: --in <dir> for each (their --out)`,
+    );
+  }
+  const states: (ShardState<unknown> & { path: string })[] = [];
+  for (const dir of ins) {
+    for (const path of await findStateFiles(dir, plugin.name)) {
+      const s = await readState(path);
+      if (s.identity.plugin !== plugin.name) {
+        throw new UsageError(`"${path}" is a state of ${s.identity.plugin}, not of ${plugin.name}`);
+      }
+      states.push({ ...s, value: job.state.decode(s.payload) });
+    }
+  }
+  return { job, states };
+}
+
+/**
+ * Runs shards `0/K .. K-1/K` as processes of this command line (each with
+ * `--shard k/K` and its own folder) and reads their states back.
+ */
+async function runWorkers(
+  job: AnyShardedJob,
+  args: readonly string[],
+  k: number,
+  progress: boolean,
+): Promise<(ShardState<unknown> & { path: string })[]> {
+  // The same arguments without --workers and --out (each worker has its own folder).
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--workers" || args[i] === "--out") i++;
+    else if (!/^--(workers|out)=/.test(args[i])) rest.push(args[i]);
+  }
+  const tmp = await Deno.makeTempDir({ prefix: "convlens-workers-" });
+  try {
+    const cli = decodeURIComponent(new URL(import.meta.url).pathname);
+    const children = Array.from({ length: k }, (_, i) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-write",
+          "--allow-net",
+          "--allow-ffi",
+          "--allow-env",
+          cli,
+          ...rest,
+          "--shard",
+          `${i}/${k}`,
+          "--out",
+          `${tmp}/${i}`,
+          "--quiet",
+        ],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn());
+    if (progress) console.error(`${job.plugin.name}: ${k} workers running`);
+    const codes = await Promise.all(children.map((c) => c.status));
+    const failed = codes.findIndex((c) => c.code !== 0);
+    if (failed >= 0) {
+      throw new Error(
+        `Worker ${failed}/${k} failed (exit code ${codes[failed].code}); see its error above`,
+      );
+    }
+    const states: (ShardState<unknown> & { path: string })[] = [];
+    for (let i = 0; i < k; i++) {
+      for (const path of await findStateFiles(`${tmp}/${i}`, job.plugin.name)) {
+        const s = await readState(path);
+        states.push({ ...s, value: job.state.decode(s.payload) });
+      }
+    }
+    return states;
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }
 

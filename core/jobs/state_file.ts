@@ -346,8 +346,8 @@ export function checkComplete(state: ShardState<unknown>): void {
     throw new RangeError(
       `Cannot finish ${state.identity.plugin}: shard${missing.length > 1 ? "s" : ""} ` +
         `${missing.map((i) => `${i}/${n}`).join(", ")} missing; run ${
-          missing.length > 1 ? "them" : "it"
-        } and give its --out folder with --in`,
+          missing.length > 1 ? "them and give their --out folders" : "it and give its --out folder"
+        } with --in`,
     );
   }
 }
