@@ -10,7 +10,7 @@
 import type { tf } from "../../../core/tf.ts";
 import {
   type Affine,
-  checkParams,
+  checkDrawnParams,
   checkProbability,
   checkRange,
   drawApplied,
@@ -105,7 +105,7 @@ export function randomAffine(options: RandomAffineOptions = {}): Transform<Affin
   const whole = options.wholePixels ?? false;
   const name = "affine";
   const inverse = (p: AffineParams, [n, h, w]: Shape): Affine[] => {
-    checkParams(name, p, "angle", n);
+    checkDrawnParams(name, p, "angle", n);
     return Array.from({ length: n }, (_, i) => invert(affineForward(p, i, h, w)));
   };
   return {

@@ -17,7 +17,7 @@
  */
 import { tf } from "../../../core/tf.ts";
 import type { Random } from "../../../core/random.ts";
-import { checkParams, checkRange, type Shape, type Transform, uniform } from "./transform.ts";
+import { checkDrawnParams, checkRange, type Shape, type Transform, uniform } from "./transform.ts";
 
 /** Options of {@linkcode colorJitter} (strengths as in torchvision's ColorJitter). */
 export interface ColorJitterOptions {
@@ -181,7 +181,7 @@ export function colorJitter(options: ColorJitterOptions = {}): Transform<ColorJi
           `colorJitter: images have ${c} channels; give gray (1) or RGB (3) images`,
         );
       }
-      checkParams(name, p, "brightness", n);
+      checkDrawnParams(name, p, "brightness", n);
       const mats = Array.from({ length: n }, (_, i) => jitterMatrices(p, i, c));
       return tf.tidy(() => {
         const flat = (f: (m: { A: M3; T: M3; t0: number[] }) => number[]) => mats.flatMap(f);

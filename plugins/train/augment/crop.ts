@@ -20,7 +20,7 @@ import type { tf } from "../../../core/tf.ts";
 import type { Random } from "../../../core/random.ts";
 import {
   type Affine,
-  checkParams,
+  checkDrawnParams,
   checkRange,
   type Shape,
   type Transform,
@@ -59,7 +59,7 @@ function cropTransform(
   drawOne: (rng: Random, h: number, w: number, H: number, W: number) => number[],
 ): Transform<CropParams> {
   const inverse = (p: CropParams, [n, h, w]: Shape): Affine[] => {
-    checkParams(name, p, "top", n);
+    checkDrawnParams(name, p, "top", n);
     const [H, W] = outSize(size, h, w);
     return p.top.map((t, i) => cropMap(t, p.left[i], p.height[i], p.width[i], H, W));
   };

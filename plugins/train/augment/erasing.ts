@@ -11,7 +11,7 @@
  */
 import { tf } from "../../../core/tf.ts";
 import {
-  checkParams,
+  checkDrawnParams,
   checkProbability,
   checkRange,
   drawApplied,
@@ -41,7 +41,7 @@ function eraser(
     draw,
     apply(x, p) {
       const [n, h, w, c] = x.shape;
-      checkParams(name, p, "top", n);
+      checkDrawnParams(name, p, "top", n);
       return tf.tidy(() => {
         const m = rectMasks(n, h, w, p);
         const value = fill === "noise"

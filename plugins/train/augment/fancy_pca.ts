@@ -15,7 +15,7 @@
  */
 import { tf } from "../../../core/tf.ts";
 import type { DataSource } from "../../../core/data/source.ts";
-import { checkParams, type Transform } from "./transform.ts";
+import { checkDrawnParams, type Transform } from "./transform.ts";
 import { symmetricEigen } from "./eigen.ts";
 
 /** The colour statistics of a data set. */
@@ -127,7 +127,7 @@ export function fancyPca(pca: ColorPca, options: FancyPcaOptions = {}): Transfor
           `fancyPca: fitted on ${c}-channel images but the batch has ${ch}; fit it on data like the batch`,
         );
       }
-      checkParams(name, p, "alpha", n, c);
+      checkDrawnParams(name, p, "alpha", n, c);
       const offsets = new Float32Array(n * c);
       for (let i = 0; i < n; i++) {
         for (let k = 0; k < c; k++) {

@@ -21,7 +21,7 @@
 import type { tf } from "../../../core/tf.ts";
 import {
   type Affine,
-  checkParams,
+  checkDrawnParams,
   checkProbability,
   drawApplied,
   IDENTITY,
@@ -44,7 +44,7 @@ function flip(axis: "horizontal" | "vertical", options: FlipOptions): Transform<
   const name = `${axis} flip`;
   const inverse = (params: FlipParams, shape: Shape): Affine[] => {
     const [n, h, w] = shape;
-    checkParams(name, params, "flip", n);
+    checkDrawnParams(name, params, "flip", n);
     return params.flip.map((f) =>
       !f ? IDENTITY : axis === "horizontal" ? [-1, 0, w - 1, 0, 1, 0] : [1, 0, 0, 0, -1, h - 1]
     );

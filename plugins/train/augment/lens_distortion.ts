@@ -11,7 +11,7 @@
  */
 import { tf } from "../../../core/tf.ts";
 import {
-  checkParams,
+  checkDrawnParams,
   checkProbability,
   checkRange,
   drawApplied,
@@ -65,7 +65,7 @@ export function lensDistortion(options: LensDistortionOptions = {}): Transform<L
     },
     apply(x, p) {
       const [n, h, w] = x.shape;
-      checkParams(name, p, "k1", n);
+      checkDrawnParams(name, p, "k1", n);
       const { cx, cy, R } = geometry(h, w);
       const grid = tf.tidy(() => {
         const dx = tf.range(0, w).sub(cx).reshape([1, 1, w]);

@@ -12,7 +12,7 @@
  */
 import { tf } from "../../../core/tf.ts";
 import type { Random } from "../../../core/random.ts";
-import { checkParams, type Transform } from "./transform.ts";
+import { checkDrawnParams, type Transform } from "./transform.ts";
 import { rectMasks } from "./_rects.ts";
 
 /** Gamma(shape, 1) by Marsaglia & Tsang's method (boosted below shape 1). */
@@ -65,7 +65,7 @@ function checkAlpha(what: string, a: number): number {
 
 function mixLabels(labels: tf.Tensor2D, p: MixParams): tf.Tensor2D {
   const n = labels.shape[0];
-  checkParams("mix", p, "lambda", n);
+  checkDrawnParams("mix", p, "lambda", n);
   return tf.tidy(() => {
     const l = tf.tensor2d(p.lambda, [n, 1]);
     const other = tf.gather(labels, tf.tensor1d(p.partner, "int32"));
@@ -100,7 +100,7 @@ export function mixup(options: MixOptions = {}): Transform<MixParams> {
     },
     apply(x, p) {
       const n = x.shape[0];
-      checkParams(name, p, "lambda", n);
+      checkDrawnParams(name, p, "lambda", n);
       return tf.tidy(() => {
         const l = tf.tensor4d(p.lambda, [n, 1, 1, 1]);
         return x.mul(l).add(
@@ -151,7 +151,7 @@ export function cutmix(options: MixOptions = {}): Transform<MixParams> {
     },
     apply(x, p) {
       const [n, h, w] = x.shape;
-      checkParams(name, p, "lambda", n);
+      checkDrawnParams(name, p, "lambda", n);
       return tf.tidy(() => {
         const m = rectMasks(n, h, w, p);
         const other = tf.gather(x, tf.tensor1d(p.partner, "int32"));

@@ -217,7 +217,7 @@ export function checkRange(
  * @param per Numbers per image.
  * @throws {RangeError} when the parameters were drawn for another batch size.
  */
-export function checkParams(
+export function checkDrawnParams(
   name: string,
   params: DrawnParams,
   key: string,
