@@ -83,6 +83,9 @@ export const TOP_PATCHES_PARAMS = {
 /** The `top-patches` plugin's parameter values, typed from {@linkcode TOP_PATCHES_PARAMS} (defaults there). */
 export type TopPatchesOptions = ParamValues<typeof TOP_PATCHES_PARAMS>;
 
+/** The largest side of a tile in the figure, in pixels. */
+const TILE_MAX = 160;
+
 /** Colour of the parts of a receptive field that lie outside the image. */
 const OUTSIDE: readonly [number, number, number] = [0.35, 0.55, 0.85];
 
@@ -498,9 +501,20 @@ async function finish(
         labels.push(...valueLabels);
         if (p.project) labels.push(...row.map(() => "deconv"));
       });
-      const tiles = tf.tidy(() =>
-        grid(picture, { cols: p.project ? 2 * p.k : p.k, scale: p.scale })
-      );
+      // Fields of deep layers of real-size nets reach the whole image (483 pixels in a
+      // ResNet-50): tiles larger than TILE_MAX are shrunk and never upscaled, or the
+      // figure alone would take gigabytes.
+      const big = Math.max(fh, fw);
+      const tileScale = Math.max(1, Math.min(p.scale, Math.floor(TILE_MAX / big)));
+      const tiles = tf.tidy(() => {
+        const shown = big > TILE_MAX
+          ? tf.image.resizeBilinear(
+            picture as tf.Tensor4D,
+            [Math.round((fh * TILE_MAX) / big), Math.round((fw * TILE_MAX) / big)],
+          )
+          : picture;
+        return grid(shown as tf.Tensor4D, { cols: p.project ? 2 * p.k : p.k, scale: tileScale });
+      });
       await result.addImage(
         `${layer}`,
         tiles,
