@@ -422,18 +422,26 @@ export async function main(args: string[]): Promise<number> {
     if (inputs) await checkInputs(inputs, maxPixels);
     // Each command writes its own folder by default, so that no run replaces
     // another's files (the demo's report included) unless told to.
-    out = await OutDir.open((v.out as string | undefined) ?? `out/${name}`, {
-      signals: true,
-      owner: `lens ${name}`,
-      force: v.force as boolean | undefined,
-    });
+    const outPath = (v.out as string | undefined) ?? `out/${name}`;
+    // Shards of one job may share one --out (a volume every pod mounts): each
+    // writes only its own state file, atomically, so they take no folder lock.
+    if (jobs.shard) await stateFolder(outPath);
+    else {
+      out = await OutDir.open(outPath, {
+        signals: true,
+        owner: `lens ${name}`,
+        force: v.force as boolean | undefined,
+      });
+    }
     lens = await Lens.open({
       model: v.model as string | undefined,
       backend,
       seed,
       inputs,
       labels: labels.length ? labels : undefined,
-      count,
+      // A sharded job streams its data set itself (its --count is the plugin's):
+      // the Lens's input images would hold the whole set in memory.
+      count: jobs.job ? 1 : count,
       data: v.data as string | undefined,
       convert: v.convert as boolean | undefined,
       progress: !v.quiet,
@@ -448,13 +456,14 @@ export async function main(args: string[]): Promise<number> {
       let state: ShardState<unknown> | undefined;
       const run = shardPlugin(jobs.job, jobs.shard, (s) => (state = s));
       (await lens.run(run, raw)).dispose();
-      const files = await writeState(out.staging, state!, jobs.job.state.encode(state!.value));
-      for (const w of await out.commit(files)) console.log(`wrote ${w}`);
+      const files = await writeState(outPath, state!, jobs.job.state.encode(state!.value));
+      for (const w of files) console.log(`wrote ${w}`);
       return 0;
     }
     if (jobs.job && jobs.workers) {
       jobs.states = await runWorkers(jobs.job, args, jobs.workers, !v.quiet);
     }
+    if (!out) throw new Error("unreachable: no output folder");
     const result = jobs.job && jobs.states
       ? await lens.run(mergePlugin(jobs.job, jobs.states), raw)
       : await lens.run(plugin, raw);
@@ -487,6 +496,24 @@ export async function main(args: string[]): Promise<number> {
     return usage || permission ? 2 : 1;
   } finally {
     lens?.dispose();
+  }
+}
+
+/** Makes the `--out` folder of a shard, checking early that it can be written. */
+async function stateFolder(path: string): Promise<void> {
+  if (path.trim() === "") throw new UsageError("--out is empty: give a folder for the state file");
+  try {
+    await Deno.mkdir(path, { recursive: true });
+    const probe = `${path.replace(/\/+$/, "")}/.convlens-write-test-${Deno.pid}`;
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) throw err;
+    throw new UsageError(
+      `--out "${path}" cannot hold the state file (${
+        (err as Error).message
+      }); give a writable folder`,
+    );
   }
 }
 

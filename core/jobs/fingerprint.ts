@@ -24,11 +24,15 @@ export function modelFingerprint(net: Net): string {
     layers: net.layers.map((l) => [l.name, l.type, l.inputs, l.outputShape]),
   }));
   const model = net.model as unknown as {
-    weights: { name: string; read(): tf.Tensor }[] | Record<string, tf.Tensor[]>;
+    weights:
+      | { name: string; originalName?: string; read(): tf.Tensor }[]
+      | Record<string, tf.Tensor[]>;
   };
-  // A LayersModel's variables in their order; a GraphModel's weights by name.
+  // A LayersModel's variables in their order, by the names the model gives
+  // them (tfjs suffixes `name` when a process loads the model twice); a
+  // GraphModel's weights by name.
   const tensors: [string, tf.Tensor][] = Array.isArray(model.weights)
-    ? model.weights.map((w) => [w.name, w.read()])
+    ? model.weights.map((w) => [w.originalName ?? w.name, w.read()])
     : Object.entries(model.weights).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .flatMap(([name, ts]) => ts.map((t): [string, tf.Tensor] => [name, t]));
   for (const [name, t] of tensors) {
