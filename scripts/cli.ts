@@ -40,7 +40,7 @@ import { topPatchesJob } from "../plugins/inspect/top_patches.ts";
 import { deletionJob } from "../plugins/attribute/eval/deletion.ts";
 
 /** The plugins that run as sharded jobs (`--shard`, `--workers`, `merge`). */
-export const SHARDED_JOBS: readonly AnyShardedJob[] = [topPatchesJob, deletionJob];
+const SHARDED_JOBS: readonly AnyShardedJob[] = [topPatchesJob, deletionJob];
 
 /** Error for bad usage (exit code 2). */
 export class UsageError extends Error {

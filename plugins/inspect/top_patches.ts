@@ -33,6 +33,10 @@ import { batchSizeFor } from "../../core/memory_budget.ts";
 import { type Mergeable, mergeTopK } from "../../core/jobs/mergeable.ts";
 import { shardRange, type ShardSpec, WHOLE } from "../../core/jobs/shard_spec.ts";
 import type { ScanResult, ShardedJob } from "../../core/jobs/sharded_job.ts";
+// The sharded-job types this module's exports are made of, public beside them.
+export type { Mergeable, StateArray, StatePayload } from "../../core/jobs/mergeable.ts";
+export type { ShardSpec } from "../../core/jobs/shard_spec.ts";
+export type { ScanResult, ShardedJob } from "../../core/jobs/sharded_job.ts";
 
 /** The most images one forward or projection pass takes, whatever the budget allows. */
 const MAX_BATCH = 64;
@@ -89,11 +93,15 @@ const TILE_MAX = 160;
 /** Colour of the parts of a receptive field that lie outside the image. */
 const OUTSIDE: readonly [number, number, number] = [0.35, 0.55, 0.85];
 
-/** One kept activation: its value, the image (index in the data set) and the unit. */
-interface Hit {
+/** One kept activation: its value, the image (global index in the data set) and the unit. */
+export interface TopPatchHit {
+  /** The activation (the channel's strongest in that image). */
   value: number;
+  /** The image's global index in the data set. */
   image: number;
+  /** The unit's row in the layer. */
   row: number;
+  /** The unit's column in the layer. */
   col: number;
 }
 
@@ -261,7 +269,7 @@ function cropWindows(
 }
 
 /** Merges a batch's candidates into the kept top-k of one channel (ties: lower image first). */
-function mergeTop(kept: Hit[], fresh: Hit[], k: number): Hit[] {
+function mergeTop(kept: TopPatchHit[], fresh: TopPatchHit[], k: number): TopPatchHit[] {
   return mergeTopK(kept, fresh, k, (h) => [-h.value, h.image]);
 }
 
@@ -275,7 +283,7 @@ export interface TopPatchesState {
   /** Activations kept per channel. */
   k: number;
   /** Per chosen channel, its top-k, strongest first. */
-  hits: Hit[][];
+  hits: TopPatchHit[][];
   /** Images read. */
   seen: number;
   /** Images skipped, with why. */
@@ -368,7 +376,7 @@ async function scan(
   const projTotal = p.project && shard.count === 1 ? channels.length * p.k : 0;
   const work = hi - lo + projTotal;
   const warnings: string[] = [];
-  let kept: Hit[][] = channels.map(() => []);
+  let kept: TopPatchHit[][] = channels.map(() => []);
   let seen = 0;
   const chIndex = tf.tensor1d(channels, "int32");
   const allChannels = channels.length === lc && channels.every((c, i) => c === i);
@@ -399,7 +407,7 @@ async function scan(
         const [v, i, w] = await Promise.all([values.data(), picks.data(), where.data()]);
         tf.dispose([values, picks, where]);
         kept = kept.map((old, c) => {
-          const fresh: Hit[] = [];
+          const fresh: TopPatchHit[] = [];
           for (let j = 0; j < kk; j++) {
             const o = c * kk + j;
             const pos = w[o];

@@ -37,6 +37,10 @@ import type { ParamValues } from "../../../core/params.ts";
 import { addSums, type Mergeable } from "../../../core/jobs/mergeable.ts";
 import { shardRange, type ShardSpec, WHOLE } from "../../../core/jobs/shard_spec.ts";
 import type { ScanResult, ShardedJob } from "../../../core/jobs/sharded_job.ts";
+// The sharded-job types this module's exports are made of, public beside them.
+export type { Mergeable, StateArray, StatePayload } from "../../../core/jobs/mergeable.ts";
+export type { ShardSpec } from "../../../core/jobs/shard_spec.ts";
+export type { ScanResult, ShardedJob } from "../../../core/jobs/sharded_job.ts";
 import { exampleRandom } from "../../../core/jobs/seeds.ts";
 
 /** The methods scored by default. */
