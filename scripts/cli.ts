@@ -433,6 +433,11 @@ export async function main(args: string[]): Promise<number> {
         force: v.force as boolean | undefined,
       });
     }
+    // The workers run before this process loads the model and data, so that
+    // while they run it holds only their states.
+    if (jobs.job && jobs.workers) {
+      jobs.states = await runWorkers(jobs.job, args, jobs.workers, !v.quiet);
+    }
     lens = await Lens.open({
       model: v.model as string | undefined,
       backend,
@@ -459,9 +464,6 @@ export async function main(args: string[]): Promise<number> {
       const files = await writeState(outPath, state!, jobs.job.state.encode(state!.value));
       for (const w of files) console.log(`wrote ${w}`);
       return 0;
-    }
-    if (jobs.job && jobs.workers) {
-      jobs.states = await runWorkers(jobs.job, args, jobs.workers, !v.quiet);
     }
     if (!out) throw new Error("unreachable: no output folder");
     const result = jobs.job && jobs.states
