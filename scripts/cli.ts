@@ -38,9 +38,10 @@ import {
 import { findStateFiles, readState, type ShardState, writeState } from "../core/jobs/state_file.ts";
 import { topPatchesJob } from "../plugins/inspect/top_patches.ts";
 import { deletionJob } from "../plugins/attribute/eval/deletion.ts";
+import { pointingGameJob } from "../plugins/attribute/eval/pointing_game.ts";
 
 /** The plugins that run as sharded jobs (`--shard`, `--workers`, `merge`). */
-const SHARDED_JOBS: readonly AnyShardedJob[] = [topPatchesJob, deletionJob];
+const SHARDED_JOBS: readonly AnyShardedJob[] = [topPatchesJob, deletionJob, pointingGameJob];
 
 /** Error for bad usage (exit code 2). */
 export class UsageError extends Error {

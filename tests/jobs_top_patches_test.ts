@@ -29,6 +29,7 @@ import { type AnyPlugin, Registry } from "../core/plugin.ts";
 import { runPlugin } from "../core/runner.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { deletion, deletionJob } from "../plugins/attribute/eval/deletion.ts";
+import { pointingGame, pointingGameJob } from "../plugins/attribute/eval/pointing_game.ts";
 
 await initBackend("cpu", { quiet: true });
 
@@ -326,6 +327,28 @@ Deno.test("sharded deletion: 1, 2 and 3 shards merged give the single run's AUCs
     const curves = await want.tensors.curves.array() as number[][][];
     assert.notDeepEqual(curves[3][0], curves[3][1]);
     want.dispose();
+  } finally {
+    net.dispose();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("sharded pointing-game: 1, 2 and 3 shards merged equal the single run exactly, drawn canvases included", async () => {
+  const { loadNet } = await import("../core/load.ts");
+  const net = await loadNet(
+    decodeURIComponent(new URL("../models/canvas/", import.meta.url).pathname),
+  );
+  const tmp = await Deno.makeTempDir({ prefix: "convlens-jobs-" });
+  try {
+    const raw = { methods: "saliency", count: 10, show: 2, batchSize: 4 };
+    const one = await runOn(net, pointingGame, raw);
+    const want = await contents(one);
+    one.dispose();
+    for (const n of [1, 2, 3]) {
+      const { result } = await sharded(net, pointingGameJob, { ...raw, batchSize: 3 }, n, tmp);
+      assert.deepEqual(await contents(result), want, `${n} shards`);
+      result.dispose();
+    }
   } finally {
     net.dispose();
     await Deno.remove(tmp, { recursive: true });

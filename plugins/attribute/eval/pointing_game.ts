@@ -22,7 +22,12 @@
  * @module
  */
 import { tf } from "../../../core/tf.ts";
-import { definePlugin, type Plugin } from "../../../core/plugin.ts";
+import { type Context, definePlugin, type InputImages, type Plugin } from "../../../core/plugin.ts";
+import type { ParamValues } from "../../../core/params.ts";
+import type { Mergeable } from "../../../core/jobs/mergeable.ts";
+import { shardRange, type ShardSpec, WHOLE } from "../../../core/jobs/shard_spec.ts";
+import type { ScanResult, ShardedJob } from "../../../core/jobs/sharded_job.ts";
+import { exampleRandom } from "../../../core/jobs/seeds.ts";
 import { Result } from "../../../core/result.ts";
 import { CANVAS_SIZE } from "../../../core/datasets.ts";
 import type { Box } from "../../../core/images/grids.ts";
@@ -71,6 +76,9 @@ export const POINTING_GAME_PARAMS = {
 /** The schema type of the `pointing-game` plugin's parameters. */
 export type PointingGameParams = typeof POINTING_GAME_PARAMS;
 
+/** The `pointing-game` plugin's parameter values, typed from {@linkcode POINTING_GAME_PARAMS}. */
+export type PointingGameOptions = ParamValues<typeof POINTING_GAME_PARAMS>;
+
 /**
  * Whether each point falls in its box grown by `tolerance`.
  *
@@ -91,6 +99,284 @@ export function pointHits(
   });
 }
 
+/**
+ * The mergeable state of `pointing-game` over a slice of the canvases: hit
+ * counts per method, of the random pixel and of the brightest pixel, the sum
+ * of the random baseline's expected rate, and the number of canvases. Counts
+ * add exactly; the drawn canvases of the report are made again by `finish`.
+ */
+export interface PointingGameState {
+  /** The methods, in order. */
+  methods: string[];
+  /** What the canvases are, for the table. */
+  source: string;
+  /** Canvases counted. */
+  count: number;
+  /** Hits per method. */
+  hits: number[];
+  /** Hits of the random pixel. */
+  randomHits: number;
+  /** Hits of the brightest pixel. */
+  brightHits: number;
+  /** Sum over canvases of the box's share of the canvas (grown by the tolerance). */
+  expectedSum: number;
+  /** Whether the model takes no canvases (the result then only says so). */
+  skipped?: string;
+}
+
+/** The state type of `pointing-game`: counts added. */
+export const POINTING_GAME_STATE: Mergeable<PointingGameState> = {
+  merge(a, b) {
+    if (a.methods.join() !== b.methods.join()) {
+      throw new RangeError("pointing-game: cannot merge states of other methods");
+    }
+    return {
+      ...a,
+      count: a.count + b.count,
+      hits: a.hits.map((h, i) => h + b.hits[i]),
+      randomHits: a.randomHits + b.randomHits,
+      brightHits: a.brightHits + b.brightHits,
+      expectedSum: a.expectedSum + b.expectedSum,
+    };
+  },
+  encode: (s) => ({ json: s, arrays: {} }),
+  decode({ json }) {
+    const j = json as PointingGameState;
+    if (!j || !Array.isArray(j.hits)) {
+      throw new RangeError("pointing-game: the state file holds no hit counts");
+    }
+    return j;
+  },
+};
+
+/** Why the pointing game cannot run on this model, or undefined. */
+function refusal(ctx: Context): string | undefined {
+  const { height, width, channels } = ctx.net.input;
+  if (ctx.net.sidecar.name === "canvas") return undefined;
+  return `pointing-game plays on the built-in ${CANVAS_SIZE}x${CANVAS_SIZE} canvases, ` +
+    `whose digit boxes are known, with the built-in canvas model; this model ` +
+    `(${height}x${width}x${channels}) has no such images. Run it with --model canvas.`;
+}
+
+/** Each map's maximum as `[row, col]`, for canvases `start .. start + count`. */
+async function mapPeaks(
+  ctx: Context,
+  images: InputImages,
+  classes: readonly number[],
+  start: number,
+  count: number,
+  method: string,
+  params: Record<string, unknown> | undefined,
+): Promise<{ points: [number, number][]; attribution: tf.Tensor4D }> {
+  const { width } = ctx.net.input;
+  const a = await attributeChunk(ctx, images, classes, start, count, method, params);
+  const best = tf.tidy(() => attributionMap(a).reshape([count, -1]).argMax(1));
+  const points = Array.from(
+    await readOnce(best),
+    (v) => [Math.floor(v / width), v % width] as [number, number],
+  );
+  return { points, attribution: a };
+}
+
+/** The canvases `[lo, hi)` of the evaluation images. */
+function sliceCanvases(images: InputImages, lo: number, hi: number): InputImages {
+  return {
+    pixels: images.pixels.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
+    x: images.x.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
+    labels: images.labels.slice(lo, hi),
+    names: images.names.slice(lo, hi),
+  };
+}
+
+/** The hit counts of shard `shard` of the canvases. */
+async function scan(
+  ctx: Context,
+  p: PointingGameOptions,
+  shard: ShardSpec,
+): Promise<ScanResult<PointingGameState>> {
+  const { net } = ctx;
+  const batchSize = p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB });
+  const methods = methodList(p.methods, "pointing-game");
+  const extra = parseMethodParams(p.methodParams, "pointing-game");
+  const { height, width } = net.input;
+  const why = refusal(ctx);
+  const state: PointingGameState = {
+    methods,
+    source: "",
+    count: 0,
+    hits: methods.map(() => 0),
+    randomHits: 0,
+    brightHits: 0,
+    expectedSum: 0,
+  };
+  if (why) return { value: { ...state, skipped: why }, data: { name: "no canvases", size: 0 } };
+  const data = await evaluationImages(ctx, p.count, "pointing-game", true, p.clutter);
+  const total = data.images.x.shape[0];
+  const [lo, hi] = shardRange(total, shard);
+  const n = hi - lo;
+  state.source = data.source;
+  state.count = n;
+  const size = { name: data.source, size: total };
+  if (n === 0) {
+    disposeEvaluationImages(data);
+    return { value: state, data: size };
+  }
+  const images = sliceCanvases(data.images, lo, hi);
+  const boxes = data.boxes!.slice(lo, hi);
+  disposeEvaluationImages(data);
+  try {
+    const classes = images.labels;
+    // The random baseline: the argmax of a map of i.i.d. noise is a uniform
+    // pixel, drawn from the canvas's global index.
+    const randomPoints = Array.from({ length: n }, (_, i) => {
+      const rng = exampleRandom(ctx.seed, 0, lo + i);
+      return [rng.int(height), rng.int(width)] as [number, number];
+    });
+    state.randomHits = pointHits(randomPoints, boxes, p.tolerance).filter(Boolean).length;
+    state.expectedSum = boxes.reduce((s, b) => {
+      const t = p.tolerance;
+      const h = Math.min(height, b.y1 + t) - Math.max(0, b.y0 - t);
+      const w = Math.min(width, b.x1 + t) - Math.max(0, b.x0 - t);
+      return s + (h * w) / (height * width);
+    }, 0);
+    // A class-agnostic reference: the brightest pixel of the canvas (the digit is
+    // drawn brighter than the clutter), which needs no model at all.
+    const bright = tf.tidy(() => images.pixels.sum(3).reshape([n, -1]).argMax(1));
+    const brightPoints = Array.from(
+      await readOnce(bright),
+      (v) => [Math.floor(v / width), v % width] as [number, number],
+    );
+    state.brightHits = pointHits(brightPoints, boxes, p.tolerance).filter(Boolean).length;
+    let done = 0;
+    for (const [m, method] of methods.entries()) {
+      const points: [number, number][] = [];
+      for (const [start, count] of chunks(n, batchSize)) {
+        const peak = await mapPeaks(ctx, images, classes, start, count, method, extra[method]);
+        peak.attribution.dispose();
+        points.push(...peak.points);
+        ctx.progress(++done, methods.length * Math.ceil(n / batchSize));
+      }
+      state.hits[m] = pointHits(points, boxes, p.tolerance).filter(Boolean).length;
+    }
+    return { value: state, data: size };
+  } finally {
+    tf.dispose([images.pixels, images.x]);
+  }
+}
+
+/** The rates, table and drawn canvases of the merged counts. */
+async function finish(
+  ctx: Context,
+  p: PointingGameOptions,
+  s: PointingGameState,
+): Promise<Result> {
+  const r = new Result("pointing-game", "Pointing game on held-out canvases");
+  if (s.skipped) {
+    ctx.warn(s.skipped);
+    return r.figure("skipped", true).note(s.skipped);
+  }
+  const { methods, count: n } = s;
+  const extra = parseMethodParams(p.methodParams, "pointing-game");
+  const randomRate = s.randomHits / n;
+  const brightRate = s.brightHits / n;
+  const rates = s.hits.map((h) => h / n);
+  const rows: (string | number)[][] = methods.map((m, i) => [
+    m,
+    s.hits[i],
+    n,
+    rates[i],
+    rates[i] / Math.max(randomRate, 1e-9),
+  ]);
+  methods.forEach((m, i) => r.figure(m, rates[i]));
+  rows.push(["random pixel", s.randomHits, n, randomRate, 1]);
+  rows.push([
+    "brightest pixel (no model)",
+    Math.round(brightRate * n),
+    n,
+    brightRate,
+    brightRate / Math.max(randomRate, 1e-9),
+  ]);
+  r.figure("random", randomRate).figure("brightest", brightRate).figure(
+    "randomExpected",
+    s.expectedSum / n,
+  ).figure("canvases", n)
+    .figure("tolerance", p.tolerance);
+  r.table(
+    `Pointing game on ${s.source} (true class; hit: map maximum inside the digit's box` +
+      `${p.tolerance ? ` grown by ${p.tolerance}px` : ""})`,
+    ["method", "hits", "canvases", "hit rate", "x random"],
+    rows,
+  );
+  r.tensor("hits", tf.tensor1d([...rates, randomRate]));
+  // The drawn canvases: the first `show`, their maps made again here.
+  const k = Math.min(p.show, n);
+  if (k === 0) return r;
+  const data = await evaluationImages(ctx, k, "pointing-game", true, p.clutter);
+  try {
+    const { images } = data;
+    const boxes = data.boxes!;
+    for (const method of methods) {
+      const { points, attribution } = await mapPeaks(
+        ctx,
+        images,
+        images.labels,
+        0,
+        k,
+        method,
+        extra[method],
+      );
+      const hits = pointHits(points, boxes, p.tolerance);
+      const picture = tf.tidy(() =>
+        renderAttribution(images.pixels, attribution, attributionMap(attribution), {
+          boxes,
+          points,
+        })
+      );
+      attribution.dispose();
+      const labels = images.names.map((name, i) => `${hits[i] ? "hit" : "miss"} ${name}`);
+      try {
+        await r.addImage(
+          method,
+          picture,
+          `Pointing game, ${method}: per canvas the input, the signed attribution, the map ` +
+            "and the map over the input with its maximum (cyan) and the digit's box (green)",
+          {
+            tiles: attributionTiles(labels, Math.min(k, 16)),
+            cols: 4,
+            colorbar: attributionColorbar("max over channels of |attribution|"),
+          },
+        );
+      } finally {
+        picture.dispose();
+      }
+    }
+  } catch (err) {
+    r.dispose();
+    throw err;
+  } finally {
+    disposeEvaluationImages(data);
+  }
+  return r;
+}
+
+/** `pointing-game` as a sharded job: each shard counts its canvases' hits; counts add. */
+export const pointingGameJob: ShardedJob<typeof POINTING_GAME_PARAMS, PointingGameState> = {
+  get plugin() {
+    return pointingGame;
+  },
+  state: POINTING_GAME_STATE,
+  settings: ["batchSize", "show"],
+  async dataOf(ctx, p) {
+    if (refusal(ctx)) return { name: "no canvases", size: 0 };
+    const data = await evaluationImages(ctx, p.count, "pointing-game", true, p.clutter);
+    const size = data.images.x.shape[0];
+    disposeEvaluationImages(data);
+    return { name: data.source, size };
+  },
+  scan,
+  finish,
+};
+
 /** The `pointing-game` plugin. */
 export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
   name: "pointing-game",
@@ -103,130 +389,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
   },
   demo: [{}, { clutter: 1 }],
   async run(ctx, p) {
-    const { net } = ctx;
-    const batchSize = p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB });
-    const methods = methodList(p.methods, "pointing-game");
-    const extra = parseMethodParams(p.methodParams, "pointing-game");
-    const { height, width, channels } = net.input;
-    const r = new Result("pointing-game", "Pointing game on held-out canvases");
-    // The canvases, whose digit boxes are known, serve the canvas model only.
-    if (net.sidecar.name !== "canvas") {
-      const why = `pointing-game plays on the built-in ${CANVAS_SIZE}x${CANVAS_SIZE} canvases, ` +
-        `whose digit boxes are known, with the built-in canvas model; this model ` +
-        `(${height}x${width}x${channels}) has no such images. Run it with --model canvas.`;
-      ctx.warn(why);
-      return r.figure("skipped", true).note(why);
-    }
-    const data = await evaluationImages(ctx, p.count, "pointing-game", true, p.clutter);
-    try {
-      const { images } = data;
-      const boxes = data.boxes!;
-      const n = images.x.shape[0];
-      const classes = images.labels;
-      const rates: number[] = [];
-      const rows: (string | number)[][] = [];
-      const figures: { method: string; picture: tf.Tensor3D; tiles: string[] }[] = [];
-      // The random baseline: the argmax of a map of i.i.d. noise is a uniform pixel.
-      const randomPoints = Array.from(
-        { length: n },
-        () => [ctx.rng.int(height), ctx.rng.int(width)] as [number, number],
-      );
-      const randomHits = pointHits(randomPoints, boxes, p.tolerance);
-      const randomRate = randomHits.filter(Boolean).length / n;
-      const expected = boxes.reduce((s, b) => {
-        const t = p.tolerance;
-        const h = Math.min(height, b.y1 + t) - Math.max(0, b.y0 - t);
-        const w = Math.min(width, b.x1 + t) - Math.max(0, b.x0 - t);
-        return s + (h * w) / (height * width);
-      }, 0) / n;
-      // A class-agnostic reference: the brightest pixel of the canvas (the digit is
-      // drawn brighter than the clutter), which needs no model at all.
-      const bright = tf.tidy(() => images.pixels.sum(3).reshape([n, -1]).argMax(1));
-      const brightPoints = Array.from(
-        await readOnce(bright),
-        (v) => [Math.floor(v / width), v % width] as [number, number],
-      );
-      const brightRate = pointHits(brightPoints, boxes, p.tolerance).filter(Boolean).length / n;
-      let done = 0;
-      for (const method of methods) {
-        const points: [number, number][] = [];
-        let shown: tf.Tensor4D | undefined;
-        for (const [start, count] of chunks(n, batchSize)) {
-          const a = await attributeChunk(ctx, images, classes, start, count, method, extra[method]);
-          try {
-            const best = tf.tidy(() => attributionMap(a).reshape([count, -1]).argMax(1));
-            for (const v of await readOnce(best)) points.push([Math.floor(v / width), v % width]);
-            if (start === 0 && p.show > 0) {
-              shown = a.slice([0, 0, 0, 0], [Math.min(p.show, count), -1, -1, -1]);
-            }
-          } finally {
-            a.dispose();
-          }
-          ctx.progress(++done, methods.length * Math.ceil(n / batchSize));
-        }
-        const hits = pointHits(points, boxes, p.tolerance);
-        const rate = hits.filter(Boolean).length / n;
-        rates.push(rate);
-        rows.push([
-          method,
-          hits.filter(Boolean).length,
-          n,
-          rate,
-          rate / Math.max(randomRate, 1e-9),
-        ]);
-        r.figure(method, rate);
-        if (shown) {
-          const k = shown.shape[0];
-          const picture = tf.tidy(() => {
-            const map = attributionMap(shown!);
-            return renderAttribution(
-              images.pixels.slice([0, 0, 0, 0], [k, -1, -1, -1]),
-              shown!,
-              map,
-              { boxes, points },
-            );
-          });
-          shown.dispose();
-          const labels = images.names.slice(0, k).map((s, i) => `${hits[i] ? "hit" : "miss"} ${s}`);
-          figures.push({ method, picture, tiles: attributionTiles(labels, Math.min(k, 16)) });
-        }
-      }
-      rows.push(["random pixel", randomHits.filter(Boolean).length, n, randomRate, 1]);
-      rows.push([
-        "brightest pixel (no model)",
-        Math.round(brightRate * n),
-        n,
-        brightRate,
-        brightRate / Math.max(randomRate, 1e-9),
-      ]);
-      r.figure("random", randomRate).figure("brightest", brightRate).figure(
-        "randomExpected",
-        expected,
-      ).figure("canvases", n)
-        .figure("tolerance", p.tolerance);
-      r.table(
-        `Pointing game on ${data.source} (true class; hit: map maximum inside the digit's box` +
-          `${p.tolerance ? ` grown by ${p.tolerance}px` : ""})`,
-        ["method", "hits", "canvases", "hit rate", "x random"],
-        rows,
-      );
-      r.tensor("hits", tf.tensor1d([...rates, randomRate]));
-      for (const { method, picture, tiles } of figures) {
-        try {
-          await r.addImage(
-            method,
-            picture,
-            `Pointing game, ${method}: per canvas the input, the signed attribution, the map ` +
-              "and the map over the input with its maximum (cyan) and the digit's box (green)",
-            { tiles, cols: 4, colorbar: attributionColorbar("max over channels of |attribution|") },
-          );
-        } finally {
-          picture.dispose();
-        }
-      }
-      return r;
-    } finally {
-      disposeEvaluationImages(data);
-    }
+    const { value } = await scan(ctx, p, WHOLE);
+    return await finish(ctx, p, value);
   },
 });
