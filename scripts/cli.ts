@@ -39,9 +39,15 @@ import { findStateFiles, readState, type ShardState, writeState } from "../core/
 import { topPatchesJob } from "../plugins/inspect/top_patches.ts";
 import { deletionJob } from "../plugins/attribute/eval/deletion.ts";
 import { pointingGameJob } from "../plugins/attribute/eval/pointing_game.ts";
+import { sanityCheckJob } from "../plugins/attribute/eval/sanity_check.ts";
 
 /** The plugins that run as sharded jobs (`--shard`, `--workers`, `merge`). */
-const SHARDED_JOBS: readonly AnyShardedJob[] = [topPatchesJob, deletionJob, pointingGameJob];
+const SHARDED_JOBS: readonly AnyShardedJob[] = [
+  topPatchesJob,
+  deletionJob,
+  pointingGameJob,
+  sanityCheckJob,
+];
 
 /** Error for bad usage (exit code 2). */
 export class UsageError extends Error {

@@ -30,6 +30,7 @@ import { runPlugin } from "../core/runner.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { deletion, deletionJob } from "../plugins/attribute/eval/deletion.ts";
 import { pointingGame, pointingGameJob } from "../plugins/attribute/eval/pointing_game.ts";
+import { sanityCheck, sanityCheckJob } from "../plugins/attribute/eval/sanity_check.ts";
 
 await initBackend("cpu", { quiet: true });
 
@@ -347,6 +348,37 @@ Deno.test("sharded pointing-game: 1, 2 and 3 shards merged equal the single run 
     for (const n of [1, 2, 3]) {
       const { result } = await sharded(net, pointingGameJob, { ...raw, batchSize: 3 }, n, tmp);
       assert.deepEqual(await contents(result), want, `${n} shards`);
+      result.dispose();
+    }
+  } finally {
+    net.dispose();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("sharded sanity-check: 1, 2 and 3 shards merged give the single run's correlations (1e-12) and drawn maps", async () => {
+  const { loadNet } = await import("../core/load.ts");
+  const net = await loadNet(
+    decodeURIComponent(new URL("../models/mnist/", import.meta.url).pathname),
+  );
+  const tmp = await Deno.makeTempDir({ prefix: "convlens-jobs-" });
+  try {
+    const raw = { methods: "saliency", count: 5 };
+    const one = await runOn(net, sanityCheck, raw);
+    const want = await contents(one);
+    const wantCorr = one.figures;
+    one.dispose();
+    for (const n of [1, 2, 3]) {
+      const { result } = await sharded(net, sanityCheckJob, raw, n, tmp);
+      for (const [k, v] of Object.entries(wantCorr)) {
+        const g = result.figures[k];
+        if (typeof v === "number") {
+          assert.ok(Math.abs((g as number) - v) <= 1e-12, `${n} shards, ${k}: ${g} vs ${v}`);
+        } else assert.equal(g, v, k);
+      }
+      // The drawn cascade (pair 0's maps, from shard 0) is the single run's, byte for byte.
+      const got = await contents(result) as { images: unknown };
+      assert.deepEqual(got.images, (want as { images: unknown }).images, `${n} shards`);
       result.dispose();
     }
   } finally {
