@@ -18,6 +18,13 @@ import { OutDir } from "../core/out_dir.ts";
 import { learningCurves } from "../core/plots/learning_curves.ts";
 import type { EpochLog } from "../core/train/fit.ts";
 
+/**
+ * Plugins that study what the demo's model does not have run on another built-in
+ * model too (or only there, where they cannot run on the demo's): MC-dropout needs
+ * dropout layers, which the fashion model has none of.
+ */
+export const OTHER_MODEL_PLUGINS: Readonly<Record<string, string>> = { "mc-dropout": "mnist" };
+
 /** Plugins the demo also runs on the built-in canvas model (digits at known places). */
 export const WHERE_PLUGINS: readonly string[] = [
   "pointing-game",
@@ -121,6 +128,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       if (options.skip?.includes(plugin.name)) continue;
       // The pointing game and localization need known boxes: they run in the canvas pass below.
       if (canvasPass && (plugin.name === "pointing-game" || plugin.name === "localize")) continue;
+      const elsewhere = OTHER_MODEL_PLUGINS[plugin.name];
+      if (canvasPass && elsewhere && elsewhere !== model) continue;
       const sets = plugin.demo?.length ? plugin.demo : [{}];
       for (const [i, params] of sets.entries()) {
         try {
@@ -146,33 +155,38 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     // Questions of *where* need images whose answer is known: the built-in canvas
     // model's held-out canvases carry each digit's box.
     if (canvasPass) {
-      const where = WHERE_PLUGINS.filter((n) =>
-        (!options.only || options.only.includes(n)) && !options.skip?.includes(n)
-      );
-      if (where.length) {
-        const canvas = await Lens.open({
-          model: "canvas",
+      const passes: [string, readonly string[]][] = [["canvas", WHERE_PLUGINS]];
+      for (const [name, other] of Object.entries(OTHER_MODEL_PLUGINS)) {
+        if (other !== model) passes.push([other, [name]]);
+      }
+      for (const [other, names] of passes) {
+        const chosen = names.filter((n) =>
+          (!options.only || options.only.includes(n)) && !options.skip?.includes(n)
+        );
+        if (!chosen.length) continue;
+        const side = await Lens.open({
+          model: other,
           backend: options.backend,
           seed: options.seed,
           progress: options.progress ?? true,
           quiet: true,
         });
         try {
-          for (const name of where) {
+          for (const name of chosen) {
             try {
-              const params = canvas.registry.get(name).demo?.[0] ?? {};
-              const r = await timed(`${name} (canvas)`, () => canvas.run(name, params));
-              r.title = `${r.title} (canvas model)`;
-              files.push(...await saveAs(r, out, `canvas-${name}`));
+              const params = side.registry.get(name).demo?.[0] ?? {};
+              const r = await timed(`${name} (${other})`, () => side.run(name, params));
+              r.title = `${r.title} (${other} model)`;
+              files.push(...await saveAs(r, out, `${other}-${name}`));
               results.push(r);
             } catch (err) {
               const message = (err as Error).message;
-              failures.push({ plugin: `${name} (canvas)`, message });
-              console.error(`error in ${name} (canvas model): ${message}`);
+              failures.push({ plugin: `${name} (${other})`, message });
+              console.error(`error in ${name} (${other} model): ${message}`);
             }
           }
         } finally {
-          canvas.dispose();
+          side.dispose();
         }
       }
     }

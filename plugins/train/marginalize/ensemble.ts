@@ -173,6 +173,9 @@ export const ensemble: Plugin<typeof ENSEMBLE_PARAMS> = definePlugin({
   family: "train",
   summary: "Model ensembles: M members trained from their own seeds, probabilities averaged",
   params: ENSEMBLE_PARAMS,
+  needsImages: false,
+  // Five members trained for minutes each are not a demo: three small ones, one epoch.
+  demo: [{ members: 3, epochs: 1, trainCount: 2000, count: 1000, batchNorm: false }],
   async run(ctx, p) {
     const { net } = ctx;
     net.checkClassOutput("an ensemble");

@@ -242,6 +242,9 @@ export const mcDropout: Plugin<typeof MC_DROPOUT_PARAMS> = definePlugin({
   summary:
     "MC-dropout: T passes with dropout on, their mean and per-image spread (Gal & Ghahramani)",
   params: MC_DROPOUT_PARAMS,
+  needsImages: false,
+  // The demo takes fewer images and passes than the defaults.
+  demo: [{ count: 500, passes: 10 }],
   async run(ctx, p) {
     const { net } = ctx;
     const { layers } = noisyModel(net);

@@ -394,6 +394,9 @@ export const tta: Plugin<typeof TTA_PARAMS> = definePlugin({
   family: "train",
   summary: "Test-time augmentation: 10 crops at several scales, combined (AlexNet, ResNet)",
   params: TTA_PARAMS,
+  needsImages: false,
+  // All 10,000 test images take a while on two cores; the demo measures 2,000.
+  demo: [{ count: 2000 }],
   async run(ctx, p) {
     const { net } = ctx;
     net.checkClassOutput("test-time augmentation");
