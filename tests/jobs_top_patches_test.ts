@@ -386,3 +386,31 @@ Deno.test("sharded sanity-check: 1, 2 and 3 shards merged give the single run's 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("sharded top-patches over an ImageFolder (class subfolders, PNGs decoded per batch) equals the single run", async () => {
+  const net = handNet();
+  const flat = await tieFolder();
+  const dir = await Deno.makeTempDir({ prefix: "convlens-jobs-" });
+  const tmp = await Deno.makeTempDir({ prefix: "convlens-jobs-" });
+  try {
+    // The tie images split into two classes: the ImageFolder's index order is
+    // class a's files, then class b's.
+    await Deno.mkdir(`${dir}/a`);
+    await Deno.mkdir(`${dir}/b`);
+    for await (const e of Deno.readDir(flat)) {
+      const i = Number(/\d+/.exec(e.name)![0]);
+      await Deno.copyFile(`${flat}/${e.name}`, `${dir}/${i % 2 ? "b" : "a"}/${e.name}`);
+    }
+    const raw = { data: dir, layer: "c1", k: 5, channels: [0, 1, 2], batchSize: 4 };
+    const one = await single(net, raw);
+    const want = await contents(one);
+    assert.match(one.title, /image folder/);
+    one.dispose();
+    const { result } = await sharded(net, topPatchesJob, raw, 3, tmp);
+    assert.deepEqual(await contents(result), want);
+    result.dispose();
+  } finally {
+    net.dispose();
+    for (const d of [flat, dir, tmp]) await Deno.remove(d, { recursive: true });
+  }
+});

@@ -206,6 +206,20 @@ async function folderSource(net: Net, dir: string, count: number): Promise<Image
   };
 }
 
+/** Whether `dir` is a folder with class subfolders (an ImageFolder) and no images of its own. */
+async function hasClassFolders(dir: string): Promise<boolean> {
+  let folders = false;
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && /\.(png|jpe?g)$/i.test(e.name)) return false;
+      if (e.isDirectory && !e.name.startsWith(".")) folders = true;
+    }
+  } catch {
+    return false; // folderSource names the problem
+  }
+  return folders;
+}
+
 function range(a: number, b: number): number[] {
   return Array.from({ length: b - a }, (_, i) => a + i);
 }
@@ -348,7 +362,7 @@ async function setup(ctx: Context, p: TopPatchesOptions) {
   // class subfolders goes through datasetFor; any other folder is read flat.
   const source = p.data === "held-out"
     ? dataSetSource(await ctx.data(), p.count)
-    : p.data in NAMED_DATA
+    : p.data in NAMED_DATA || await hasClassFolders(p.data)
     ? dataSetSource(await datasetFor(net, p.data), p.count)
     : await folderSource(net, p.data, p.count);
   if (p.k > source.total) {
