@@ -270,15 +270,25 @@ function cropWindows(
   const [, h, w] = images.shape;
   const padY = Math.max(0, ...origins.map(([y]) => -y), ...origins.map(([y]) => y + fh - h));
   const padX = Math.max(0, ...origins.map(([, x]) => -x), ...origins.map(([, x]) => x + fw - w));
+  // The index tensors are 3 ints per cropped pixel: a few windows at a time, so
+  // that the fields of real-size nets (483x483) do not take gigabytes at once.
+  const chunk = Math.max(1, Math.floor(4_000_000 / (fh * fw)));
   return tf.tidy(() => {
     const padded = tf.pad(images, [[0, 0], [padY, padY], [padX, padX], [0, 0]], outside);
-    const m = which.length;
-    const n = tf.tensor1d([...which], "int32").reshape([m, 1, 1, 1]).tile([1, fh, fw, 1]);
-    const y0 = tf.tensor1d(origins.map(([y]) => y + padY), "int32").reshape([m, 1, 1, 1]);
-    const x0 = tf.tensor1d(origins.map(([, x]) => x + padX), "int32").reshape([m, 1, 1, 1]);
-    const ys = y0.add(tf.range(0, fh, 1, "int32").reshape([1, fh, 1, 1])).tile([1, 1, fw, 1]);
-    const xs = x0.add(tf.range(0, fw, 1, "int32").reshape([1, 1, fw, 1])).tile([1, fh, 1, 1]);
-    return tf.gatherND(padded, tf.concat([n, ys, xs], 3)) as tf.Tensor4D;
+    const parts: tf.Tensor4D[] = [];
+    for (let s = 0; s < which.length; s += chunk) {
+      const ws = which.slice(s, s + chunk), os = origins.slice(s, s + chunk);
+      parts.push(tf.tidy(() => {
+        const m = ws.length;
+        const n = tf.tensor1d([...ws], "int32").reshape([m, 1, 1, 1]).tile([1, fh, fw, 1]);
+        const y0 = tf.tensor1d(os.map(([y]) => y + padY), "int32").reshape([m, 1, 1, 1]);
+        const x0 = tf.tensor1d(os.map(([, x]) => x + padX), "int32").reshape([m, 1, 1, 1]);
+        const ys = y0.add(tf.range(0, fh, 1, "int32").reshape([1, fh, 1, 1])).tile([1, 1, fw, 1]);
+        const xs = x0.add(tf.range(0, fw, 1, "int32").reshape([1, 1, fw, 1])).tile([1, fh, 1, 1]);
+        return tf.gatherND(padded, tf.concat([n, ys, xs], 3)) as tf.Tensor4D;
+      }));
+    }
+    return parts.length === 1 ? parts[0] : tf.concat(parts) as tf.Tensor4D;
   });
 }
 
@@ -513,7 +523,21 @@ async function finish(
       }
       result.tensor("projections", projections);
     }
-    const picture = tf.tidy(() => figure(raw, projections, cs, p.k, [fh, fw], c));
+    // Fields of deep layers of real-size nets reach the whole image (483 pixels in a
+    // ResNet-50): tiles larger than TILE_MAX are shrunk before the figure is drawn
+    // and never upscaled, or the figure alone would take gigabytes.
+    const big = Math.max(fh, fw);
+    const [th, tw] = big > TILE_MAX
+      ? [Math.round((fh * TILE_MAX) / big), Math.round((fw * TILE_MAX) / big)]
+      : [fh, fw];
+    const tileScale = Math.max(1, Math.min(p.scale, Math.floor(TILE_MAX / Math.max(th, tw))));
+    const picture = tf.tidy(() => {
+      const shrink = (t: tf.Tensor) =>
+        big > TILE_MAX
+          ? tf.image.resizeNearestNeighbor(t.reshape([-1, fh, fw, c]) as tf.Tensor4D, [th, tw])
+          : t.reshape([-1, fh, fw, c]) as tf.Tensor4D;
+      return figure(shrink(raw), projections && shrink(projections), cs, p.k, [th, tw], c);
+    });
     try {
       const labels: string[] = [];
       kept.forEach((row, ci) => {
@@ -523,20 +547,9 @@ async function finish(
         labels.push(...valueLabels);
         if (p.project) labels.push(...row.map(() => "deconv"));
       });
-      // Fields of deep layers of real-size nets reach the whole image (483 pixels in a
-      // ResNet-50): tiles larger than TILE_MAX are shrunk and never upscaled, or the
-      // figure alone would take gigabytes.
-      const big = Math.max(fh, fw);
-      const tileScale = Math.max(1, Math.min(p.scale, Math.floor(TILE_MAX / big)));
-      const tiles = tf.tidy(() => {
-        const shown = big > TILE_MAX
-          ? tf.image.resizeBilinear(
-            picture as tf.Tensor4D,
-            [Math.round((fh * TILE_MAX) / big), Math.round((fw * TILE_MAX) / big)],
-          )
-          : picture;
-        return grid(shown as tf.Tensor4D, { cols: p.project ? 2 * p.k : p.k, scale: tileScale });
-      });
+      const tiles = tf.tidy(() =>
+        grid(picture, { cols: p.project ? 2 * p.k : p.k, scale: tileScale })
+      );
       await result.addImage(
         `${layer}`,
         tiles,
