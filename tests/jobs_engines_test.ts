@@ -143,6 +143,27 @@ Deno.test("simulated engines: the manifest's shard command under JOB_COMPLETION_
         SLURM_ARRAY_TASK_COUNT: "2",
       })
     ));
+    // A pod killed mid-way (SIGKILL, no chance to clean up) leaves no state
+    // file; its rerun writes the same bytes as the shard that was not killed.
+    const killedDir = `${tmp}/killed`;
+    const victim = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, ...withFlags(shardArgs, { "--out": killedDir })],
+      env: { OMP_WAIT_POLICY: "passive", JOB_COMPLETION_INDEX: "1" },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 300));
+    victim.kill("SIGKILL");
+    await victim.status;
+    const left = await Array.fromAsync(Deno.readDir(killedDir)).catch(() => []);
+    const name = `top-patches-shard-1-of-${n}.state.json`;
+    // (A shard run takes over a second: model, data and 14 batches; 300 ms is mid-way.)
+    assert.ok(!left.some((e) => e.name.startsWith("top-patches-shard-")), "a killed shard's state");
+    await process(withFlags(shardArgs, { "--out": killedDir }), { JOB_COMPLETION_INDEX: "1" });
+    assert.deepEqual(
+      await Deno.readFile(`${killedDir}/${name}`),
+      await Deno.readFile(`${tmp}/k8s/${name}`),
+    );
     const common = ["--model", "mnist", "--data", "mnist", "--quiet"];
     const single = await cli(["top-patches", ...withFlags(common, SMALL), "--out", `${tmp}/one`]);
     assert.equal(single.code, 0, single.text);
