@@ -157,7 +157,8 @@ Deno.test("simulated engines: the manifest's shard command under JOB_COMPLETION_
     await victim.status;
     const left = await Array.fromAsync(Deno.readDir(killedDir)).catch(() => []);
     const name = `top-patches-shard-1-of-${n}.state.json`;
-    // (A shard run takes over a second: model, data and 14 batches; 300 ms is mid-way.)
+    // (A shard run takes over a second, Deno, the model and the data loading first:
+    // at 300 ms it is mid-way.)
     assert.ok(!left.some((e) => e.name.startsWith("top-patches-shard-")), "a killed shard's state");
     await process(withFlags(shardArgs, { "--out": killedDir }), { JOB_COMPLETION_INDEX: "1" });
     assert.deepEqual(
