@@ -23,6 +23,12 @@ const LIGHT: [RegExp, string[], string][] = [
   [/^deno task demo\b/, ["--only", "summary,activations,saliency"], "the whole demo takes minutes"],
   [/^deno task train\b/, ["--epochs", "1", "--limit", "300"], "a full training takes minutes"],
   [/^deno task lens tta\b/, ["--count", "300"], "10,000 test images"],
+  [
+    /^deno task lens augment-effect\b/,
+    ["--images", "100", "--epochs", "2", "--seeds", "1", "--testImages", "100"],
+    "trains 6 nets for 200 epochs",
+  ],
+  [/^deno task lens augment-audit\b/, ["--images", "10"], "200 images at every strength"],
   [/^deno task lens mc-dropout\b/, ["--count", "200", "--passes", "4"], "2,000 images x 30 passes"],
   [
     /^deno task lens ensemble\b/,
