@@ -112,6 +112,8 @@ Deno.test("the Kubernetes manifest is an Indexed Job of N shards on a shared vol
   assert.ok(m.volumeMounts.some((v) => v.mountPath === mount!.mountPath));
   for (const f of ["--model", "--data"]) assert.equal(flag(m.command, f), flag(c.command, f));
   assert.equal(merge.spec.completionMode, undefined);
+  // Applied together with the shards, the merge retries until every state is there.
+  assert.ok((merge.spec as { backoffLimit?: number }).backoffLimit! >= 10);
 });
 
 Deno.test("the Slurm array script runs --shard auto over an array 0..N-1, the merge after it", async () => {
