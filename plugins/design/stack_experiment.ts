@@ -152,7 +152,7 @@ export const stackExperiment: Plugin<typeof STACK_EXPERIMENT_PARAMS> = definePlu
   name: "stack-experiment",
   family: "design",
   summary:
-    "Trains 7x7, 3x3-stack, bottleneck and 1x7+7x1 versions of one net on Fashion-MNIST: accuracy against cost",
+    "Trains 7x7, 3x3-stack, bottleneck and 1x7+7x1 nets on Fashion-MNIST: accuracy against cost",
   params: STACK_EXPERIMENT_PARAMS,
   needsImages: false,
   resultShape: () => ({}),

@@ -95,7 +95,7 @@ export const summary: Plugin<typeof SUMMARY_PARAMS> = definePlugin({
   name: "summary",
   family: "design",
   summary:
-    "Per-layer shape, parameters, multiply-adds, FLOPs, latency, receptive field and effective receptive field",
+    "Per-layer shape, parameters, multiply-adds, FLOPs, latency, receptive field and effective RF",
   params: SUMMARY_PARAMS,
   needsImages: false,
   resultShape: () => ({}),
