@@ -96,7 +96,7 @@ export const stackCompare: Plugin<typeof STACK_COMPARE_PARAMS> = definePlugin({
   name: "stack-compare",
   family: "design",
   summary:
-    "The power of small filters: weights, multiply-adds, receptive field of conv stacks, from built layers",
+    "The power of small filters: weights, multiply-adds, receptive fields of conv stacks, built",
   params: STACK_COMPARE_PARAMS,
   needsImages: false,
   resultShape: () => ({}),
