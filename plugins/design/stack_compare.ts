@@ -96,7 +96,7 @@ export const stackCompare: Plugin<typeof STACK_COMPARE_PARAMS> = definePlugin({
   name: "stack-compare",
   family: "design",
   summary:
-    "The power of small filters: weights, multiply-adds, receptive fields of conv stacks, built",
+    "The power of small filters: weights, multiply-adds and receptive fields of built conv stacks",
   params: STACK_COMPARE_PARAMS,
   needsImages: false,
   resultShape: () => ({}),
