@@ -71,6 +71,8 @@ function sepconv(x: Sym, name: string, filters: number): Sym {
  * even sizes, the shape that once crashed the native filter gradient).
  */
 export function xceptionLike(): tf.LayersModel {
+  // Each model's weights come from its own seeds, whatever was built before it.
+  seed = 10000;
   const input = tf.input({ shape: [32, 32, 3], name: "input_1" });
   let x = conv("block1_conv1", 8, 3, { activation: "relu" }).apply(input) as Sym;
   for (const [b, filters] of [[2, 12], [3, 16]] as const) {
@@ -94,6 +96,8 @@ export function xceptionLike(): tf.LayersModel {
 
 /** ResNet-style, 32x32x3 -> 5 classes: conv-BN-ReLU stem, two residual blocks with BN. */
 export function resnetLike(): tf.LayersModel {
+  // Each model's weights come from its own seeds, whatever was built before it.
+  seed = 11000;
   const input = tf.input({ shape: [32, 32, 3], name: "input_1" });
   const relu = (name: string, t: Sym) => tf.layers.reLU({ name }).apply(t) as Sym;
   let x = relu(
@@ -116,6 +120,8 @@ export function resnetLike(): tf.LayersModel {
 
 /** Transfer learning: a functional base (conv, BN, depthwise, 1x1) in a Sequential, sigmoid head. */
 export function nestedTransfer(): tf.LayersModel {
+  // Each model's weights come from its own seeds, whatever was built before it.
+  seed = 12000;
   const bx = tf.input({ shape: [32, 32, 3], name: "base_input" });
   let y = conv("conv1", 8, 3, { activation: "relu" }).apply(bx) as Sym;
   y = bn("bn1").apply(y) as Sym;
@@ -141,6 +147,8 @@ export function nestedTransfer(): tf.LayersModel {
 
 /** Two outputs from one trunk, 32x32x3: `cls` (3 classes) and `aux` (2 classes). */
 export function twoOutput(): tf.LayersModel {
+  // Each model's weights come from its own seeds, whatever was built before it.
+  seed = 13000;
   const input = tf.input({ shape: [32, 32, 3], name: "input_1" });
   let x = conv("conv1", 8, 3, { activation: "relu" }).apply(input) as Sym;
   x = conv("conv2", 12, 3, { strides: 2, activation: "relu" }).apply(x) as Sym;
