@@ -144,17 +144,17 @@ const MUTANTS: Mutant[] = [
   {
     name: "topk-drop",
     bug: "top-k keeps one fewer patch than asked",
-    file: "plugins/inspect/top_patches.ts",
-    find: "    .sort((a, b) => b.value - a.value || a.image - b.image)\n    .slice(0, k);",
-    replace: "    .sort((a, b) => b.value - a.value || a.image - b.image)\n    .slice(0, k - 1);",
+    file: "core/jobs/mergeable.ts",
+    find: "return [...a, ...b].sort((x, y) => compareKeys(key(x), key(y))).slice(0, k);",
+    replace: "return [...a, ...b].sort((x, y) => compareKeys(key(x), key(y))).slice(0, k - 1);",
     tests: ["tests/top_patches_test.ts"],
   },
   {
     name: "topk-ties",
     bug: "top-k breaks ties towards the later image",
     file: "plugins/inspect/top_patches.ts",
-    find: "    .sort((a, b) => b.value - a.value || a.image - b.image)",
-    replace: "    .sort((a, b) => b.value - a.value || b.image - a.image)",
+    find: "return mergeTopK(kept, fresh, k, (h) => [-h.value, h.image]);",
+    replace: "return mergeTopK(kept, fresh, k, (h) => [-h.value, -h.image]);",
     tests: ["tests/top_patches_test.ts"],
   },
   {
@@ -234,6 +234,14 @@ const MUTANTS: Mutant[] = [
     replace: "if (acc >= 0.5 * mass * total) {",
     tests: ["tests/design_test.ts"],
     filter: "effective",
+  },
+  {
+    name: "flip-offset",
+    bug: "the horizontal flip maps column x to w - x instead of w - 1 - x (one pixel off)",
+    file: "plugins/train/augment/flip.ts",
+    find: 'axis === "horizontal" ? [-1, 0, w - 1, 0, 1, 0]',
+    replace: 'axis === "horizontal" ? [-1, 0, w, 0, 1, 0]',
+    tests: ["tests/augment_transforms_test.ts", "tests/augment_pipeline_test.ts"],
   },
   {
     name: "pointing-brightest",
