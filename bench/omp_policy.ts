@@ -8,7 +8,7 @@
  * (`OPENMP_DEFAULTS` in `backends/onednn.ts`) is the fastest with competitors
  * and within 5% of the best setting on a quiet machine.
  *
- *   deno run -A bench/omp_policy.ts              # 2 runs per cell
+ *   deno run -A bench/omp_policy.ts              # 3 runs per cell
  *   deno run -A bench/omp_policy.ts --repeats 3
  *
  * Run it on an otherwise quiet machine.
@@ -36,7 +36,7 @@ async function child(): Promise<void> {
   const { Lens } = await import("../lens.ts");
   const lens = await Lens.open({ model: "mnist", backend: "wasm", quiet: true, count: 1 });
   const t0 = performance.now();
-  const r = await lens.run("deletion", { methods: "saliency", count: 40, steps: 10 });
+  const r = await lens.run("deletion", { methods: "saliency", count: 200, steps: 10 });
   const ms = performance.now() - t0;
   r.dispose();
   lens.dispose();
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     options: { child: { type: "boolean" }, repeats: { type: "string" } },
   });
   if (values.child) return await child();
-  const repeats = Number(values.repeats ?? 2);
+  const repeats = Number(values.repeats ?? 3);
   // Inherited variables would override the settings.
   for (const v of ["OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT"]) Deno.env.delete(v);
   const table: number[][] = [];
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       const times: number[] = [];
       for (let r = 0; r < repeats; r++) times.push(await measure(s, competitors));
       times.sort((a, b) => a - b);
-      row.push(times[Math.floor((times.length - 1) / 2)]);
+      row.push(times[Math.floor(times.length / 2)]);
       console.error(
         `${s.name}, ${competitors} busy: ${times.map((t) => t.toFixed(0)).join(", ")} ms`,
       );
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     table.push(row);
   }
   const lines = [
-    `deletion (saliency, 40 MNIST images, 10 steps): median of ${repeats} runs, seconds, ${CORES} cores`,
+    `deletion (saliency, 200 MNIST images, 10 steps): median of ${repeats} runs, seconds, ${CORES} cores`,
     "",
     "| OpenMP setting | quiet | 1 busy process | 2 busy processes |",
     "|---|---|---|---|",
@@ -111,7 +111,8 @@ async function main(): Promise<void> {
   ];
   const best = (col: number) => Math.min(...table.map((r) => r[col]));
   const d = table[DEFAULT];
-  const fastestBusy = d[1] <= best(1) * 1.001 && d[2] <= best(2) * 1.001;
+  // Within 2% of the best is a tie: run-to-run noise here is about that.
+  const fastestBusy = d[1] <= best(1) * 1.02 && d[2] <= best(2) * 1.02;
   const quietGap = d[0] / best(0) - 1;
   lines.push(
     "",

@@ -16,6 +16,10 @@ const NOT_RUN: [RegExp, string][] = [
   [/^deno task (test|ok)\b/, "the test suite itself"],
   [/^deno task (bench|mutants|fuzz-conv)\b/, "benchmarks and long checks, run by hand"],
   [/\bIN\b.*\bOUT\b|\.\.\.$/, "a template with placeholders"],
+  [
+    /^(kubectl|jid=\$\(sbatch|sbatch)\b/,
+    "needs a cluster: tests/jobs_engines_test.ts runs its shards",
+  ],
 ];
 
 /** Extra arguments for commands whose defaults take minutes, by pattern, and why. */
@@ -23,6 +27,7 @@ const LIGHT: [RegExp, string[], string][] = [
   [/^deno task demo\b/, ["--only", "summary,activations,saliency"], "the whole demo takes minutes"],
   [/^deno task train\b/, ["--epochs", "1", "--limit", "300"], "a full training takes minutes"],
   [/^deno task lens tta\b/, ["--count", "300"], "10,000 test images"],
+  [/^deno task lens top-patches .*--workers\b/, ["--count", "200"], "60,000 images"],
   [
     /^deno task lens augment-effect\b/,
     ["--images", "100", "--epochs", "2", "--seeds", "1", "--testImages", "100"],

@@ -157,7 +157,7 @@ export const stackExperiment: Plugin<typeof STACK_EXPERIMENT_PARAMS> = definePlu
   needsImages: false,
   resultShape: () => ({}),
   // The defaults take minutes; the demo report shows a quick version.
-  demo: [{ trainCount: 3000, testCount: 2000, epochs: 2, seeds: 1 }],
+  demo: [{ trainCount: 1500, testCount: 1000, epochs: 2, seeds: 1 }],
   async run(ctx, p) {
     const train = await fashionMnist("train");
     const test = await fashionMnist("test");

@@ -351,7 +351,7 @@ export const adversarial: Plugin<AdversarialParams> = definePlugin({
   },
   demo: [
     { method: "fgsm", sweep: [0.02, 0.05, 0.1, 0.2] },
-    { method: "pgd", evaluate: 2000 },
+    { method: "pgd", evaluate: 300 },
     { method: "pgd", norm: "l2", epsilon: 2 },
     { method: "pgd", target: -2 },
     { method: "szegedy", steps: 100 },

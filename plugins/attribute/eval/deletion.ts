@@ -464,7 +464,7 @@ export const deletion: Plugin<typeof DELETION_PARAMS> = definePlugin({
     const m = methodList(p.methods, "deletion").length + MODEL_FREE.length + 1;
     return { auc: [m], curves: [m, n, p.steps + 1] };
   },
-  demo: [{}],
+  demo: [{ count: 16 }],
   async run(ctx, p) {
     const { value } = await scan(ctx, p, WHOLE);
     return await finish(ctx, p, value);

@@ -387,7 +387,7 @@ export const pointingGame: Plugin<typeof POINTING_GAME_PARAMS> = definePlugin({
     const fits = net.sidecar.name === "canvas";
     return fits ? { hits: [methodList(p.methods, "pointing-game").length + 1] } : {};
   },
-  demo: [{}, { clutter: 1 }],
+  demo: [{ count: 30 }, { clutter: 1, count: 30 }],
   async run(ctx, p) {
     const { value } = await scan(ctx, p, WHOLE);
     return await finish(ctx, p, value);

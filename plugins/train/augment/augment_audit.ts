@@ -248,7 +248,7 @@ export const augmentAudit: Plugin<typeof AUGMENT_AUDIT_PARAMS> = definePlugin({
   summary: "Each augmentation at rising strength: prediction flips and whether Grad-CAM follows",
   params: AUGMENT_AUDIT_PARAMS,
   resultShape: () => ({}),
-  demo: [{ images: 100 }],
+  demo: [{ images: 50 }],
   async run(ctx, p) {
     const { net } = ctx;
     const layer = gradCamLayer(net, p.layer);

@@ -135,7 +135,7 @@ export const augmentEffect: Plugin<typeof AUGMENT_EFFECT_PARAMS> = definePlugin(
   summary: "A small net on 1,000 Fashion-MNIST images with and without augmentation: test accuracy",
   params: AUGMENT_EFFECT_PARAMS,
   resultShape: () => ({}),
-  demo: [{ epochs: 10, seeds: 1, testImages: 2000 }],
+  demo: [{ epochs: 6, seeds: 1, testImages: 1000 }],
   async run(ctx, p) {
     if (p.images < 10 || p.images % 10 !== 0) {
       throw new RangeError(

@@ -175,7 +175,7 @@ export const ensemble: Plugin<typeof ENSEMBLE_PARAMS> = definePlugin({
   params: ENSEMBLE_PARAMS,
   needsImages: false,
   // Five members trained for minutes each are not a demo: three small ones, one epoch.
-  demo: [{ members: 3, epochs: 1, trainCount: 2000, count: 1000, batchNorm: false }],
+  demo: [{ members: 3, epochs: 1, trainCount: 1000, count: 500, batchNorm: false }],
   async run(ctx, p) {
     const { net } = ctx;
     net.checkClassOutput("an ensemble");

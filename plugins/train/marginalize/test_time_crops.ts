@@ -396,7 +396,7 @@ export const tta: Plugin<typeof TTA_PARAMS> = definePlugin({
   params: TTA_PARAMS,
   needsImages: false,
   // All 10,000 test images take a while on two cores; the demo measures 2,000.
-  demo: [{ count: 2000 }],
+  demo: [{ count: 1000 }],
   async run(ctx, p) {
     const { net } = ctx;
     net.checkClassOutput("test-time augmentation");

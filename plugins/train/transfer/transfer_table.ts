@@ -320,7 +320,7 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
     seeds: 1,
     targets: "similar",
     strategies: "scratch,linear-top,stages",
-    baseCount: 6000,
+    baseCount: 3000,
     baseEpochs: 1,
     testCount: 500,
     probeSteps: 100,
