@@ -54,6 +54,8 @@ export interface IntegratedGradientsOptions {
   target?: ScoreKind;
   /** Seed of the `uniform` baseline. @default 0 */
   seed?: number;
+  /** Called after each batch of path points with the points done and their number. @default none */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** What {@linkcode integrateGradients} returns; the caller owns the tensors. */
@@ -168,6 +170,7 @@ export async function integrateGradients(
         });
         sum.dispose();
         sum = next;
+        options.onProgress?.(start + count, n * m);
       }
       const attribution = tf.tidy(() => tf.mul(diff, sum.reshape(x.shape))) as tf.Tensor4D;
       let scores: number[], baselineScores: number[], totals: number[];
@@ -260,6 +263,7 @@ export const integratedGradients: Plugin<typeof INTEGRATED_GRADIENTS_PARAMS> = d
       batchSize: p.batchSize ?? batchSizeFor(net, MAX_BATCH, { memoryMB: ctx.memoryMB }),
       target: p.target,
       seed: ctx.rng.seedForTf(),
+      onProgress: ctx.progress,
     });
     const r = await attributionResult(images, {
       net: ctx.net,

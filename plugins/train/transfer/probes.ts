@@ -274,6 +274,7 @@ export type ProbeEveryLayerOptions = Omit<ProbeOptions, "kind">;
  * @param train Training features by layer (from `layerFeatures`).
  * @param validation Validation features of the same layers.
  * @param options L2 strength, steps, learning rate.
+ * @param onLayer Called after each layer with the layers done and their number.
  * @returns One row per layer, in the order of `train`.
  * @throws {RangeError} when a layer lacks validation features.
  */
@@ -281,6 +282,7 @@ export async function probeEveryLayer(
   train: ReadonlyMap<string, DataSource>,
   validation: ReadonlyMap<string, DataSource>,
   options: ProbeEveryLayerOptions = {},
+  onLayer?: (done: number, total: number) => void,
 ): Promise<LayerProbeRow[]> {
   const rows: LayerProbeRow[] = [];
   let depth = 0;
@@ -298,6 +300,7 @@ export async function probeEveryLayer(
       softmaxTrain: soft.trainAccuracy,
       svmTrain: svm.trainAccuracy,
     });
+    onLayer?.(depth, train.size);
   }
   return rows;
 }
