@@ -40,6 +40,7 @@ import { topPatchesJob } from "../plugins/inspect/top_patches.ts";
 import { deletionJob } from "../plugins/attribute/eval/deletion.ts";
 import { pointingGameJob } from "../plugins/attribute/eval/pointing_game.ts";
 import { sanityCheckJob } from "../plugins/attribute/eval/sanity_check.ts";
+import { ttaJob } from "../plugins/train/marginalize/test_time_crops.ts";
 
 /** The plugins that run as sharded jobs (`--shard`, `--workers`, `merge`). */
 const SHARDED_JOBS: readonly AnyShardedJob[] = [
@@ -47,6 +48,7 @@ const SHARDED_JOBS: readonly AnyShardedJob[] = [
   deletionJob,
   pointingGameJob,
   sanityCheckJob,
+  ttaJob,
 ];
 
 /** Error for bad usage (exit code 2). */

@@ -25,8 +25,15 @@ export interface TestImages {
   count: number;
   /** What they are, for captions. */
   source: string;
-  /** The images, `batchSize` at a time. */
-  batches(batchSize: number): AsyncGenerator<TestBatch>;
+  /**
+   * The images `[from, to)`, `batchSize` at a time (a shard of a job reads its
+   * slice only).
+   * @param batchSize Images per batch.
+   * @param from First image. @default 0
+   * @param to One past the last image. @default count
+   * @returns The batches, their offsets global.
+   */
+  batches(batchSize: number, from?: number, to?: number): AsyncGenerator<TestBatch>;
 }
 
 /**
@@ -47,14 +54,14 @@ export async function testImages(ctx: Context, count: number): Promise<TestImage
   if (data) {
     const source = data;
     const n = Math.min(count, source.size);
-    const order = Array.from({ length: n }, (_, i) => i);
     return {
       count: n,
       source: n === source.size
         ? `the ${n} images of ${source.name}`
         : `the first ${n} images of ${source.name}`,
-      async *batches(batchSize: number) {
-        let offset = 0;
+      async *batches(batchSize: number, from = 0, to = n) {
+        let offset = from;
+        const order = Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
         for await (const b of batches(source, batchSize, order)) {
           const labels = Array.from(await b.y.data() as Int32Array);
           const x = tf.tidy(() => ctx.net.fromPixels(b.x)) as tf.Tensor4D;
@@ -69,9 +76,9 @@ export async function testImages(ctx: Context, count: number): Promise<TestImage
   return {
     count: n,
     source: `${n} input images`,
-    async *batches(batchSize: number) {
-      for (let i = 0; i < n; i += batchSize) {
-        const m = Math.min(batchSize, n - i);
+    async *batches(batchSize: number, from = 0, to = n) {
+      for (let i = from; i < to; i += batchSize) {
+        const m = Math.min(batchSize, to - i);
         const x = ctx.images.x.slice([i, 0, 0, 0], [m, -1, -1, -1]);
         yield { x, labels: ctx.images.labels.slice(i, i + m), offset: i };
         await Promise.resolve();

@@ -21,13 +21,16 @@
  */
 import { tf } from "../../../core/tf.ts";
 import type { Net } from "../../../core/net.ts";
-import { definePlugin, type Plugin } from "../../../core/plugin.ts";
+import { type Context, definePlugin, type Plugin } from "../../../core/plugin.ts";
 import type { ParamValues } from "../../../core/params.ts";
 import { Result } from "../../../core/result.ts";
 import { batchSizeFor } from "../../../core/memory_budget.ts";
 import { colormap } from "../../../core/images/colormaps.ts";
 import { linePlot } from "../../../core/plots/plot.ts";
 import { testImages } from "./_data.ts";
+import { type Mergeable, mergeTopK } from "../../../core/jobs/mergeable.ts";
+import { shardRange, type ShardSpec, WHOLE } from "../../../core/jobs/shard_spec.ts";
+import type { ScanResult, ShardedJob } from "../../../core/jobs/sharded_job.ts";
 
 /** Where a crop sits in the (padded, resized) image. */
 export type CropPosition = "center" | "top-left" | "top-right" | "bottom-left" | "bottom-right";
@@ -388,6 +391,368 @@ function combinations(views: readonly TestTimeView[]): Combination[] {
   return out;
 }
 
+/**
+ * One image among those whose views disagree most with the combined decision:
+ * what the disagreement map and its table show of it.
+ */
+export interface TtaDisagreement {
+  /** The image's global index. */
+  image: number;
+  /** Views whose class differs from the combined one. */
+  votes: number;
+  /** Its true class (-1 where unknown). */
+  label: number;
+  /** The combined class. */
+  combined: number;
+  /** Each view's class. */
+  viewClasses: number[];
+  /** Each view's probability of the combined class (float32 values). */
+  viewProbabilities: number[];
+}
+
+/**
+ * The mergeable state of `tta` over a slice of the test images: integer counts
+ * (labelled images, right answers of the single image, of each combination
+ * under each rule and of each view alone, how often each view differs from
+ * the single and the combined decision, fixed and broken decisions), the
+ * `show` images whose views disagree most (ties to the lower index), and the
+ * per-view probabilities of the slice's images (for the result's tensors),
+ * by first index. Counts add and top lists merge exactly, whatever the split.
+ */
+export interface TtaState {
+  /** The views' names, in order. */
+  views: string[];
+  /** What the images are, for captions. */
+  source: string;
+  /** Classes of the model. */
+  classes: number;
+  /** Images covered. */
+  count: number;
+  /** Labelled images covered. */
+  labelled: number;
+  /** Right answers of the image as it is. */
+  singleRight: number;
+  /** Right answers by `combination|rule`. */
+  right: Record<string, number>;
+  /** Per view, right answers of the view alone. */
+  viewRight: number[];
+  /** Per view, images whose class differs from the single image's. */
+  offSingle: number[];
+  /** Per view, images whose class differs from the combined one. */
+  offCombined: number[];
+  /** Wrong alone, right combined. */
+  fixed: number;
+  /** Right alone, wrong combined. */
+  broken: number;
+  /** How many of them the state keeps (`show`). */
+  show: number;
+  /** The images whose views disagree most (at most `show`), most first. */
+  disagreement: TtaDisagreement[];
+  /** Per-view probabilities `[views, count, classes]` of images `first ..`. */
+  segments: { first: number; count: number; probabilities: Float32Array }[];
+}
+
+/** Disagreement order: most views against the combined class first, ties to the lower index. */
+const disagreementKey = (d: TtaDisagreement): number[] => [-d.votes, d.image];
+
+const addCounts = (a: readonly number[], b: readonly number[]): number[] =>
+  a.map((v, i) => v + b[i]);
+
+/** The state type of `tta`: counts added, disagreement lists merged, probabilities by index. */
+export const TTA_STATE: Mergeable<TtaState> = {
+  merge(a, b) {
+    if (
+      a.views.join("|") !== b.views.join("|") || a.classes !== b.classes || a.show !== b.show
+    ) {
+      throw new RangeError("tta: cannot merge states of other views or another model's classes");
+    }
+    const right: Record<string, number> = {};
+    for (const k of Object.keys(a.right)) right[k] = a.right[k] + (b.right[k] ?? 0);
+    return {
+      ...a,
+      count: a.count + b.count,
+      labelled: a.labelled + b.labelled,
+      singleRight: a.singleRight + b.singleRight,
+      right,
+      viewRight: addCounts(a.viewRight, b.viewRight),
+      offSingle: addCounts(a.offSingle, b.offSingle),
+      offCombined: addCounts(a.offCombined, b.offCombined),
+      fixed: a.fixed + b.fixed,
+      broken: a.broken + b.broken,
+      disagreement: mergeTopK(a.disagreement, b.disagreement, a.show, disagreementKey),
+      segments: [...a.segments, ...b.segments].sort((x, y) => x.first - y.first),
+    };
+  },
+  encode(s) {
+    const { segments, ...rest } = s;
+    const arrays: Record<string, Float32Array> = {};
+    for (const g of segments) arrays[`probabilities@${g.first}`] = g.probabilities;
+    return {
+      json: { ...rest, segments: segments.map((g) => ({ first: g.first, count: g.count })) },
+      arrays,
+    };
+  },
+  decode({ json, arrays }) {
+    const j = json as Omit<TtaState, "segments"> & {
+      segments: { first: number; count: number }[];
+    };
+    if (!j || !Array.isArray(j.views) || !Array.isArray(j.segments) || !j.right) {
+      throw new RangeError("tta: the state file holds no test-time augmentation counts");
+    }
+    return {
+      ...j,
+      segments: j.segments.map((g) => {
+        const probabilities = arrays[`probabilities@${g.first}`];
+        if (!(probabilities instanceof Float32Array)) {
+          throw new RangeError(
+            `tta: the state file lacks the probabilities of images ${g.first}..`,
+          );
+        }
+        return { ...g, probabilities };
+      }),
+    };
+  },
+};
+
+/** The views of the parameters on this model. */
+function viewsOf(net: Net, p: TtaOptions): TestTimeView[] {
+  net.checkClassOutput("test-time augmentation");
+  const { height, width } = net.input;
+  return distinctViews(
+    tenCropViews(p.scales, { corners: p.corners, flips: p.flips }),
+    height,
+    width,
+    p.pad,
+  );
+}
+
+/** The counts, disagreement list and probabilities of shard `shard` of the test images. */
+async function scan(
+  ctx: Context,
+  p: TtaOptions,
+  shard: ShardSpec,
+): Promise<ScanResult<TtaState>> {
+  const { net } = ctx;
+  const views = viewsOf(net, p);
+  const data = await testImages(ctx, p.count);
+  const V = views.length, n = data.count, k = net.numClasses;
+  const [lo, hi] = shardRange(n, shard);
+  const rows = p.batchSize ??
+    batchSizeFor(net, 1024, { pass: "forward", memoryMB: ctx.memoryMB });
+  const perBatch = Math.max(1, Math.floor(rows / V));
+  const combos = combinations(views);
+  const s: TtaState = {
+    views: views.map(viewName),
+    source: data.source,
+    classes: k,
+    count: hi - lo,
+    labelled: 0,
+    singleRight: 0,
+    right: Object.fromEntries(
+      combos.flatMap((c) => COMBINE_RULES.map((rule) => [`${c.name}|${rule}`, 0])),
+    ),
+    viewRight: views.map(() => 0),
+    offSingle: views.map(() => 0),
+    offCombined: views.map(() => 0),
+    fixed: 0,
+    broken: 0,
+    show: p.show,
+    disagreement: [],
+    segments: [],
+  };
+  const all = new Float32Array(V * (hi - lo) * k);
+  for await (const b of data.batches(perBatch, lo, hi)) {
+    const m = b.labels.length, at = b.offset - lo;
+    let perView: tf.Tensor3D;
+    try {
+      perView = testTimePredict(net, b.x, views, { pad: p.pad, batchSize: rows });
+    } catch (err) {
+      b.x.dispose();
+      throw err;
+    }
+    const [one, each, ...combined] = tf.tidy(() => [
+      net.probabilities(b.x).argMax(1),
+      perView.argMax(2),
+      ...combos.flatMap((c) =>
+        COMBINE_RULES.map((rule) =>
+          combineViews(
+            tf.gather(perView, tf.tensor1d(c.views, "int32")) as tf.Tensor3D,
+            rule,
+          ).argMax(1)
+        )
+      ),
+    ]);
+    b.x.dispose();
+    const probs = await perView.data() as Float32Array;
+    perView.dispose();
+    for (let v = 0; v < V; v++) {
+      all.set(probs.subarray(v * m * k, (v + 1) * m * k), (v * (hi - lo) + at) * k);
+    }
+    const single = await one.data() as Int32Array;
+    const each_ = await each.data() as Int32Array; // [V, m]
+    let chosen: Int32Array | undefined;
+    for (const [j, t] of combined.entries()) {
+      const c = combos[Math.floor(j / COMBINE_RULES.length)];
+      const rule = COMBINE_RULES[j % COMBINE_RULES.length];
+      const pred = await t.data() as Int32Array;
+      if (c.name === "every view" && rule === p.combine) chosen = pred;
+      s.right[`${c.name}|${rule}`] += pred.reduce((a, q, i) => a + (q === b.labels[i] ? 1 : 0), 0);
+    }
+    tf.dispose([one, each, ...combined]);
+    const candidates: TtaDisagreement[] = [];
+    for (let i = 0; i < m; i++) {
+      const label = b.labels[i], combinedClass = chosen![i];
+      if (label >= 0) {
+        s.labelled++;
+        if (single[i] === label) s.singleRight++;
+        if (single[i] !== label && combinedClass === label) s.fixed++;
+        if (single[i] === label && combinedClass !== label) s.broken++;
+      }
+      let votes = 0;
+      for (let v = 0; v < V; v++) {
+        const q = each_[v * m + i];
+        if (label >= 0 && q === label) s.viewRight[v]++;
+        if (q !== single[i]) s.offSingle[v]++;
+        if (q !== combinedClass) {
+          s.offCombined[v]++;
+          votes++;
+        }
+      }
+      candidates.push({
+        image: b.offset + i,
+        votes,
+        label,
+        combined: combinedClass,
+        viewClasses: views.map((_, v) => each_[v * m + i]),
+        viewProbabilities: views.map((_, v) => probs[(v * m + i) * k + combinedClass]),
+      });
+    }
+    s.disagreement = mergeTopK(s.disagreement, candidates, p.show, disagreementKey);
+    ctx.progress(at + m, hi - lo);
+  }
+  if (hi > lo) s.segments.push({ first: lo, count: hi - lo, probabilities: all });
+  return { value: s, data: { name: data.source, size: n } };
+}
+
+/** The figures, tables, plot, tensors and disagreement map of the merged counts. */
+async function finish(ctx: Context, p: TtaOptions, s: TtaState): Promise<Result> {
+  const { net } = ctx;
+  const views = viewsOf(net, p);
+  const V = views.length, n = s.count, k = s.classes;
+  const combos = combinations(views);
+  if (s.labelled === 0) {
+    throw new RangeError(
+      "tta measures accuracy and needs labelled images: give --data (a named data set or a " +
+        "folder with one subfolder per class), or --label with --input",
+    );
+  }
+  const acc = (r: number) => r / s.labelled;
+  const accuracyTta = acc(s.right[`every view|${p.combine}`]);
+  const r = new Result("tta", `Test-time augmentation: ${V} views of ${s.source}`);
+  r.figure("accuracySingle", acc(s.singleRight));
+  r.figure("accuracyTta", accuracyTta);
+  r.figure("views", V);
+  r.figure("combine", p.combine);
+  r.figure("count", n);
+  for (const rule of COMBINE_RULES) {
+    r.figure(
+      `accuracy${rule[0].toUpperCase()}${rule.slice(1)}`,
+      acc(s.right[`every view|${rule}`]),
+    );
+  }
+  r.figure("fixed", s.fixed);
+  r.figure("broken", s.broken);
+  r.table(
+    "Accuracy of each combination of views (the single row is the image as it is)",
+    ["views", "count", "mean", "geomean", "max"],
+    [
+      ["single (the image as it is)", 1, ...COMBINE_RULES.map(() => acc(s.singleRight))],
+      ...combos.map((c) => [
+        c.name,
+        c.views.length,
+        ...COMBINE_RULES.map((rule) => acc(s.right[`${c.name}|${rule}`])),
+      ]),
+    ],
+  );
+  // Which views change the decision: each view alone against the single and combined ones.
+  const viewRows = views.map((v, j) => [
+    viewName(v),
+    acc(s.viewRight[j]),
+    s.offSingle[j] / n,
+    s.offCombined[j] / n,
+  ]);
+  r.table(
+    "Which views change the decision: each view alone, and how often its class differs from " +
+      "the single image's and from the combined one's",
+    ["view", "accuracy", "differs from single", `differs from ${p.combine}`],
+    viewRows,
+  );
+  r.addPlot(
+    "view-accuracy",
+    linePlot([
+      {
+        name: "view alone",
+        x: viewRows.map((row) => row[0] as string),
+        y: viewRows.map((row) => row[1] as number),
+        mark: "bar",
+      },
+      {
+        name: "single image",
+        x: viewRows.map((row) => row[0] as string),
+        y: viewRows.map(() => acc(s.singleRight)),
+      },
+      {
+        name: `${V} views, ${p.combine}`,
+        x: viewRows.map((row) => row[0] as string),
+        y: viewRows.map(() => accuracyTta),
+        dashed: true,
+      },
+    ], {
+      xLabel: "view",
+      yLabel: "test accuracy",
+      title: "Accuracy of each view and of the combination",
+    }),
+    "Each view alone against the image as it is and the combined prediction",
+  );
+  // [views, n, classes] from segments of [views, count, classes], by first index.
+  const all = new Float32Array(V * n * k);
+  let at = 0;
+  for (const g of s.segments) {
+    for (let v = 0; v < V; v++) {
+      all.set(
+        g.probabilities.subarray(v * g.count * k, (v + 1) * g.count * k),
+        (v * n + at) * k,
+      );
+    }
+    at += g.count;
+  }
+  const perViewAll = tf.tensor3d(all, [V, n, k]);
+  r.tensor("viewProbabilities", perViewAll);
+  r.tensor("probabilities", combineViews(perViewAll, p.combine));
+  await disagreementMap(r, s.disagreement, views, net);
+  r.note(
+    `${V} distinct views (ten crops at scales ${p.scales.join(", ")} of the image padded by ` +
+      `${p.pad} pixels) of ${s.source}; single: the image as it is.`,
+  );
+  return r;
+}
+
+/** `tta` as a sharded job: each shard counts its slice's right answers; counts add. */
+export const ttaJob: ShardedJob<typeof TTA_PARAMS, TtaState> = {
+  get plugin() {
+    return tta;
+  },
+  state: TTA_STATE,
+  settings: ["batchSize"],
+  async dataOf(ctx, p) {
+    viewsOf(ctx.net, p);
+    const data = await testImages(ctx, p.count);
+    return { name: data.source, size: data.count };
+  },
+  scan,
+  finish,
+};
+
 /** The `tta` plugin. */
 export const tta: Plugin<typeof TTA_PARAMS> = definePlugin({
   name: "tta",
@@ -398,168 +763,8 @@ export const tta: Plugin<typeof TTA_PARAMS> = definePlugin({
   // All 10,000 test images take a while on two cores; the demo measures 2,000.
   demo: [{ count: 1000 }],
   async run(ctx, p) {
-    const { net } = ctx;
-    net.checkClassOutput("test-time augmentation");
-    const { height, width } = net.input;
-    const views = distinctViews(
-      tenCropViews(p.scales, { corners: p.corners, flips: p.flips }),
-      height,
-      width,
-      p.pad,
-    );
-    const data = await testImages(ctx, p.count);
-    const V = views.length, n = data.count;
-    const rows = p.batchSize ??
-      batchSizeFor(net, 1024, { pass: "forward", memoryMB: ctx.memoryMB });
-    const perBatch = Math.max(1, Math.floor(rows / V));
-    const combos = combinations(views);
-    const right: Record<string, number> = {};
-    const labels = new Int32Array(n);
-    const single = new Int32Array(n);
-    const viewPred = new Int32Array(V * n); // view-major
-    const ttaPred = new Int32Array(n);
-    const parts: tf.Tensor3D[] = [];
-    let singleRight = 0, labelled = 0;
-    try {
-      for await (const b of data.batches(perBatch)) {
-        const m = b.labels.length;
-        const perView = testTimePredict(net, b.x, views, { pad: p.pad, batchSize: rows });
-        parts.push(perView);
-        const [one, each, ...combined] = tf.tidy(() => [
-          net.probabilities(b.x).argMax(1),
-          perView.argMax(2),
-          ...combos.flatMap((c) =>
-            COMBINE_RULES.map((rule) =>
-              combineViews(
-                tf.gather(perView, tf.tensor1d(c.views, "int32")) as tf.Tensor3D,
-                rule,
-              ).argMax(1)
-            )
-          ),
-        ]);
-        b.x.dispose();
-        const oneA = await one.data() as Int32Array;
-        const eachA = await each.data() as Int32Array;
-        for (let v = 0; v < V; v++) {
-          viewPred.set(eachA.subarray(v * m, (v + 1) * m), v * n + b.offset);
-        }
-        single.set(oneA, b.offset);
-        labels.set(b.labels, b.offset);
-        for (const [j, t] of combined.entries()) {
-          const c = combos[Math.floor(j / COMBINE_RULES.length)];
-          const rule = COMBINE_RULES[j % COMBINE_RULES.length];
-          const pred = await t.data() as Int32Array;
-          if (c.name === "every view" && rule === p.combine) ttaPred.set(pred, b.offset);
-          const key = `${c.name}|${rule}`;
-          right[key] = (right[key] ?? 0) +
-            pred.reduce((s, q, i) => s + (q === b.labels[i] ? 1 : 0), 0);
-        }
-        tf.dispose([one, each, ...combined]);
-        for (let i = 0; i < m; i++) {
-          if (b.labels[i] < 0) continue;
-          labelled++;
-          if (oneA[i] === b.labels[i]) singleRight++;
-        }
-        ctx.progress(b.offset + m, n);
-      }
-      if (labelled === 0) {
-        throw new RangeError(
-          "tta measures accuracy and needs labelled images: give --data (a named data set or a " +
-            "folder with one subfolder per class), or --label with --input",
-        );
-      }
-      const acc = (r: number) => r / labelled;
-      const accuracyTta = acc(right[`every view|${p.combine}`]);
-      const r = new Result("tta", `Test-time augmentation: ${V} views of ${data.source}`);
-      r.figure("accuracySingle", acc(singleRight));
-      r.figure("accuracyTta", accuracyTta);
-      r.figure("views", V);
-      r.figure("combine", p.combine);
-      r.figure("count", n);
-      for (const rule of COMBINE_RULES) {
-        r.figure(
-          `accuracy${rule[0].toUpperCase()}${rule.slice(1)}`,
-          acc(right[`every view|${rule}`]),
-        );
-      }
-      let fixed = 0, broken = 0;
-      for (let i = 0; i < n; i++) {
-        if (labels[i] < 0) continue;
-        if (single[i] !== labels[i] && ttaPred[i] === labels[i]) fixed++;
-        if (single[i] === labels[i] && ttaPred[i] !== labels[i]) broken++;
-      }
-      r.figure("fixed", fixed);
-      r.figure("broken", broken);
-      r.table(
-        "Accuracy of each combination of views (the single row is the image as it is)",
-        ["views", "count", "mean", "geomean", "max"],
-        [
-          ["single (the image as it is)", 1, ...COMBINE_RULES.map(() => acc(singleRight))],
-          ...combos.map((c) => [
-            c.name,
-            c.views.length,
-            ...COMBINE_RULES.map((rule) => acc(right[`${c.name}|${rule}`])),
-          ]),
-        ],
-      );
-      // Which views change the decision: each view alone against the single and combined ones.
-      const viewRows = views.map((v, j) => {
-        let ok = 0, offSingle = 0, offTta = 0;
-        for (let i = 0; i < n; i++) {
-          const q = viewPred[j * n + i];
-          if (labels[i] >= 0 && q === labels[i]) ok++;
-          if (q !== single[i]) offSingle++;
-          if (q !== ttaPred[i]) offTta++;
-        }
-        return [viewName(v), acc(ok), offSingle / n, offTta / n];
-      });
-      r.table(
-        "Which views change the decision: each view alone, and how often its class differs from " +
-          "the single image's and from the combined one's",
-        ["view", "accuracy", "differs from single", `differs from ${p.combine}`],
-        viewRows,
-      );
-      r.addPlot(
-        "view-accuracy",
-        linePlot([
-          {
-            name: "view alone",
-            x: viewRows.map((row) => row[0] as string),
-            y: viewRows.map((row) => row[1] as number),
-            mark: "bar",
-          },
-          {
-            name: "single image",
-            x: viewRows.map((row) => row[0] as string),
-            y: viewRows.map(() => acc(singleRight)),
-          },
-          {
-            name: `${V} views, ${p.combine}`,
-            x: viewRows.map((row) => row[0] as string),
-            y: viewRows.map(() => accuracyTta),
-            dashed: true,
-          },
-        ], {
-          xLabel: "view",
-          yLabel: "test accuracy",
-          title: "Accuracy of each view and of the combination",
-        }),
-        "Each view alone against the image as it is and the combined prediction",
-      );
-      const perViewAll = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
-      if (parts.length > 1) tf.dispose(parts);
-      parts.length = 0;
-      r.tensor("viewProbabilities", perViewAll);
-      r.tensor("probabilities", combineViews(perViewAll, p.combine));
-      await disagreementMap(r, perViewAll, views, viewPred, ttaPred, labels, p.show, net);
-      r.note(
-        `${V} distinct views (ten crops at scales ${p.scales.join(", ")} of the image padded by ` +
-          `${p.pad} pixels) of ${data.source}; single: the image as it is.`,
-      );
-      return r;
-    } finally {
-      tf.dispose(parts);
-    }
+    const { value } = await scan(ctx, p, WHOLE);
+    return await finish(ctx, p, value);
   },
 });
 
@@ -570,40 +775,31 @@ export const tta: Plugin<typeof TTA_PARAMS> = definePlugin({
  */
 async function disagreementMap(
   r: Result,
-  perView: tf.Tensor3D,
+  shown: readonly TtaDisagreement[],
   views: readonly TestTimeView[],
-  viewPred: Int32Array,
-  ttaPred: Int32Array,
-  labels: Int32Array,
-  show: number,
   net: Net,
 ): Promise<void> {
-  const V = views.length, n = ttaPred.length;
-  const votes = Array.from({ length: n }, (_, i) => {
-    let off = 0;
-    for (let v = 0; v < V; v++) if (viewPred[v * n + i] !== ttaPred[i]) off++;
-    return off;
-  });
-  const order = Array.from({ length: n }, (_, i) => i)
-    .sort((a, b) => votes[b] - votes[a] || a - b)
-    .slice(0, Math.min(show, n));
-  const probs = tf.tidy(() => {
-    const picked = tf.gather(perView, tf.tensor1d(order, "int32"), 1); // [V, m, k]
-    const hot = tf.oneHot(tf.tensor1d(order.map((i) => ttaPred[i]), "int32"), net.numClasses);
-    return picked.mul(hot.expandDims(0)).sum(2) as tf.Tensor2D; // [V, m]
-  });
+  const V = views.length;
+  // [V, m]: view v's probability of image j's combined class.
+  const probs = tf.tensor2d(
+    Float32Array.from(
+      { length: V * shown.length },
+      (_, q) => shown[q % shown.length].viewProbabilities[Math.floor(q / shown.length)],
+    ),
+    [V, shown.length],
+  );
   // Square cells, the map about 240 pixels on its longer side.
-  const cell = Math.max(4, Math.floor(240 / Math.max(V, order.length)));
+  const cell = Math.max(4, Math.floor(240 / Math.max(V, shown.length)));
   const heat = tf.tidy(() => {
     const c = colormap(probs, "viridis", { min: 0, max: 1 });
-    const up = tf.image.resizeNearestNeighbor(c, [V * cell, order.length * cell]);
+    const up = tf.image.resizeNearestNeighbor(c, [V * cell, shown.length * cell]);
     return up as tf.Tensor3D;
   });
   try {
     await r.addImage(
       "disagreement",
       heat,
-      `Rows: the ${V} views (in the table's order); columns: the ${order.length} images whose ` +
+      `Rows: the ${V} views (in the table's order); columns: the ${shown.length} images whose ` +
         "views disagree most; colour: the view's probability of the combined class (0 dark, 1 yellow)",
       {
         colorbar: {
@@ -620,13 +816,13 @@ async function disagreementMap(
   r.table(
     "The images whose views disagree most",
     ["image", "label", "combined class", "views against it", "classes the views give"],
-    order.map((i) => {
-      const classes = [...new Set(views.map((_, v) => net.labels[viewPred[v * n + i]]))];
+    shown.map((d) => {
+      const classes = [...new Set(d.viewClasses.map((c) => net.labels[c]))];
       return [
-        i,
-        labels[i] >= 0 ? net.labels[labels[i]] : "?",
-        net.labels[ttaPred[i]],
-        votes[i],
+        d.image,
+        d.label >= 0 ? net.labels[d.label] : "?",
+        net.labels[d.combined],
+        d.votes,
         classes.join(", "),
       ];
     }),
