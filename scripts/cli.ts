@@ -41,6 +41,7 @@ import { deletionJob } from "../plugins/attribute/eval/deletion.ts";
 import { pointingGameJob } from "../plugins/attribute/eval/pointing_game.ts";
 import { sanityCheckJob } from "../plugins/attribute/eval/sanity_check.ts";
 import { ttaJob } from "../plugins/train/marginalize/test_time_crops.ts";
+import { probeLayersJob } from "../plugins/train/transfer/probe_layers.ts";
 
 /** The plugins that run as sharded jobs (`--shard`, `--workers`, `merge`). */
 const SHARDED_JOBS: readonly AnyShardedJob[] = [
@@ -49,6 +50,7 @@ const SHARDED_JOBS: readonly AnyShardedJob[] = [
   pointingGameJob,
   sanityCheckJob,
   ttaJob,
+  probeLayersJob,
 ];
 
 /** Error for bad usage (exit code 2). */

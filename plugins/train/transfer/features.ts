@@ -160,23 +160,37 @@ export function checkLayers(net: Net, layers: readonly string[]): LayerInfo[] {
 }
 
 /**
+ * The features of `layers` for every example of a source, as typed arrays:
+ * what {@linkcode layerFeatures} keeps as sources, and what a shard of a
+ * feature-extraction job writes to its state file.
+ */
+export interface LayerFeatureArrays {
+  /** The layers' names, in the order asked. */
+  names: string[];
+  /** Each layer's feature shape `[side, side, channels]` (`[1, 1, d]` for vectors). */
+  shapes: [number, number, number][];
+  /** Each layer's features, example after example. */
+  arrays: Float32Array[];
+  /** Each layer's smallest and largest feature (`[Infinity, -Infinity]` for no examples). */
+  ranges: [number, number][];
+}
+
+/**
  * Computes the features of `layers` for every example of `source`, once, in
- * batches that fit the memory budget, and keeps them as data sources (in JS
- * memory, no tensors held).
+ * batches that fit the memory budget, as typed arrays (no tensors held).
  *
  * @param net The model.
  * @param source The images (in the source's range, mapped into the model's
  *   input space as the Net's contract says).
  * @param options Layers, pooling, batch size.
- * @returns One source per layer, in the order asked, with the source's labels
- *   and classes; each image is `[side, side, channels]` (`[1, 1, d]` for vectors).
+ * @returns The features by layer, with their shapes and value ranges.
  * @throws {RangeError} for unknown layers, or images that do not fit the model.
  */
-export async function layerFeatures(
+export async function layerFeatureArrays(
   net: Net,
   source: DataSource,
   options: FeatureOptions,
-): Promise<Map<string, DataSource>> {
+): Promise<LayerFeatureArrays> {
   const infos = checkLayers(net, options.layers);
   const pool = options.pool ?? "grid";
   if (!FEATURE_POOLINGS.includes(pool)) {
@@ -245,18 +259,54 @@ export async function layerFeatures(
     progress.update(start + indices.length, source.size);
   }
   progress.end(`${source.size} examples`);
-  const labels = Int32Array.from({ length: source.size }, (_, i) => source.labelOf(i));
-  return new Map(names.map((name, k) => [
+  return { names, shapes, arrays: store, ranges };
+}
+
+/**
+ * The features as data sources, one per layer, with the labels and classes
+ * of the images they were computed from.
+ *
+ * @param features What {@linkcode layerFeatureArrays} gave.
+ * @param of The images' source (its labels, classes and name).
+ * @returns One source per layer, in the features' order.
+ */
+export function featureSources(
+  features: LayerFeatureArrays,
+  of: DataSource,
+): Map<string, DataSource> {
+  const labels = Int32Array.from({ length: of.size }, (_, i) => of.labelOf(i));
+  return new Map(features.names.map((name, k) => [
     name,
     featureSource(
-      `${name} features of ${source.name}`,
-      store[k],
+      `${name} features of ${of.name}`,
+      features.arrays[k],
       labels,
-      shapes[k],
-      source,
-      ranges[k],
+      features.shapes[k],
+      of,
+      features.ranges[k],
     ),
   ]));
+}
+
+/**
+ * Computes the features of `layers` for every example of `source`, once, in
+ * batches that fit the memory budget, and keeps them as data sources (in JS
+ * memory, no tensors held).
+ *
+ * @param net The model.
+ * @param source The images (in the source's range, mapped into the model's
+ *   input space as the Net's contract says).
+ * @param options Layers, pooling, batch size.
+ * @returns One source per layer, in the order asked, with the source's labels
+ *   and classes; each image is `[side, side, channels]` (`[1, 1, d]` for vectors).
+ * @throws {RangeError} for unknown layers, or images that do not fit the model.
+ */
+export async function layerFeatures(
+  net: Net,
+  source: DataSource,
+  options: FeatureOptions,
+): Promise<Map<string, DataSource>> {
+  return featureSources(await layerFeatureArrays(net, source, options), source);
 }
 
 /** A source over features in memory, with the value range they span. */
