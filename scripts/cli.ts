@@ -42,6 +42,8 @@ import { pointingGameJob } from "../plugins/attribute/eval/pointing_game.ts";
 import { sanityCheckJob } from "../plugins/attribute/eval/sanity_check.ts";
 import { ttaJob } from "../plugins/train/marginalize/test_time_crops.ts";
 import { probeLayersJob } from "../plugins/train/transfer/probe_layers.ts";
+import { transferJob } from "../plugins/train/transfer/transfer_table.ts";
+import { stackExperimentJob } from "../plugins/design/stack_experiment.ts";
 
 /** The plugins that run as sharded jobs (`--shard`, `--workers`, `merge`). */
 const SHARDED_JOBS: readonly AnyShardedJob[] = [
@@ -51,6 +53,8 @@ const SHARDED_JOBS: readonly AnyShardedJob[] = [
   sanityCheckJob,
   ttaJob,
   probeLayersJob,
+  transferJob,
+  stackExperimentJob,
 ];
 
 /** Error for bad usage (exit code 2). */

@@ -13,3 +13,4 @@ export * from "./state_file.ts";
 export * from "./seeds.ts";
 export * from "./fingerprint.ts";
 export * from "./sharded_job.ts";
+export * from "./model_state.ts";

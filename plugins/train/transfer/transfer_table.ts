@@ -34,8 +34,8 @@
  */
 import { tf } from "../../../core/tf.ts";
 import type { ParamValues } from "../../../core/params.ts";
-import { definePlugin, type Plugin } from "../../../core/plugin.ts";
-import { Net } from "../../../core/net.ts";
+import { type Context, definePlugin, type Plugin } from "../../../core/plugin.ts";
+import { Net, type Sidecar } from "../../../core/net.ts";
 import { Result } from "../../../core/result.ts";
 import { type DataSource, perClassIndices, subset } from "../../../core/data/source.ts";
 import { fashionMnist } from "../../../core/data/fashion_mnist.ts";
@@ -51,6 +51,10 @@ import { layerFeatures, probeableLayers } from "./features.ts";
 import { probeAccuracy, trainProbe } from "./probes.ts";
 import { fineTune, lastLayersWithWeights, setHeadFromProbe, transferModel } from "./fine_tune.ts";
 import { classSubset, drawPerClass } from "./splits.ts";
+import type { Mergeable, StatePayload } from "../../../core/jobs/mergeable.ts";
+import { shardRange, type ShardSpec, WHOLE } from "../../../core/jobs/shard_spec.ts";
+import type { ScanResult, ShardedJob } from "../../../core/jobs/sharded_job.ts";
+import { encodeModel, restoreModel } from "../../../core/jobs/model_state.ts";
 import {
   adviseTransfer,
   measuredSimilarity,
@@ -326,6 +330,125 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
     probeSteps: 100,
   }],
   async run(ctx, p) {
+    const { value } = await transferCells.scan(ctx, p, WHOLE);
+    return await transferCells.finish(ctx, p, value);
+  },
+});
+
+/** What one cell of the table (target x size x seed) measured. */
+export interface TransferCell {
+  /** `(target * sizes + size) * seeds + seed`. */
+  cell: number;
+  /** Test accuracy per strategy, in the report's order. */
+  accuracy: number[];
+  /** The measured similarity. */
+  similarity: number;
+  /** The earlier layer `stages` picked. */
+  stage: string;
+  /** The draw's smallest class. */
+  drawn: number;
+  /** Optimizer steps of each training run. */
+  steps: number;
+}
+
+/**
+ * The mergeable state of `transfer`: the cells a shard measured, by index,
+ * the base's test accuracy, the notes, and the last fine-tuned model (from
+ * the highest cell that fine-tuned). The merge is the union of the cells.
+ */
+export interface TransferState {
+  /** The targets measured. */
+  targets: { key: string; title: string; testSize: number }[];
+  /** The cells, by index. */
+  cells: TransferCell[];
+  /** The base's test accuracy. */
+  baseAccuracy: number;
+  /** Whether every shard read the base from the cache. */
+  baseCached: boolean;
+  /** Notes, in order, each once. */
+  notes: string[];
+  /** The last fine-tuned model: its cell, sidecar, classes and weights. */
+  model?: {
+    cell: number;
+    sidecar: Sidecar;
+    classes: number;
+    seed: number;
+    weights: StatePayload;
+  };
+}
+
+/** The state type of `transfer`: cells united by index, the later cell's model kept. */
+export const TRANSFER_STATE: Mergeable<TransferState> = {
+  merge(a, b) {
+    const cells = [...a.cells, ...b.cells].sort((x, y) => x.cell - y.cell);
+    const model = !a.model
+      ? b.model
+      : !b.model
+      ? a.model
+      : a.model.cell > b.model.cell
+      ? a.model
+      : b.model;
+    return {
+      ...a,
+      targets: a.targets.length >= b.targets.length ? a.targets : b.targets,
+      cells,
+      baseCached: a.baseCached && b.baseCached,
+      notes: [...new Set([...a.notes, ...b.notes])],
+      ...(model ? { model } : {}),
+    };
+  },
+  encode(s) {
+    const { model, ...rest } = s;
+    if (!model) return { json: rest, arrays: {} };
+    const { weights, ...meta } = model;
+    return { json: { ...rest, model: { ...meta, layers: weights.json } }, arrays: weights.arrays };
+  },
+  decode({ json, arrays }) {
+    const j = json as Omit<TransferState, "model"> & {
+      model?: Omit<NonNullable<TransferState["model"]>, "weights"> & { layers: unknown };
+    };
+    if (!j || !Array.isArray(j.cells) || !Array.isArray(j.targets)) {
+      throw new RangeError("transfer: the state file holds no measured cells");
+    }
+    const { model, ...rest } = j;
+    if (!model) return rest;
+    const { layers, ...meta } = model;
+    return { ...rest, model: { ...meta, weights: { json: layers, arrays } } };
+  },
+};
+
+/**
+ * `transfer` as a sharded job: the cells (target x size x seed, in that
+ * order; each measures every strategy on its draw) are cut by index; shard i
+ * measures its cells and writes their accuracies; the merge assembles the
+ * table. Seeds come from the cell's indices, so merged shards give the
+ * single run's table.
+ */
+export const transferJob: ShardedJob<typeof TRANSFER_PARAMS, TransferState> = {
+  get plugin() {
+    return transferTable;
+  },
+  state: TRANSFER_STATE,
+  dataOf: (_ctx, p) => Promise.resolve(transferCellsData(p)),
+  scan: (ctx, p, shard) => transferCells.scan(ctx, p, shard),
+  finish: (ctx, p, s) => transferCells.finish(ctx, p, s),
+};
+
+function transferCellsData(p: TransferOptions): { name: string; size: number } {
+  const targets = p.targets === "both" ? 2 : 1;
+  return {
+    name: `transfer cells: ${targets} targets x ${p.perClass.length} sizes x ${p.seeds} seeds`,
+    size: targets * p.perClass.length * p.seeds,
+  };
+}
+
+// Scan and finish sit in an object so that their bodies keep the plugin's layout.
+const transferCells = {
+  async scan(
+    ctx: Context,
+    p: TransferOptions,
+    shard: ShardSpec,
+  ): Promise<ScanResult<TransferState>> {
     if (p.perClass.length === 0 || p.perClass.length !== p.steps.length) {
       throw new RangeError(
         `transfer: give one --steps entry per --perClass entry (got ${p.perClass.length} ` +
@@ -385,10 +508,15 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
     const drawn: number[][] = targets.map(() => p.perClass.map(() => 0));
     const stepsRun: number[][] = targets.map(() => p.perClass.map(() => 0));
     const total = targets.length * p.perClass.length * p.seeds;
+    const [lo, hi] = shardRange(total, shard);
+    const cells: TransferCell[] = [];
     let done = 0;
     const weights = base.weights;
+    let lastModel: { cell: number; classes: number; seed: number } | undefined;
     try {
       for (const [t, target] of targets.entries()) {
+        const span = p.perClass.length * p.seeds;
+        if (t * span >= hi || (t + 1) * span <= lo) continue;
         const k = target.pool.classes.length;
         const fnet = featuresFrom(weights);
         const net = Net.fromModel(fnet, { input: INPUT }, "transfer base features");
@@ -399,6 +527,8 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
         const probe = { steps: p.probeSteps };
         for (const [i, perClass] of p.perClass.entries()) {
           for (let s = 0; s < p.seeds; s++) {
+            const cell = (t * p.perClass.length + i) * p.seeds + s;
+            if (cell < lo || cell >= hi) continue;
             const seed = mixSeed(ctx.seed, t, i, s);
             const split = drawPerClass(target.pool, perClass, seed);
             const train = subset(target.pool, split.train, `${target.key} training draw`);
@@ -485,6 +615,7 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
                 measured[which] = (await evaluate(model, target.test)).accuracy;
                 // The last fine-tuned model rides on the result (saved as
                 // transfer-model/), for Part-1 plugins to explain.
+                lastModel = { cell, classes: k, seed };
                 r.setModel(model, {
                   name: "transfer-fine-tuned",
                   input: INPUT,
@@ -500,7 +631,15 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
               }
             }
             strategies.forEach((st, j) => acc[t][i][j].push(measured[st]));
-            ctx.progress(++done, total);
+            cells.push({
+              cell,
+              accuracy: strategies.map((st) => measured[st]),
+              similarity: similarity[t][i][similarity[t][i].length - 1],
+              stage,
+              drawn: drawn[t][i],
+              steps: stepsRun[t][i],
+            });
+            ctx.progress(++done, hi - lo);
           }
         }
         fnet.dispose();
@@ -511,6 +650,59 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
     } finally {
       tf.dispose([...weights.values()].flat());
     }
+    const value: TransferState = {
+      targets: targets.map((g) => ({ key: g.key, title: g.title, testSize: g.test.size })),
+      cells,
+      baseAccuracy: base.accuracy,
+      baseCached: base.cached,
+      notes: [...r.notes],
+      // Only the shard of the job's last cell holds the model that rides on the result.
+      ...(lastModel && r.model && hi === total
+        ? {
+          model: {
+            ...lastModel,
+            sidecar: { ...r.model.sidecar },
+            weights: encodeModel(r.model.model, "model"),
+          },
+        }
+        : {}),
+    };
+    r.dispose();
+    return { value, data: transferCellsData(p) };
+  },
+
+  // deno-lint-ignore require-await
+  async finish(_ctx: Context, p: TransferOptions, s: TransferState): Promise<Result> {
+    const r = new Result("transfer", "Transfer learning: the 2x2 table, measured");
+    for (const n of s.notes) r.note(n);
+    if (s.model) {
+      const model = transferModel(buildTransferFeatures(0), s.model.classes, {
+        seed: s.model.seed,
+      });
+      try {
+        restoreModel(model, s.model.weights, "model");
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+      r.setModel(model, s.model.sidecar);
+    }
+    const strategies = chosenStrategies(p.strategies);
+    const targets = s.targets.map((g) => ({ ...g, test: { size: g.testSize } }));
+    const base = { accuracy: s.baseAccuracy, cached: s.baseCached };
+    const cellAt = (t: number, i: number) =>
+      s.cells.filter((c) => Math.floor(c.cell / p.seeds) === t * p.perClass.length + i);
+    const acc = targets.map((_, t) =>
+      p.perClass.map((_, i) => strategies.map((_, j) => cellAt(t, i).map((c) => c.accuracy[j])))
+    );
+    const similarity = targets.map((_, t) =>
+      p.perClass.map((_, i) => cellAt(t, i).map((c) => c.similarity))
+    );
+    const stageLayer = targets.map((_, t) =>
+      p.perClass.map((_, i) => cellAt(t, i).map((c) => c.stage))
+    );
+    const drawn = targets.map((_, t) => p.perClass.map((_, i) => cellAt(t, i).at(-1)!.drawn));
+    const stepsRun = targets.map((_, t) => p.perClass.map((_, i) => cellAt(t, i).at(-1)!.steps));
 
     // The table, the advisor, the figures.
     const pct = (v: number) => Number((100 * v).toFixed(2));
@@ -615,4 +807,4 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
     );
     return r;
   },
-});
+};
