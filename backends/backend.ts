@@ -6,6 +6,8 @@
  * @module
  */
 import { tf } from "../core/tf.ts";
+import { registerBatchNormGradient } from "./batch_norm_grad.ts";
+import { registerElementwiseGradients } from "./elementwise_grads.ts";
 import { registerNativeKernels } from "./native_kernels.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
 import { registerWebGpuGradients } from "./webgpu_grads.ts";
@@ -111,6 +113,8 @@ export async function initBackend(
   registerWasmKernels();
   registerNativeKernels();
   registerWebGpuGradients();
+  registerBatchNormGradient();
+  registerElementwiseGradients();
   let order: string[];
   let why = "";
   if (asked === "auto") {

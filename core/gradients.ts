@@ -166,12 +166,18 @@ export function gradient(
   if (wrt !== "input") net.layer(wrt);
   objective.check?.(net);
   const taps = objective.taps ?? [];
-  const run = (input: tf.Tensor, extra: Record<string, Edit>): tf.Scalar => {
+  const run = (input: tf.Tensor, feed: Record<string, tf.Tensor>): tf.Scalar => {
     const result = net.forward(input, {
       taps,
       logits: objective.logits ?? false,
-      edits: { ...edits, ...extra },
+      // A fed activation was computed with the edits already.
+      edits: Object.fromEntries(
+        Object.entries(edits).filter(([k]) => !(net.canonicalLayer(k) in feed)),
+      ),
+      feed,
       stopAtTaps: !objective.output,
+      // Input and activation gradients only: the weights are constants.
+      constantWeights: true,
     });
     const image = input as tf.Tensor4D;
     return tf.sum(objective.perImage({ result, input: image, image }));
@@ -191,11 +197,12 @@ export function gradient(
           return { value, grad };
         }
         // Differentiate with respect to an activation: compute it once, then feed it
-        // back in its own place so that the graph downstream depends on the fed tensor.
-        const r = net.forward(x, { taps: [wrt], edits, stopAtTaps: true });
+        // back in its own place so that the graph downstream depends on the fed
+        // tensor (and what only leads to it does not run again).
+        const r = net.forward(x, { taps: [wrt], edits, stopAtTaps: true, constantWeights: true });
         const act = r.taps[wrt];
         const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
-          tf.tidy(() => run(x, { [wrt]: () => a }))
+          tf.tidy(() => run(x, { [net.canonicalLayer(wrt)]: a }))
         )(act);
         return { value, grad };
       })

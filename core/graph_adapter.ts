@@ -224,7 +224,10 @@ export class GraphAdapter implements ModelAdapter {
     let logitsName = request.logitsName;
     if (wantLogits && !logitsName && last.type === "Softmax") logitsName = last.inputs[0];
     const feeds: Record<string, tf.Tensor> = { [this.#input]: x };
-    const owned: tf.Tensor[] = [];
+    // Fed activations: the executor stops at fed nodes, so what only they need never runs.
+    const fed = Object.entries(request.feeds ?? {});
+    for (const [name, t] of fed) feeds[name === "input" ? this.#input : name] = t;
+    const owned: tf.Tensor[] = fed.map(([, t]) => t);
     // Each edit is one pass up to the edited node; its edited value is then fed in
     // place of the node, so later passes see it (the executor stops at fed nodes).
     const order = layers.map((l) => l.name);
@@ -283,6 +286,9 @@ export class GraphAdapter implements ModelAdapter {
     // deno-lint-ignore no-explicit-any
     return src ? (this.model as any).weights?.[src]?.[0] : undefined;
   }
+
+  /** Nothing to free: the graph's weights are the Net's. */
+  dispose(): void {}
 
   #nodes(): GraphNode[] {
     const g = this.model;

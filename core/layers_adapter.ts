@@ -8,6 +8,7 @@
 import { tf } from "./tf.ts";
 import type { ForwardResult, InputContract, LayerInfo, LayerRole } from "./net.ts";
 import { applyEdit, type ForwardRequest, type ModelAdapter } from "./model_adapter.ts";
+import { ConstantWeights } from "./folded_layers.ts";
 
 const ROLE_BY_CLASS: Record<string, LayerRole> = {
   InputLayer: "input",
@@ -68,6 +69,8 @@ export class LayersAdapter implements ModelAdapter {
   readonly model: tf.LayersModel;
   /** Each listed layer by name (path), `null` for a nested model's output entry. */
   readonly #runnable = new Map<string, tf.layers.Layer | null>();
+  /** The layers that can run with constant weights (batch norm folded in). */
+  #constant?: ConstantWeights;
 
   /**
    * @param model A LayersModel with one input and one output.
@@ -106,6 +109,8 @@ export class LayersAdapter implements ModelAdapter {
       role: "input",
     }];
     this.#list(m, new Map([[m.inputs[0].id, "input"]]), "", out);
+    this.#constant?.dispose();
+    this.#constant = new ConstantWeights(out, (n) => this.#runnable.get(n) ?? undefined);
     return out;
   }
 
@@ -192,24 +197,35 @@ export class LayersAdapter implements ModelAdapter {
     const fusedSoftmax = wantLogits && !logitsName &&
       (last.activation === "softmax" || last.activation === "sigmoid");
     const keep = new Set([...taps, ...(logitsName && wantLogits ? [logitsName] : [])]);
-    // The layers to run: all, or (stopping at the taps) those the taps and the
-    // logits depend on.
-    const run = new Set(layers.map((l) => l.name));
-    if (stop) {
-      run.clear();
-      for (const name of keep) run.add(name);
-      if (fusedSoftmax || (wantLogits && !logitsName)) run.add(last.name);
-      for (let i = layers.length - 1; i >= 0; i--) {
-        const l = layers[i];
-        if (run.has(l.name)) { for (const n of l.inputs) run.add(n); }
-      }
+    const fed = request.feeds ?? {};
+    // The layers to run: those the output (unless stopping at the taps), the
+    // taps and the logits depend on, up to the fed layers.
+    const run = new Set<string>(keep);
+    if (!stop || fusedSoftmax || (wantLogits && !logitsName)) run.add(last.name);
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const l = layers[i];
+      if (run.has(l.name) && !(l.name in fed)) { for (const n of l.inputs) run.add(n); }
     }
     // Count consumers so that intermediate activations are freed as soon as they
     // are used (inside tf.grad the tape keeps what the backward pass needs).
     const uses = new Map<string, number>();
     for (const l of layers) {
-      if (run.has(l.name)) { for (const i of l.inputs) uses.set(i, (uses.get(i) ?? 0) + 1); }
+      if (run.has(l.name) && !(l.name in fed)) {
+        for (const i of l.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+      }
     }
+    // Weights held constant (explaining, not training): batch norm folds into
+    // the layer before it unless something looks at that layer's own output,
+    // and a gradient through the pass reaches the input alone.
+    const recording = tf.engine().state.gradientDepth > 0;
+    const constant = this.#constant && (request.constantWeights ?? !recording)
+      ? this.#constant
+      : undefined;
+    const folds = (name: string) => {
+      const norm = constant?.normAfter(name);
+      return norm !== undefined && run.has(norm) && !keep.has(name) && !(name in edits);
+    };
+    const folded = new Set<string>();
     const values = new Map<string, tf.Tensor>();
     const result: ForwardResult = { output: null as unknown as tf.Tensor, taps: {} };
     const store = (name: string, t: tf.Tensor) => {
@@ -225,14 +241,20 @@ export class LayersAdapter implements ModelAdapter {
       }
       values.set(name, v);
     };
-    store("input", x.clone());
+    store("input", "input" in fed ? fed.input.clone() : x.clone());
     for (const info of layers) {
       if (info.role === "input" || !run.has(info.name)) continue;
+      if (info.name in fed) {
+        store(info.name, fed[info.name].clone());
+        continue;
+      }
       const layer = this.#runnable.get(info.name);
       const ins = info.inputs.map((n) => values.get(n)!);
       let out: tf.Tensor;
-      if (!layer) {
-        // A nested model's entry: its last layer already ran.
+      const into = constant?.foldedInto(info.name);
+      if (!layer || (into !== undefined && folded.has(into))) {
+        // A nested model's entry (its last layer already ran), or a batch norm
+        // folded into the layer before it.
         out = ins[0];
       } else if (info === last && fusedSoftmax) {
         // deno-lint-ignore no-explicit-any
@@ -249,7 +271,13 @@ export class LayersAdapter implements ModelAdapter {
         out.dispose();
         out = probs;
       } else {
-        out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.Tensor;
+        const fold = folds(info.name);
+        // In a tidy: some layers' calls (ReLU with a maximum) leave an intermediate behind.
+        const fast = constant?.has(info.name) && (fold || recording)
+          ? tf.tidy(() => constant.run(info.name, ins[0], fold, recording))
+          : undefined;
+        if (fast && fold) folded.add(info.name);
+        out = fast ?? tf.tidy(() => layer.apply(ins.length === 1 ? ins[0] : ins) as tf.Tensor);
       }
       // Identity-like layers (Dropout at inference) hand back their input object.
       if (ins.includes(out)) out = out.clone();
@@ -268,6 +296,8 @@ export class LayersAdapter implements ModelAdapter {
     }
     result.output = values.get(last.name)!;
     if (wantLogits && !result.logits) result.logits = result.output.clone();
+    // What no layer consumed (the input, when fed layers cut it off).
+    for (const v of values.values()) if (v !== result.output && !v.isDisposed) v.dispose();
     return result;
   }
 
@@ -277,6 +307,11 @@ export class LayersAdapter implements ModelAdapter {
    */
   layer(name: string): tf.layers.Layer | undefined {
     return this.#runnable.get(name) ?? undefined;
+  }
+
+  /** Frees the folded weights (the model's own are the Net's to free). */
+  dispose(): void {
+    this.#constant?.dispose();
   }
 
   /** The layer's first weight (SeparableConv2D keeps its depthwise kernel first, as wanted). */

@@ -23,6 +23,10 @@ export interface ForwardRequest {
   logits: boolean;
   /** Run only what the taps (and the logits, when asked) depend on. */
   stopAtTaps: boolean;
+  /** Activations given in place of layers (see `ForwardOptions.feed`). */
+  feeds?: Readonly<Record<string, tf.Tensor>>;
+  /** Hold the weights constant (see `ForwardOptions.constantWeights`). */
+  constantWeights?: boolean;
 }
 
 /** What a Net needs of the model it wraps. */
@@ -46,6 +50,8 @@ export interface ModelAdapter {
   forward(x: tf.Tensor, request: ForwardRequest): ForwardResult;
   /** The first weight of a layer, as the model holds it (not a copy), if it has one. */
   kernel(name: string): tf.Tensor | undefined;
+  /** Frees what the adapter made of the model's weights (not the weights themselves). */
+  dispose(): void;
 }
 
 /**

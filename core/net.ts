@@ -134,6 +134,25 @@ export interface ForwardOptions {
    * @default false
    */
   stopAtTaps?: boolean;
+  /**
+   * Activations given in place of layers, by name: such a layer does not run,
+   * nor does anything that only it needs, and what comes after it reads the
+   * given tensor (differentiably: a gradient with respect to an activation is
+   * a gradient with respect to its feed). Edits of a fed layer apply to the feed.
+   * @default {}
+   */
+  feed?: Readonly<Record<string, tf.Tensor>>;
+  /**
+   * Hold the weights constant, as explaining a model (not training it) does:
+   * each batch norm at inference is folded into the convolution or dense
+   * layer before it (unless that layer is tapped or edited), and a gradient
+   * through the pass reaches the input and the activations, never the
+   * weights (none is computed). Leave it unset inside `tf.variableGrads` or
+   * any gradient with respect to the weights.
+   * @default true outside a gradient, false inside one (convlens's own input
+   *   gradients set it)
+   */
+  constantWeights?: boolean;
 }
 
 /** What {@linkcode Net.forward} returns; the caller owns every tensor. */
@@ -507,6 +526,9 @@ export class Net {
     const edits = Object.fromEntries(
       Object.entries(options.edits ?? {}).map(([k, e]) => [this.canonicalLayer(k), e]),
     );
+    const feeds = Object.fromEntries(
+      Object.entries(options.feed ?? {}).map(([k, t]) => [this.canonicalLayer(k), t]),
+    );
     const stop = options.stopAtTaps ?? false;
     const result = this.#adapter.forward(x, {
       layers: this.layers,
@@ -515,6 +537,8 @@ export class Net {
       edits,
       logits: options.logits ?? false,
       stopAtTaps: stop,
+      feeds,
+      constantWeights: options.constantWeights,
     });
     if (result.logits) {
       const raw = result.logits;
@@ -596,6 +620,7 @@ export class Net {
 
   /** Frees the model's weights. */
   dispose(): void {
+    this.#adapter.dispose();
     this.#root.dispose?.();
   }
 

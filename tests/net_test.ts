@@ -60,6 +60,37 @@ Deno.test("Net.forward() matches model.predict and taps layers of a functional m
   net.dispose();
 });
 
+Deno.test("Net.forward() feeds: a fed layer and what only it needs do not run; what follows reads the feed", async () => {
+  const net = Net.fromModel(functionalNet());
+  const x = tf.randomUniform([2, 10, 10, 3], 0, 1, "float32", 5);
+  const convs = async (f: () => tf.Tensor) => {
+    const prof = await tf.profile(() => f());
+    (prof.result as tf.Tensor).dispose();
+    return prof.kernels.filter((k) => /Conv2D/.test(k.name)).length;
+  };
+  await noLeak(async () => {
+    const b = net.forward(x, { taps: ["b"], stopAtTaps: true }).taps.b;
+    const plain = net.forward(x).output;
+    const fed = net.forward(x, { feed: { b } }).output;
+    assert.ok(await maxDiff(plain, fed) < 1e-6);
+    // a and b are skipped; skip (the other branch into the add) still runs.
+    assert.equal(
+      await convs(() => net.forward(x).output) -
+        await convs(() => net.forward(x, { feed: { b } }).output),
+      2,
+    );
+    // Another value fed gives what the same edit gives.
+    const zeros = tf.zerosLike(b);
+    const viaFeed = net.forward(x, { feed: { b: zeros } }).output;
+    const viaEdit = net.forward(x, { edits: { b: () => zeros } }).output;
+    assert.ok(await maxDiff(viaFeed, viaEdit) < 1e-6);
+    assert.ok(await maxDiff(viaFeed, plain) > 1e-4);
+    tf.dispose([b, plain, fed, zeros, viaFeed, viaEdit]);
+  });
+  x.dispose();
+  net.dispose();
+});
+
 Deno.test("Net.forward() edits: keeping one channel changes what comes after", async () => {
   const net = Net.fromModel(sequentialNet());
   const x = tf.randomUniform([2, 12, 12, 1], 0, 1, "float32", 4);

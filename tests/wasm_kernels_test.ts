@@ -4,6 +4,7 @@ import { assertClose } from "./_close.ts";
 import { initBackend } from "../backends/mod.ts";
 import { registerWasmKernels, WASM_KERNEL_NAMES } from "../backends/wasm_kernels.ts";
 import { useNativeKernels } from "../backends/native_kernels.ts";
+import { CLIP_GRAD_KERNEL } from "../backends/elementwise_grads.ts";
 
 // These tests are about the WASM kernels themselves, which the oneDNN kernels
 // (tests/native_kernels_test.ts) would otherwise answer for.
@@ -436,4 +437,37 @@ Deno.test("fused matMul with a bias on wasm matches cpu for batches and transpos
       assertAllClose(r, `fused matMul transpose ${ta}/${tb} batch ${batch}`);
     }
   }
+});
+
+Deno.test("the one-pass clip gradient on wasm matches the cpu backend at the bounds, outside and at NaN", async () => {
+  // x at exactly min and max passes dy (both bounds inclusive), NaN does not.
+  const xs = [-1, 0, 1e-30, 3, 6, 6.0000005, 7, NaN, -0];
+  const dy = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const r = await onBoth(() => [
+    tf.grad((v: tf.Tensor) => tf.clipByValue(v, 0, 6).mul(tf.tensor1d(dy)).sum())(tf.tensor1d(xs)),
+    // ReLU6 as tfjs-layers writes it (relu, then clip), and its second derivative term.
+    tf.grad((v: tf.Tensor) => tf.layers.reLU({ maxValue: 6 }).apply(v.mul(4)) as tf.Tensor)(
+      tf.tensor1d([-1, 0.5, 1.5, 2]),
+    ),
+  ]);
+  assert.deepEqual(Array.from(r.cpu[0]), [0, 2, 3, 4, 5, 0, 0, 0, 9]);
+  assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]));
+  assert.deepEqual(Array.from(r.wasm[1]), [0, 4, 4, 0]);
+  // A second derivative (the stock cpu gradient has none: LogicalAnd has no
+  // gradient): d/du of clip(u) + u * mask(u) is 2 mask(u).
+  await use("wasm");
+  const second = tf.tidy(() =>
+    tf.grad((v: tf.Tensor) =>
+      tf.grad((u: tf.Tensor) => tf.clipByValue(u, -1, 1).mul(u).sum())(v).sum()
+    )(tf.tensor1d([-2, -0.5, 0.5, 2]))
+  );
+  assert.deepEqual(Array.from(await second.data()), [0, 2, 2, 0]);
+  second.dispose();
+  // The one-pass kernel answered (else the stock kernels gave the answers above).
+  const prof = await tf.profile(() =>
+    tf.grad((v: tf.Tensor) => tf.clipByValue(v, 0, 6).sum())(tf.tensor1d(xs))
+  );
+  (prof.result as tf.Tensor).dispose();
+  assert.ok(prof.kernels.some((k) => k.name === CLIP_GRAD_KERNEL));
+  assert.ok(!prof.kernels.some((k) => k.name === "LogicalAnd"));
 });

@@ -256,7 +256,13 @@ export async function render(net: Net, options: RenderOptions): Promise<RenderRe
         const f = (im: tf.Tensor) => {
           let x = im as tf.Tensor4D;
           for (const t of transforms) x = t.apply(x, rng);
-          const result = net.forward(x, { taps, logits: wantLogits, stopAtTaps });
+          // The gradient is the image's: the weights are constants.
+          const result = net.forward(x, {
+            taps,
+            logits: wantLogits,
+            stopAtTaps,
+            constantWeights: true,
+          });
           return objective.perImage({ result, input: x, image: im as tf.Tensor4D });
         };
         let values: tf.Tensor1D | undefined;
