@@ -154,10 +154,24 @@ function announce(b: string, why: string, options: BackendOptions): string {
     const native = registerNativeKernels();
     const extra = b === "wasm" && native.kernels.length
       ? ` + oneDNN (${native.threads} threads, ${native.openmp}) for convolutions and matrix products`
-      : b === "wasm" && /allow-ffi/.test(native.why ?? "")
-      ? " without oneDNN (slower: run with --allow-ffi to use it)"
+      : b === "wasm" && native.why
+      ? ` without oneDNN (${withoutOneDnn(native.why)})`
       : "";
     console.error(`convlens: backend ${b}${extra}${why ? ` (${why})` : ""}`);
   }
   return b;
+}
+
+/**
+ * What to do without oneDNN, and what it costs: measured here (2-core AMD
+ * EPYC, `bench/real_size_side.ts` with `CONVLENS_NATIVE=0` and without), a
+ * 224x224 ResNet-50 input gradient took 10x as long on WASM alone.
+ */
+function withoutOneDnn(why: string): string {
+  const cost = "about 10x slower on convolutions at 224x224";
+  if (/allow-ffi/.test(why)) return `${cost}: run with --allow-ffi to use it`;
+  if (/not loaded/.test(why)) {
+    return `${cost}: install oneDNN 2.x (Debian/Ubuntu: apt install libdnnl2) or set CONVLENS_ONEDNN`;
+  }
+  return why;
 }

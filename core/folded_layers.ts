@@ -16,9 +16,11 @@
  *   Their activation runs as its own op after them, so the ReLU rules of
  *   `gradients.ts` still reach it.
  *
- * Folded weights are computed once, when the Net opens the model, and again
- * whenever the layer's weights change (a new tensor behind any of its
- * variables: `setWeights`, training).
+ * Folded weights are computed once per model, when the first Net opens it,
+ * and again whenever the layer's weights change (a new tensor behind any of
+ * its variables: `setWeights`, training). They are freed with the model's own
+ * weights (its `dispose`, or the Net's), so a Net made only to read a model's
+ * layers leaves nothing behind once the model goes.
  *
  * @module
  */
@@ -275,4 +277,34 @@ export class ConstantWeights {
 function sources(plan: Plan): unknown[] {
   const { kernel, bias } = variables(plan);
   return [kernel, bias, ...normVariables(plan.norm!.layer)].map((t) => t?.dataId);
+}
+
+const byModel = new WeakMap<tf.LayersModel, ConstantWeights>();
+
+/**
+ * The constant-weight plan of a model, made on first asking and shared by
+ * every Net on that model; freed when the model is disposed.
+ *
+ * @param model The model.
+ * @param layers Its layers as a Net lists them.
+ * @param layerOf The layer object of a listed name.
+ * @returns The plan.
+ */
+export function constantWeightsOf(
+  model: tf.LayersModel,
+  layers: readonly LayerInfo[],
+  layerOf: (name: string) => tf.layers.Layer | undefined,
+): ConstantWeights {
+  const known = byModel.get(model);
+  if (known) return known;
+  const plan = new ConstantWeights(layers, layerOf);
+  byModel.set(model, plan);
+  // The folds live exactly as long as the weights they were made from.
+  const dispose = model.dispose.bind(model);
+  model.dispose = () => {
+    plan.dispose();
+    byModel.delete(model);
+    return dispose();
+  };
+  return plan;
 }

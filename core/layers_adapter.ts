@@ -8,7 +8,7 @@
 import { tf } from "./tf.ts";
 import type { ForwardResult, InputContract, LayerInfo, LayerRole } from "./net.ts";
 import { applyEdit, type ForwardRequest, type ModelAdapter } from "./model_adapter.ts";
-import { ConstantWeights } from "./folded_layers.ts";
+import { type ConstantWeights, constantWeightsOf } from "./folded_layers.ts";
 
 const ROLE_BY_CLASS: Record<string, LayerRole> = {
   InputLayer: "input",
@@ -109,8 +109,7 @@ export class LayersAdapter implements ModelAdapter {
       role: "input",
     }];
     this.#list(m, new Map([[m.inputs[0].id, "input"]]), "", out);
-    this.#constant?.dispose();
-    this.#constant = new ConstantWeights(out, (n) => this.#runnable.get(n) ?? undefined);
+    this.#constant = constantWeightsOf(m, out, (n) => this.#runnable.get(n) ?? undefined);
     return out;
   }
 

@@ -913,7 +913,8 @@ const processCases: ProcessCase[] = [
     args: (o) => ["summary", ...m, ...g, "--out", o],
     env: { CONVLENS_BACKEND: "wasm" },
     code: 0,
-    message: /backend wasm without oneDNN \(slower: run with --allow-ffi to use it\)/,
+    message:
+      /backend wasm without oneDNN \(about 10x slower on convolutions at 224x224: run with --allow-ffi to use it\)/,
     leaves: ["out/", "out/.convlens-run.json", "out/summary-effective_rf.png", "out/summary.json"],
   },
 ];

@@ -87,12 +87,14 @@ function bnNet(seed: number): tf.LayersModel {
   for (const l of model.layers) {
     if (l.getClassName() !== "BatchNormalization") continue;
     const c = l.getWeights()[0].shape[0];
-    l.setWeights(tf.tidy(() => [
+    const stats = [
       rng([c], 0.5, 2, "float32", ++s),
       rng([c], -1, 1, "float32", ++s),
       rng([c], -0.5, 0.5, "float32", ++s),
       rng([c], 0.2, 3, "float32", ++s),
-    ]));
+    ];
+    l.setWeights(stats);
+    tf.dispose(stats);
   }
   return model;
 }
@@ -332,4 +334,16 @@ Deno.test("a batch norm without scale (as Inception's) folds, and the input grad
   close(grad.dataSync(), numeric, 2e-3, "input gradient vs central differences");
   tf.dispose([grad, value, x, ...stats]);
   net.dispose();
+});
+
+Deno.test("a Net made only to read a model shares one set of folds per model, freed with the model", async () => {
+  await initBackend("cpu", { quiet: true });
+  const start = tf.memory().numTensors;
+  const model = bnNet(5);
+  const weights = tf.memory().numTensors - start;
+  // Three folds (c1, dw, fc), a kernel and a bias each, however many Nets look.
+  for (let i = 0; i < 3; i++) Net.fromModel(model).layers.length;
+  assert.equal(tf.memory().numTensors - start, weights + 6);
+  model.dispose();
+  assert.equal(tf.memory().numTensors, start);
 });
