@@ -222,11 +222,17 @@ export class ConstantWeights {
         } as unknown as tf.NamedAttrMap,
       ) as tf.Tensor;
     };
+    // Named as tfjs names its ops' scopes (`name__op`), so that profiles list
+    // the kernels inside rather than this wrapper as a kernel of its own.
     const z = inputGradientOnly
-      ? tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-        value: forward(args[0] as tf.Tensor),
-        gradFunc: (dy: tf.Tensor) => inputGradient(dy),
-      }))(x)
+      ? tf.tidy(
+        "constantWeights__op",
+        () =>
+          tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+            value: forward(args[0] as tf.Tensor),
+            gradFunc: (dy: tf.Tensor) => inputGradient(dy),
+          }))(x),
+      )
       : forward(x);
     if (linear(plan.layer)) return z;
     const y = l.activation.apply(z) as tf.Tensor;

@@ -9,6 +9,7 @@ import { Lens } from "../lens.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { QUICK } from "./_quick.ts";
 import { RELU_GRAD_KERNEL } from "../backends/native_kernels.ts";
+import { CLIP_GRAD_KERNEL } from "../backends/elementwise_grads.ts";
 
 Deno.test("every kernel the plugins use is registered on webgpu, wasm and cpu", async () => {
   const lens = await Lens.open({ backend: "wasm", quiet: true, count: 1 });
@@ -32,9 +33,11 @@ Deno.test("every kernel the plugins use is registered on webgpu, wasm and cpu", 
   assert.ok(used.has("Conv2D") && used.has("Conv2DBackpropInput"), [...used.keys()].join(" "));
   const missing: string[] = [];
   for (const [kernel, plugins] of used) {
-    // The ReLU gradient is routed to this kernel on wasm only; the other
-    // backends keep the stock gradient (Step and Multiply, which all of them have).
-    const backends = kernel === RELU_GRAD_KERNEL ? ["wasm"] : ["webgpu", "wasm", "cpu"];
+    // The ReLU and clip gradients are routed to these kernels on wasm only; the
+    // other backends keep the stock gradients (Step, comparisons, Select and
+    // Multiply, which all of them have).
+    const wasmOnly = kernel === RELU_GRAD_KERNEL || kernel === CLIP_GRAD_KERNEL;
+    const backends = wasmOnly ? ["wasm"] : ["webgpu", "wasm", "cpu"];
     for (const backend of backends) {
       if (!tf.getKernel(kernel, backend)) {
         missing.push(`${kernel} on ${backend} (used by ${[...plugins].join(", ")})`);
