@@ -19,6 +19,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { treeRss } from "./_rss.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -64,35 +65,6 @@ if (folder) console.log(`ImageFolder of ${values.folder} PNGs at ${folder}`);
 const counts = values.counts.split(",").map(Number);
 const workers = values.workers.split(",").map(Number);
 const CLI = decodeURIComponent(new URL("../scripts/cli.ts", import.meta.url).pathname);
-
-/** RSS in kB of every process whose ancestry reaches `root`, and the largest. */
-function treeRss(root: number): { total: number; largest: number } {
-  const parent = new Map<number, number>();
-  const rss = new Map<number, number>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      parent.set(Number(e.name), Number(fields[1]));
-      const status = Deno.readTextFileSync(`/proc/${e.name}/status`);
-      rss.set(Number(e.name), Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let total = 0, largest = 0;
-  for (const [pid, kb] of rss) {
-    for (let p: number | undefined = pid; p && p > 1; p = parent.get(p)) {
-      if (p === root) {
-        total += kb;
-        largest = Math.max(largest, kb);
-        break;
-      }
-    }
-  }
-  return { total, largest };
-}
 
 console.log(`load before: ${Deno.readTextFileSync("/proc/loadavg").trim()}`);
 console.log(

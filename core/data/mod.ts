@@ -17,6 +17,7 @@
  * @module
  */
 export * from "./source.ts";
+export * from "./prefetch.ts";
 export * from "./idx.ts";
 export * from "./image_folder.ts";
 export * from "./fashion_mnist.ts";

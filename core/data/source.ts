@@ -24,6 +24,7 @@
  * @module
  */
 import { tf } from "../tf.ts";
+import { readAhead } from "./prefetch.ts";
 
 /** A batch of examples: images and their class indices (the caller disposes of both). */
 export interface Batch {
@@ -274,26 +275,46 @@ export function perClassIndices(
   return out;
 }
 
+/** Options of {@linkcode batches}. */
+export interface BatchesOptions {
+  /**
+   * Batches read ahead while the current one is used (files fetched and
+   * decoded as they arrive), at most: memory holds at most `prefetch + 1`
+   * batches.
+   * @default 1
+   */
+  prefetch?: number;
+}
+
 /**
  * The source's examples in batches of `batchSize` (the last may be smaller),
- * in `order` (default: index order). Each batch is the caller's to dispose of.
+ * in `order` (default: index order), each read while the one before is used
+ * (bounded read-ahead, see `prefetch.ts`). Each batch is the caller's to
+ * dispose of; batches read ahead and not taken (the caller stopped early)
+ * are disposed here.
  *
  * @param source The source.
  * @param batchSize Examples per batch.
  * @param order Indices to visit (e.g. a seeded shuffle).
+ * @param options How far to read ahead.
  * @returns The batches, one at a time.
  */
 export async function* batches(
   source: DataSource,
   batchSize: number,
   order?: readonly number[],
+  options: BatchesOptions = {},
 ): AsyncGenerator<Batch & { indices: number[] }> {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`batch size ${batchSize} is invalid: give a positive integer`);
   }
   const all = order ?? Array.from({ length: source.size }, (_, i) => i);
-  for (let i = 0; i < all.length; i += batchSize) {
-    const indices = all.slice(i, i + batchSize);
-    yield { ...(await source.batch(indices)), indices };
-  }
+  yield* readAhead(
+    Math.ceil(all.length / batchSize),
+    async (b) => {
+      const indices = all.slice(b * batchSize, (b + 1) * batchSize);
+      return { ...(await source.batch(indices)), indices };
+    },
+    { depth: options.prefetch ?? 1, dispose: (b) => tf.dispose([b.x, b.y]) },
+  );
 }

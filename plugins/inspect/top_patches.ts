@@ -30,6 +30,7 @@ import type { DataSource } from "../../core/data/source.ts";
 import { datasetFor, NAMED_DATA } from "../../core/data/dataset_for.ts";
 import { spatialLayer } from "../_layers.ts";
 import { batchSizeFor } from "../../core/memory_budget.ts";
+import { readAhead } from "../../core/data/prefetch.ts";
 import { type Mergeable, mergeTopK } from "../../core/jobs/mergeable.ts";
 import { shardRange, type ShardSpec, WHOLE } from "../../core/jobs/shard_spec.ts";
 import type { ScanResult, ShardedJob } from "../../core/jobs/sharded_job.ts";
@@ -405,9 +406,21 @@ async function scan(
   const chIndex = tf.tensor1d(channels, "int32");
   const allChannels = channels.length === lc && channels.every((c, i) => c === i);
   try {
-    for (let start = lo; start < hi; start += batchSize) {
+    // The next batch is read (and its files decoded) while this one runs.
+    const reads = readAhead(
+      Math.ceil((hi - lo) / batchSize),
+      (r) => {
+        const start = lo + r * batchSize;
+        // Each read's warnings join the list in batch order, whenever the read ends.
+        const warned: string[] = [];
+        return source.batch(start, Math.min(batchSize, hi - start), (m) => warned.push(m))
+          .then((got) => ({ ...got, start, warned }));
+      },
+      { dispose: (got) => got.pixels?.dispose() },
+    );
+    for await (const { pixels, indices, start, warned } of reads) {
+      warnings.push(...warned);
       const n = Math.min(batchSize, hi - start);
-      const { pixels, indices } = await source.batch(start, n, (m) => warnings.push(m));
       if (pixels) {
         const b = indices.length;
         const kk = Math.min(p.k, b);

@@ -25,14 +25,13 @@ import { batchSizeFor } from "../../../core/memory_budget.ts";
 const MAX_BATCH = 100;
 import {
   attributeChunk,
-  disposeEvaluationImages,
   EVALUATION_PARAMS,
-  evaluationImages,
+  evaluationSet,
   methodList,
   parseMethodParams,
 } from "./evaluation.ts";
 import { predictedClasses } from "../targets.ts";
-import type { Context, InputImages } from "../../../core/plugin.ts";
+import type { Context } from "../../../core/plugin.ts";
 import type { ParamValues } from "../../../core/params.ts";
 import { addSums, type Mergeable } from "../../../core/jobs/mergeable.ts";
 import { shardRange, type ShardSpec, WHOLE } from "../../../core/jobs/shard_spec.ts";
@@ -260,16 +259,6 @@ export const DELETION_STATE: Mergeable<DeletionState> = {
   },
 };
 
-/** The first `n` images of a batch of evaluation images, from `lo`. */
-function sliceImages(images: InputImages, lo: number, hi: number): InputImages {
-  return {
-    pixels: images.pixels.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
-    x: images.x.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
-    labels: images.labels.slice(lo, hi),
-    names: images.names.slice(lo, hi),
-  };
-}
-
 /**
  * Deletion ranks of images `first ..` whose tie-breaking (and random order)
  * is seeded by the global image index and the order's stream, so that a shard
@@ -296,7 +285,12 @@ function seededRanks(
   return out;
 }
 
-/** The curves of shard `shard` of the held-out images, reduced to sums. */
+/**
+ * The curves of shard `shard` of the held-out images, reduced to sums. The
+ * images are read from the source a batch at a time (each batch's maps,
+ * orders and curves made before the next is read), so memory is bounded by
+ * the batch, not by the number of images.
+ */
 async function scan(
   ctx: Context,
   p: DeletionOptions,
@@ -310,66 +304,65 @@ async function scan(
   // to black removes most there), and the strongest edges first. A map that
   // explains the model should beat what needs no model.
   const names = [...methods, ...MODEL_FREE, "random"];
-  const data = await evaluationImages(ctx, p.count, "deletion");
-  const total = data.images.x.shape[0];
+  const set = await evaluationSet(ctx, p.count, "deletion");
+  const total = set.count;
   const [lo, hi] = shardRange(total, shard);
   const n = hi - lo;
   const state: DeletionState = {
     names,
     steps: p.steps,
-    source: data.source,
+    source: set.source,
     count: n,
     aucSum: new Float64Array(names.length),
     curveSum: new Float64Array(names.length * (p.steps + 1)),
     segments: [],
   };
-  if (n === 0) {
-    disposeEvaluationImages(data);
-    return { value: state, data: { name: data.source, size: total } };
-  }
-  const images = sliceImages(data.images, lo, hi);
-  disposeEvaluationImages(data);
-  try {
-    const [, h, w] = images.x.shape;
-    const classes = await predictedClasses(net, images.x);
-    const curves: number[][][] = [];
-    let done = 0;
-    const work = methods.length * Math.ceil(n / batchSize) + names.length;
-    for (const [j, method] of methods.entries()) {
-      const maps: Float32Array = new Float32Array(n * h * w);
-      for (const [start, count] of chunks(n, batchSize)) {
-        const a = await attributeChunk(ctx, images, classes, start, count, method, extra[method]);
+  const data = { name: set.source, size: total };
+  if (n === 0) return { value: state, data };
+  // Per order, the curves of the shard's images in index order.
+  const curves: number[][][] = names.map(() => []);
+  let done = 0;
+  const work = Math.ceil(n / batchSize) * names.length;
+  for (const [start, count] of chunks(n, batchSize)) {
+    const first = lo + start;
+    const { images } = await set.read(first, first + count);
+    try {
+      const [, h, w] = images.x.shape;
+      const classes = await predictedClasses(net, images.x);
+      const curvesOf = async (ranks: Int32Array, order: number) => {
+        curves[order].push(
+          ...await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize),
+        );
+        ctx.progress(++done, work);
+      };
+      for (const [j, method] of methods.entries()) {
+        const a = await attributeChunk(ctx, images, classes, 0, count, method, extra[method]);
         const m = attributionMap(a);
         a.dispose();
-        maps.set(await readOnce(m), start * h * w);
-        ctx.progress(++done, work);
+        const maps = await readOnce(m) as Float32Array;
+        await curvesOf(seededRanks(maps, count, h * w, ctx.seed, j, first), j);
       }
-      const ranks = seededRanks(maps, n, h * w, ctx.seed, j, lo);
-      curves.push(await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize));
-      ctx.progress(++done, work);
-    }
-    for (const [j, order] of MODEL_FREE.entries()) {
-      const map = tf.tidy(() => modelFreeMap(images.pixels, order));
-      const values = (await readOnce(map)) as Float32Array;
-      const ranks = seededRanks(values, n, h * w, ctx.seed, methods.length + j, lo);
-      curves.push(await deletionCurves(net, images.pixels, classes, ranks, p.steps, batchSize));
-      ctx.progress(++done, work);
-    }
-    const random = seededRanks(undefined, n, h * w, ctx.seed, names.length - 1, lo);
-    curves.push(await deletionCurves(net, images.pixels, classes, random, p.steps, batchSize));
-    ctx.progress(++done, work);
-    // Sums in image order, as the single run adds them.
-    curves.forEach((cs, m) => {
-      for (const c of cs) {
-        state.aucSum[m] += curveArea(c);
-        for (let t = 0; t <= p.steps; t++) state.curveSum[m * (p.steps + 1) + t] += c[t];
+      for (const [j, order] of MODEL_FREE.entries()) {
+        const map = tf.tidy(() => modelFreeMap(images.pixels, order));
+        const values = (await readOnce(map)) as Float32Array;
+        const k = methods.length + j;
+        await curvesOf(seededRanks(values, count, h * w, ctx.seed, k, first), k);
       }
-    });
-    state.segments.push({ first: lo, count: n, curves: Float32Array.from(curves.flat(2)) });
-    return { value: state, data: { name: data.source, size: total } };
-  } finally {
-    tf.dispose([images.pixels, images.x]);
+      const k = names.length - 1;
+      await curvesOf(seededRanks(undefined, count, h * w, ctx.seed, k, first), k);
+    } finally {
+      tf.dispose([images.pixels, images.x]);
+    }
   }
+  // Sums in image order, as the single run adds them.
+  curves.forEach((cs, m) => {
+    for (const c of cs) {
+      state.aucSum[m] += curveArea(c);
+      for (let t = 0; t <= p.steps; t++) state.curveSum[m * (p.steps + 1) + t] += c[t];
+    }
+  });
+  state.segments.push({ first: lo, count: n, curves: Float32Array.from(curves.flat(2)) });
+  return { value: state, data };
 }
 
 /** The AUCs, tables, curves tensor and plot of the merged sums. */
@@ -441,10 +434,8 @@ export const deletionJob: ShardedJob<typeof DELETION_PARAMS, DeletionState> = {
   state: DELETION_STATE,
   settings: ["batchSize"],
   async dataOf(ctx, p) {
-    const data = await evaluationImages(ctx, p.count, "deletion");
-    const size = data.images.x.shape[0];
-    disposeEvaluationImages(data);
-    return { name: data.source, size };
+    const set = await evaluationSet(ctx, p.count, "deletion");
+    return { name: set.source, size: set.count };
   },
   scan,
   finish,

@@ -143,9 +143,162 @@ export interface EvaluationImages {
 }
 
 /**
- * Loads labelled images for an evaluation: the built-in held-out canvases
- * (with the digits' boxes) for the built-in canvas model, else the first images
- * of the run's data set (`ctx.data()`), else a copy of the context's own images.
+ * Held-out data for an evaluation, read a slice at a time: an evaluation (or
+ * one shard of it) reads images `[lo, hi)` batch by batch, so its memory is
+ * bounded by the batch, not by the number of images.
+ */
+export interface EvaluationSet {
+  /** How many images there are. */
+  count: number;
+  /** What they are, for captions. */
+  source: string;
+  /**
+   * Images `[lo, hi)` (named by their global index).
+   * @param lo First image.
+   * @param hi One past the last.
+   * @returns The images (free them with {@linkcode disposeEvaluationImages}).
+   */
+  read(lo: number, hi: number): Promise<EvaluationImages>;
+  /**
+   * The images at `indices`, in that order.
+   * @param indices Global indices in `[0, count)`.
+   * @returns The images (free them with {@linkcode disposeEvaluationImages}).
+   */
+  readAt(indices: readonly number[]): Promise<EvaluationImages>;
+}
+
+/**
+ * Labelled images for an evaluation, read on demand: the built-in held-out
+ * canvases (with the digits' boxes, generated window by window) for the
+ * built-in canvas model, else the first images of the run's data set
+ * (`ctx.data()`, read by index), else the context's own images.
+ *
+ * @param ctx The running plugin's context.
+ * @param count How many images.
+ * @param what The caller, for messages.
+ * @param needBoxes Refuse models for which no boxes are known.
+ * @param fragmentIntensity Brightness of the canvases' clutter (0.5: the built-in
+ *   held-out canvases; 1: as bright as the digit).
+ * @returns The set; nothing is read until `read` is called.
+ * @throws {RangeError} when boxes are needed and the model does not take canvases.
+ */
+export async function evaluationSet(
+  ctx: Context,
+  count: number,
+  what: string,
+  needBoxes = false,
+  fragmentIntensity?: number,
+): Promise<EvaluationSet> {
+  const { height, width, channels } = ctx.net.input;
+  const set = (
+    n: number,
+    source: string,
+    readAt: (indices: readonly number[]) => Promise<EvaluationImages>,
+  ): EvaluationSet => {
+    const check = (indices: readonly number[]) => {
+      const bad = indices.find((i) => !(Number.isInteger(i) && i >= 0 && i < n));
+      if (bad !== undefined) {
+        throw new RangeError(`${what}: image ${bad} is not among the ${n} held-out ones`);
+      }
+    };
+    return {
+      count: n,
+      source,
+      async read(lo, hi) {
+        const indices = Array.from({ length: Math.max(0, hi - lo) }, (_, i) => lo + i);
+        check(indices);
+        return await readAt(indices);
+      },
+      async readAt(indices) {
+        check(indices);
+        return await readAt(indices);
+      },
+    };
+  };
+  // Built-in data serves the built-in models only: the canvases, whose boxes
+  // are known, the canvas model.
+  if (ctx.net.sidecar.name === "canvas") {
+    const builtIn = fragmentIntensity === undefined || fragmentIntensity === 0.5;
+    const described = `${count} held-out canvases` +
+      (builtIn ? "" : ` with clutter at ${fragmentIntensity} of the digits' brightness`);
+    // Canvas k is the same whatever window generates it: contiguous indices in
+    // one window, others one by one.
+    const window = (offset: number, n: number) =>
+      builtIn
+        ? heldOutCanvases({ count: n, offset })
+        : canvasSet({ part: "heldOut", count: n, offset, fragmentIntensity });
+    return set(count, described, async (indices) => {
+      const contiguous = indices.every((v, i) => v === indices[0] + i);
+      const parts = contiguous
+        ? [await window(indices[0] ?? 0, Math.max(1, indices.length))]
+        : await Promise.all(indices.map((i) => window(i, 1)));
+      const images = tf.tidy(() => {
+        const all = parts.length === 1 ? parts[0].images : tf.concat(parts.map((c) => c.images));
+        return all.slice([0, 0, 0, 0], [indices.length, -1, -1, -1]) as tf.Tensor4D;
+      });
+      tf.dispose(parts.map((c) => c.images));
+      const labels = parts.flatMap((c) => c.labels).slice(0, indices.length);
+      return {
+        images: imagesFromPixels(
+          ctx.net,
+          images,
+          labels,
+          labels.map((l, k) => `canvas ${indices[k]} (${l})`),
+        ),
+        boxes: parts.flatMap((c) => c.boxes).slice(0, indices.length),
+        source: described,
+      };
+    });
+  }
+  if (needBoxes) {
+    throw new RangeError(
+      `${what} needs images with known object boxes: it uses the built-in held-out canvases, ` +
+        `which serve the built-in canvas model (this model takes ${height}x${width}x` +
+        `${channels} images); run it with --model canvas`,
+    );
+  }
+  let data: DataSource | undefined;
+  try {
+    data = await ctx.data();
+  } catch {
+    // No data set for this model: the input images are what there is.
+  }
+  if (data) {
+    const source = data;
+    const n = Math.min(count, source.size);
+    const described = `the first ${n} images of ${source.name}`;
+    return set(n, described, async (indices) => {
+      const { x, y } = await source.batch(indices);
+      const labels = Array.from(await y.data() as Int32Array);
+      y.dispose();
+      const names = labels.map((l, k) => `${source.name} ${indices[k]} (${source.classes[l]})`);
+      return { images: imagesFromPixels(ctx.net, x, labels, names), source: described };
+    });
+  }
+  const n = Math.min(count, ctx.images.x.shape[0]);
+  const described = `${n} input images`;
+  // deno-lint-ignore require-await
+  return set(n, described, async (indices) => {
+    const pixels = tf.tidy(() =>
+      tf.gather(ctx.images.pixels, tf.tensor1d(Int32Array.from(indices), "int32")) as tf.Tensor4D
+    );
+    return {
+      images: imagesFromPixels(
+        ctx.net,
+        pixels,
+        indices.map((i) => ctx.images.labels[i]),
+        indices.map((i) => ctx.images.names[i]),
+      ),
+      source: described,
+    };
+  });
+}
+
+/**
+ * Loads labelled images for an evaluation, all at once: the first `count` of
+ * {@linkcode evaluationSet} (the built-in held-out canvases with the digits'
+ * boxes for the built-in canvas model, else the first images of the run's data
+ * set, else a copy of the context's own images).
  *
  * @param ctx The running plugin's context.
  * @param count How many images.
@@ -163,57 +316,8 @@ export async function evaluationImages(
   needBoxes = false,
   fragmentIntensity?: number,
 ): Promise<EvaluationImages> {
-  const { height, width, channels } = ctx.net.input;
-  // Built-in data serves the built-in models only: the canvases, whose boxes
-  // are known, the canvas model.
-  if (ctx.net.sidecar.name === "canvas") {
-    const builtIn = fragmentIntensity === undefined || fragmentIntensity === 0.5;
-    const c = builtIn
-      ? await heldOutCanvases({ count })
-      : await canvasSet({ part: "heldOut", count, fragmentIntensity });
-    const names = c.labels.map((l, i) => `canvas ${i} (${l})`);
-    return {
-      images: imagesFromPixels(ctx.net, c.images, c.labels, names),
-      boxes: c.boxes,
-      source: `${c.labels.length} held-out canvases` +
-        (builtIn ? "" : ` with clutter at ${fragmentIntensity} of the digits' brightness`),
-    };
-  }
-  if (needBoxes) {
-    throw new RangeError(
-      `${what} needs images with known object boxes: it uses the built-in held-out canvases, ` +
-        `which serve the built-in canvas model (this model takes ${height}x${width}x` +
-        `${channels} images); run it with --model canvas`,
-    );
-  }
-  let data: DataSource | undefined;
-  try {
-    data = await ctx.data();
-  } catch {
-    // No data set for this model: the input images are what there is.
-  }
-  if (data) {
-    const n = Math.min(count, data.size);
-    const { x, y } = await data.batch(Array.from({ length: n }, (_, i) => i));
-    const labels = Array.from(await y.data() as Int32Array);
-    y.dispose();
-    const names = labels.map((l, i) => `${data!.name} ${i} (${data!.classes[l]})`);
-    return {
-      images: imagesFromPixels(ctx.net, x, labels, names),
-      source: `the first ${n} images of ${data.name}`,
-    };
-  }
-  const n = Math.min(count, ctx.images.x.shape[0]);
-  const pixels = ctx.images.pixels.slice([0, 0, 0, 0], [n, -1, -1, -1]);
-  return {
-    images: imagesFromPixels(
-      ctx.net,
-      pixels,
-      ctx.images.labels.slice(0, n),
-      ctx.images.names.slice(0, n),
-    ),
-    source: `${n} input images`,
-  };
+  const set = await evaluationSet(ctx, count, what, needBoxes, fragmentIntensity);
+  return await set.read(0, set.count);
 }
 
 /** Frees evaluation images. */

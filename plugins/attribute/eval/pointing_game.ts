@@ -42,6 +42,7 @@ import {
   disposeEvaluationImages,
   EVALUATION_PARAMS,
   evaluationImages,
+  evaluationSet,
   methodList,
   parseMethodParams,
 } from "./evaluation.ts";
@@ -178,17 +179,10 @@ async function mapPeaks(
   return { points, attribution: a };
 }
 
-/** The canvases `[lo, hi)` of the evaluation images. */
-function sliceCanvases(images: InputImages, lo: number, hi: number): InputImages {
-  return {
-    pixels: images.pixels.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
-    x: images.x.slice([lo, 0, 0, 0], [hi - lo, -1, -1, -1]),
-    labels: images.labels.slice(lo, hi),
-    names: images.names.slice(lo, hi),
-  };
-}
-
-/** The hit counts of shard `shard` of the canvases. */
+/**
+ * The hit counts of shard `shard` of the canvases, read a batch at a time
+ * (memory bounded by the batch, not by the number of canvases).
+ */
 async function scan(
   ctx: Context,
   p: PointingGameOptions,
@@ -210,58 +204,51 @@ async function scan(
     expectedSum: 0,
   };
   if (why) return { value: { ...state, skipped: why }, data: { name: "no canvases", size: 0 } };
-  const data = await evaluationImages(ctx, p.count, "pointing-game", true, p.clutter);
-  const total = data.images.x.shape[0];
+  const set = await evaluationSet(ctx, p.count, "pointing-game", true, p.clutter);
+  const total = set.count;
   const [lo, hi] = shardRange(total, shard);
   const n = hi - lo;
-  state.source = data.source;
+  state.source = set.source;
   state.count = n;
-  const size = { name: data.source, size: total };
-  if (n === 0) {
-    disposeEvaluationImages(data);
-    return { value: state, data: size };
-  }
-  const images = sliceCanvases(data.images, lo, hi);
-  const boxes = data.boxes!.slice(lo, hi);
-  disposeEvaluationImages(data);
-  try {
-    const classes = images.labels;
-    // The random baseline: the argmax of a map of i.i.d. noise is a uniform
-    // pixel, drawn from the canvas's global index.
-    const randomPoints = Array.from({ length: n }, (_, i) => {
-      const rng = exampleRandom(ctx.seed, 0, lo + i);
-      return [rng.int(height), rng.int(width)] as [number, number];
-    });
-    state.randomHits = pointHits(randomPoints, boxes, p.tolerance).filter(Boolean).length;
-    state.expectedSum = boxes.reduce((s, b) => {
-      const t = p.tolerance;
-      const h = Math.min(height, b.y1 + t) - Math.max(0, b.y0 - t);
-      const w = Math.min(width, b.x1 + t) - Math.max(0, b.x0 - t);
-      return s + (h * w) / (height * width);
-    }, 0);
-    // A class-agnostic reference: the brightest pixel of the canvas (the digit is
-    // drawn brighter than the clutter), which needs no model at all.
-    const bright = tf.tidy(() => images.pixels.sum(3).reshape([n, -1]).argMax(1));
-    const brightPoints = Array.from(
-      await readOnce(bright),
-      (v) => [Math.floor(v / width), v % width] as [number, number],
-    );
-    state.brightHits = pointHits(brightPoints, boxes, p.tolerance).filter(Boolean).length;
-    let done = 0;
-    for (const [m, method] of methods.entries()) {
-      const points: [number, number][] = [];
-      for (const [start, count] of chunks(n, batchSize)) {
-        const peak = await mapPeaks(ctx, images, classes, start, count, method, extra[method]);
+  const size = { name: set.source, size: total };
+  let done = 0;
+  for (const [start, count] of chunks(n, batchSize)) {
+    const first = lo + start;
+    const { images, boxes } = await set.read(first, first + count);
+    try {
+      const classes = images.labels;
+      // The random baseline: the argmax of a map of i.i.d. noise is a uniform
+      // pixel, drawn from the canvas's global index.
+      const randomPoints = Array.from({ length: count }, (_, i) => {
+        const rng = exampleRandom(ctx.seed, 0, first + i);
+        return [rng.int(height), rng.int(width)] as [number, number];
+      });
+      state.randomHits += pointHits(randomPoints, boxes!, p.tolerance).filter(Boolean).length;
+      state.expectedSum = boxes!.reduce((s, b) => {
+        const t = p.tolerance;
+        const h = Math.min(height, b.y1 + t) - Math.max(0, b.y0 - t);
+        const w = Math.min(width, b.x1 + t) - Math.max(0, b.x0 - t);
+        return s + (h * w) / (height * width);
+      }, state.expectedSum);
+      // A class-agnostic reference: the brightest pixel of the canvas (the digit is
+      // drawn brighter than the clutter), which needs no model at all.
+      const bright = tf.tidy(() => images.pixels.sum(3).reshape([count, -1]).argMax(1));
+      const brightPoints = Array.from(
+        await readOnce(bright),
+        (v) => [Math.floor(v / width), v % width] as [number, number],
+      );
+      state.brightHits += pointHits(brightPoints, boxes!, p.tolerance).filter(Boolean).length;
+      for (const [m, method] of methods.entries()) {
+        const peak = await mapPeaks(ctx, images, classes, 0, count, method, extra[method]);
         peak.attribution.dispose();
-        points.push(...peak.points);
+        state.hits[m] += pointHits(peak.points, boxes!, p.tolerance).filter(Boolean).length;
         ctx.progress(++done, methods.length * Math.ceil(n / batchSize));
       }
-      state.hits[m] = pointHits(points, boxes, p.tolerance).filter(Boolean).length;
+    } finally {
+      tf.dispose([images.pixels, images.x]);
     }
-    return { value: state, data: size };
-  } finally {
-    tf.dispose([images.pixels, images.x]);
   }
+  return { value: state, data: size };
 }
 
 /** The rates, table and drawn canvases of the merged counts. */
@@ -368,10 +355,8 @@ export const pointingGameJob: ShardedJob<typeof POINTING_GAME_PARAMS, PointingGa
   settings: ["batchSize", "show"],
   async dataOf(ctx, p) {
     if (refusal(ctx)) return { name: "no canvases", size: 0 };
-    const data = await evaluationImages(ctx, p.count, "pointing-game", true, p.clutter);
-    const size = data.images.x.shape[0];
-    disposeEvaluationImages(data);
-    return { name: data.source, size };
+    const set = await evaluationSet(ctx, p.count, "pointing-game", true, p.clutter);
+    return { name: set.source, size: set.count };
   },
   scan,
   finish,

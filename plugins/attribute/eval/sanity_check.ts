@@ -30,18 +30,19 @@ import { Result } from "../../../core/result.ts";
 import { toDisplay } from "../../../core/images/display.ts";
 import { colormap } from "../../../core/images/colormaps.ts";
 import { grid } from "../../../core/images/grids.ts";
-import { imagesFromPixels } from "../../../core/inputs.ts";
 import type { InputImages } from "../../../core/plugin.ts";
 import { attributionMap, takeAttribution } from "../attribution.ts";
 import {
-  disposeEvaluationImages,
   EVALUATION_PARAMS,
-  evaluationImages,
+  evaluationSet,
   methodList,
   parseMethodParams,
   spearman,
 } from "./evaluation.ts";
 import { predictedClasses } from "../targets.ts";
+
+/** Pool images read at a time while pairing by class. */
+const POOL_BATCH = 256;
 import { readOnce } from "../batches.ts";
 
 /** The methods checked by default. */
@@ -148,15 +149,36 @@ function layersModel(net: Context["net"]): tf.LayersModel {
   return net.model as tf.LayersModel;
 }
 
-/** The held-out pool and its pairs of one class (the first `count`, each image once). */
+/**
+ * The held-out pool and its pairs of one class (the first `count`, each image
+ * once). Only the labels are kept: the pool is read a batch at a time (its
+ * predicted classes where it has no labels).
+ */
 async function pairsOf(ctx: Context, p: SanityCheckOptions) {
   const { net } = ctx;
   // A pool of held-out images; each of the first `count` gets a partner of its class.
-  const pool = await evaluationImages(ctx, Math.min(2000, p.count * 8), "sanity-check");
-  const n0 = pool.images.x.shape[0];
-  const labels = pool.images.labels.some((l) => l < 0)
-    ? await predictedClasses(net, pool.images.x)
-    : pool.images.labels;
+  const pool = await evaluationSet(ctx, Math.min(2000, p.count * 8), "sanity-check");
+  const n0 = pool.count;
+  const labels: number[] = [];
+  for (let lo = 0; lo < n0; lo += POOL_BATCH) {
+    const { images } = await pool.read(lo, Math.min(n0, lo + POOL_BATCH));
+    try {
+      labels.push(...images.labels);
+    } finally {
+      tf.dispose([images.pixels, images.x]);
+    }
+  }
+  if (labels.some((l) => l < 0)) {
+    labels.length = 0;
+    for (let lo = 0; lo < n0; lo += POOL_BATCH) {
+      const { images } = await pool.read(lo, Math.min(n0, lo + POOL_BATCH));
+      try {
+        labels.push(...await predictedClasses(net, images.x));
+      } finally {
+        tf.dispose([images.pixels, images.x]);
+      }
+    }
+  }
   const firsts: number[] = [], partners: number[] = [];
   for (let i = 0; i < n0 && firsts.length < p.count; i++) {
     if (partners.includes(i)) continue;
@@ -172,7 +194,6 @@ async function pairsOf(ctx: Context, p: SanityCheckOptions) {
     partners.push(j);
   }
   if (firsts.length === 0) {
-    disposeEvaluationImages(pool);
     throw new RangeError(
       "sanity-check needs at least two input images of one class to compare; give more images",
     );
@@ -195,7 +216,7 @@ async function scan(
   const { pool, labels, firsts: allFirsts, partners: allPartners } = await pairsOf(ctx, p);
   const [lo, hi] = shardRange(allFirsts.length, shard);
   const firsts = allFirsts.slice(lo, hi), partners = allPartners.slice(lo, hi);
-  const [h, w] = pool.images.x.shape.slice(1, 3);
+  const { height: h, width: w } = net.input;
   const state: SanityCheckState = {
     methods,
     cascade,
@@ -206,24 +227,20 @@ async function scan(
     sums: new Float64Array((cascade.length + 1) * methods.length),
   };
   const data = { name: pool.source, size: allFirsts.length };
-  if (hi === lo) {
-    disposeEvaluationImages(pool);
-    return { value: state, data };
-  }
-  const pick = (idx: number[]): InputImages => {
-    const pixels = tf.tidy(() =>
-      tf.gather(pool.images.pixels, tf.tensor1d(idx, "int32")) as tf.Tensor4D
-    );
-    return imagesFromPixels(
-      net,
-      pixels,
-      idx.map((i) => labels[i]),
-      idx.map((i) => pool.images.names[i]),
-    );
+  if (hi === lo) return { value: state, data };
+  // Only the shard's pairs are read; labels are the pool's (or its predicted classes).
+  const pick = async (idx: number[]): Promise<InputImages> => {
+    const { images } = await pool.readAt(idx);
+    return { ...images, labels: idx.map((i) => labels[i]) };
   };
-  const a = pick(firsts);
-  const b = pick(partners);
-  disposeEvaluationImages(pool);
+  const a = await pick(firsts);
+  let b: InputImages;
+  try {
+    b = await pick(partners);
+  } catch (err) {
+    tf.dispose([a.pixels, a.x]);
+    throw err;
+  }
   const n = firsts.length;
   const classes = await predictedClasses(net, a.x);
   const mapsOf = async (images: InputImages, method: string): Promise<Float32Array[]> => {
@@ -386,7 +403,6 @@ export const sanityCheckJob: ShardedJob<typeof SANITY_CHECK_PARAMS, SanityCheckS
   async dataOf(ctx, p) {
     layersModel(ctx.net);
     const { pool, firsts } = await pairsOf(ctx, p);
-    disposeEvaluationImages(pool);
     return { name: pool.source, size: firsts.length };
   },
   scan,

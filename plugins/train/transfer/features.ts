@@ -44,6 +44,7 @@ import type { LayerInfo, Net } from "../../../core/net.ts";
 import { arraySource, type DataSource } from "../../../core/data/source.ts";
 import { batchSizeForLayers } from "../../../core/memory_budget.ts";
 import { type Progress, silentProgress } from "../../../core/progress.ts";
+import { readAhead } from "../../../core/data/prefetch.ts";
 
 /** How a layer's map becomes a feature vector. */
 export type FeaturePooling = "grid" | "gap" | "flatten";
@@ -226,13 +227,19 @@ export async function layerFeatureArrays(
   const progress = options.progress ?? silentProgress;
   const [lo, hi] = source.range;
   progress.start(`features of ${names.length} layers`);
-  for (let start = 0; start < source.size; start += batchSize) {
+  // The next batch is read (its files decoded) while this one runs.
+  const reads = readAhead(Math.ceil(source.size / batchSize), async (b) => {
+    const start = b * batchSize;
     const indices = Array.from(
       { length: Math.min(batchSize, source.size - start) },
       (_, k) => start + k,
     );
-    const batch = await source.batch(indices);
-    batch.y.dispose();
+    const { x, y } = await source.batch(indices);
+    y.dispose();
+    return { x, start, indices };
+  }, { dispose: (r) => r.x.dispose() });
+  for await (const batch of reads) {
+    const { start, indices } = batch;
     const pooled = tf.tidy(() => {
       const pixels = lo === 0 && hi === 1 ? batch.x : batch.x.sub(lo).div(hi - lo);
       const x = net.fromPixels(pixels);
