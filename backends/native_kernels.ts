@@ -212,7 +212,7 @@ function conv2D(
   return into(
     backend,
     g.outShape.slice(),
-    (at, out) => op.run(at(x), at(filter), bias ? at(bias) : null, out),
+    (at, out) => op.run(at(x), at(filter), bias ? at(bias) : null, out, filter.dataId),
   );
 }
 
@@ -228,7 +228,11 @@ function conv2DBackpropInput(
   const g = convGeometry(inShape, filter.shape, attrs, depthwise);
   const op = dnnl.convBackwardData(g);
   guard(op, ["dy", "filter", "dx"], [dy, filter, inShape].map(bytesOf));
-  return into(backend, inShape.slice(), (at, out) => op.run(at(dy), at(filter), out));
+  return into(
+    backend,
+    inShape.slice(),
+    (at, out) => op.run(at(dy), at(filter), out, filter.dataId),
+  );
 }
 
 function conv2DBackpropFilter(

@@ -487,3 +487,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "kept filter copies follow the filter: twelve filters of one geometry in turn, and a variable assigned anew",
+  ignore,
+  fn: async () => {
+    // More filters than copies are kept (8), each seen several times in turn,
+    // so copies are made, reused and given to other filters.
+    await use("cpu");
+    const xs = values([2, 9, 9, 16], 40);
+    const filters = Array.from({ length: 12 }, (_, i) => values([3, 3, 16, 32], 41 + i));
+    const order = [0, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 5, 11, 0, 1, 2, 3, 4, 5, 6, 7];
+    const r = await onEach(() =>
+      order.flatMap((i) => {
+        const y = tf.conv2d(xs as tf.Tensor4D, filters[i] as tf.Tensor4D, 1, "same");
+        const dx = tf.conv2dTranspose(y, filters[i] as tf.Tensor4D, [2, 9, 9, 16], 1, "same");
+        return [y, dx];
+      }), ["Conv2D", "Conv2DBackpropInput"]);
+    assertAgree(r, "alternating filters");
+    // A variable assigned new weights between calls (as an optimizer step does).
+    await use("native");
+    const v = tf.variable(filters[0]);
+    const outs: Float32Array[] = [];
+    for (const f of [filters[0], filters[1], filters[0]]) {
+      v.assign(f);
+      for (let k = 0; k < 2; k++) {
+        const y = tf.conv2d(xs as tf.Tensor4D, v as tf.Tensor4D, 1, "same");
+        outs.push(y.dataSync() as Float32Array);
+        y.dispose();
+      }
+    }
+    await use("cpu");
+    for (
+      const [j, f] of [filters[0], filters[0], filters[1], filters[1], filters[0], filters[0]]
+        .entries()
+    ) {
+      const y = tf.conv2d(xs as tf.Tensor4D, f as tf.Tensor4D, 1, "same");
+      assertClose(outs[j], y.dataSync() as Float32Array, `assigned variable, call ${j}`);
+      y.dispose();
+    }
+    v.dispose();
+    tf.dispose([xs, ...filters]);
+  },
+});
