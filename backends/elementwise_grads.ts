@@ -1,5 +1,12 @@
 /**
- * Elementwise gradients for the WASM backend as one pass over the heap.
+ * Elementwise gradients without wasted passes.
+ *
+ * The gradient of `Identity` (every `clone`, every layer that hands its input
+ * on) is, in tfjs 4.22, `cast(dy, "float32")`, which on WASM copies dy even
+ * when it is float32 already; here it is a clone, which shares dy's data. This
+ * one holds on every backend.
+ *
+ * On WASM, the clip gradient is one pass over the heap.
  * tfjs 4.22 builds the gradient of `clipByValue` (the second half of every
  * ReLU6 of a MobileNet, as tfjs-layers writes `ReLU({maxValue})`) from four
  * kernels, two comparisons, a logical and and a select, each a full pass on one
@@ -47,6 +54,19 @@ export function registerElementwiseGradients(): void {
     off = Deno.env.get("CONVLENS_STOCK_WASM") === "1";
   } catch {
     // No --allow-env: the default holds.
+  }
+  const identity = tf.getGradient("Identity");
+  if (identity) {
+    tf.unregisterGradient("Identity");
+    tf.registerGradient({
+      ...identity,
+      gradFunc: (dy, saved, attrs) => {
+        const g = dy as tf.Tensor;
+        return g.dtype === "float32"
+          ? { x: () => tf.clone(g) }
+          : identity.gradFunc(dy, saved, attrs);
+      },
+    });
   }
   const original = tf.getGradient("ClipByValue");
   if (off || !original) return;

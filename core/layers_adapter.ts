@@ -251,9 +251,16 @@ export class LayersAdapter implements ModelAdapter {
       const ins = info.inputs.map((n) => values.get(n)!);
       let out: tf.Tensor;
       const into = constant?.foldedInto(info.name);
-      if (!layer || (into !== undefined && folded.has(into))) {
-        // A nested model's entry (its last layer already ran), or a batch norm
-        // folded into the layer before it.
+      if (into !== undefined && folded.has(into)) {
+        // A batch norm folded into the layer before it: that layer's output is
+        // this one's, handed over (its only consumer is this batch norm) rather
+        // than copied, which would cost a full copy of the gradient on the way back.
+        store(info.name, values.get(into)!);
+        values.delete(into);
+        continue;
+      }
+      if (!layer) {
+        // A nested model's entry: its last layer already ran.
         out = ins[0];
       } else if (info === last && fusedSoftmax) {
         // deno-lint-ignore no-explicit-any
