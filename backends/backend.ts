@@ -8,6 +8,7 @@
 import { tf } from "../core/tf.ts";
 import { registerBatchNormGradient } from "./batch_norm_grad.ts";
 import { registerElementwiseGradients } from "./elementwise_grads.ts";
+import { registerConstantWeightGradients } from "./constant_weight_grads.ts";
 import { registerNativeKernels } from "./native_kernels.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
 import { registerWebGpuGradients } from "./webgpu_grads.ts";
@@ -115,6 +116,7 @@ export async function initBackend(
   registerWebGpuGradients();
   registerBatchNormGradient();
   registerElementwiseGradients();
+  registerConstantWeightGradients();
   let order: string[];
   let why = "";
   if (asked === "auto") {

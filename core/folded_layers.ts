@@ -314,3 +314,32 @@ export function constantWeightsOf(
   };
   return plan;
 }
+
+let heldConstant = 0;
+
+/**
+ * Runs `fn` with the weights held constant: inside it, no gradient with
+ * respect to a weight is ever read, so the backends may answer the kernels
+ * that compute them (tfjs's fused convolutions compute their filter gradient
+ * eagerly, GraphModels' included) without doing the work. convlens's input
+ * and activation gradients run in this scope.
+ *
+ * @param fn A synchronous function that takes gradients with respect to inputs or activations only.
+ * @returns What `fn` returns.
+ */
+export function holdingWeightsConstant<T>(fn: () => T): T {
+  heldConstant++;
+  try {
+    return fn();
+  } finally {
+    heldConstant--;
+  }
+}
+
+/**
+ * Whether the weights are held constant now (see {@linkcode holdingWeightsConstant}).
+ * @returns True inside `holdingWeightsConstant`.
+ */
+export function weightsHeldConstant(): boolean {
+  return heldConstant > 0;
+}

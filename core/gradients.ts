@@ -16,6 +16,7 @@
  */
 import { tf } from "./tf.ts";
 import type { Edit, Net } from "./net.ts";
+import { holdingWeightsConstant } from "./folded_layers.ts";
 import type { Objective } from "./objective.ts";
 
 /** How the backward pass crosses a ReLU. */
@@ -191,21 +192,22 @@ export function gradient(
   if (dilated.length) throw dilationError(dilated.map((l) => l.name));
   try {
     return tf.tidy(() =>
-      withReluRule(rule, () => {
-        if (wrt === "input") {
-          const { value, grad } = tf.valueAndGrad((input: tf.Tensor) => run(input, {}))(x);
+      withReluRule(rule, () =>
+        holdingWeightsConstant(() => {
+          if (wrt === "input") {
+            const { value, grad } = tf.valueAndGrad((input: tf.Tensor) => run(input, {}))(x);
+            return { value, grad };
+          }
+          // Differentiate with respect to an activation: compute it once, then feed it
+          // back in its own place so that the graph downstream depends on the fed
+          // tensor (and what only leads to it does not run again).
+          const r = net.forward(x, { taps: [wrt], edits, stopAtTaps: true, constantWeights: true });
+          const act = r.taps[wrt];
+          const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
+            tf.tidy(() => run(x, { [net.canonicalLayer(wrt)]: a }))
+          )(act);
           return { value, grad };
-        }
-        // Differentiate with respect to an activation: compute it once, then feed it
-        // back in its own place so that the graph downstream depends on the fed
-        // tensor (and what only leads to it does not run again).
-        const r = net.forward(x, { taps: [wrt], edits, stopAtTaps: true, constantWeights: true });
-        const act = r.taps[wrt];
-        const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
-          tf.tidy(() => run(x, { [net.canonicalLayer(wrt)]: a }))
-        )(act);
-        return { value, grad };
-      })
+        }))
     );
   } catch (err) {
     const message = (err as Error).message ?? "";

@@ -14,6 +14,7 @@ import { gradient, withReluRule } from "../core/gradients.ts";
 import type { Objective } from "../core/objective.ts";
 import { initBackend } from "../backends/mod.ts";
 import { registerBatchNormGradient } from "../backends/batch_norm_grad.ts";
+import { holdingWeightsConstant, weightsHeldConstant } from "../core/folded_layers.ts";
 
 registerBatchNormGradient();
 await tf.setBackend("cpu");
@@ -347,3 +348,45 @@ Deno.test("a Net made only to read a model shares one set of folds per model, fr
   model.dispose();
   assert.equal(tf.memory().numTensors, start);
 });
+
+for (const backend of ["cpu", "wasm"] as const) {
+  Deno.test(`held constant, filter gradients are not computed and input gradients do not change (${backend})`, async () => {
+    await initBackend(backend, { quiet: true });
+    const x = tf.randomNormal([2, 7, 7, 3], 0, 1, "float32", 21);
+    const filter = tf.randomNormal([3, 3, 3, 5], 0, 1, "float32", 22);
+    const dw = tf.randomNormal([3, 3, 3, 2], 0, 1, "float32", 23);
+    const bias = tf.randomNormal([5], 0, 1, "float32", 24);
+    // A fused conv (whose tfjs gradient computes filter and bias gradients
+    // eagerly) and a depthwise conv, as a GraphModel's nodes run them.
+    const f = (v: tf.Tensor, k: tf.Tensor, d: tf.Tensor) =>
+      tf.depthwiseConv2d(
+        tf.fused.conv2d({
+          x: v as tf.Tensor4D,
+          filter: k as tf.Tensor4D,
+          bias,
+          strides: 1,
+          pad: "same",
+        })
+          .slice([0, 0, 0, 0], [-1, -1, -1, 3]),
+        d as tf.Tensor4D,
+        1,
+        "same",
+      ).square().sum() as tf.Scalar;
+    const grads = () => tf.grads(f)([x, filter, dw]);
+    const free = grads();
+    const held = holdingWeightsConstant(grads);
+    close(held[0].dataSync(), free[0].dataSync(), 1e-6, "input gradient");
+    assert.ok(
+      tf.tidy(() => free[1].abs().max().dataSync()[0]) > 0.1,
+      "a real filter gradient outside",
+    );
+    assert.equal(tf.tidy(() => held[1].abs().max().dataSync()[0]), 0, "conv filter gradient held");
+    assert.equal(
+      tf.tidy(() => held[2].abs().max().dataSync()[0]),
+      0,
+      "depthwise filter gradient held",
+    );
+    assert.ok(!weightsHeldConstant(), "the scope ends with its call");
+    tf.dispose([x, filter, dw, bias, ...free, ...held]);
+  });
+}

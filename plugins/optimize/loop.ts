@@ -19,6 +19,7 @@
 import { tf } from "../../core/tf.ts";
 import type { Net } from "../../core/net.ts";
 import { type ReluRule, withReluRule } from "../../core/gradients.ts";
+import { holdingWeightsConstant } from "../../core/folded_layers.ts";
 import { type Random, seededRandom } from "../../core/random.ts";
 import type { Objective } from "../../core/objective.ts";
 import { type Parameterization, pixels } from "./param.ts";
@@ -266,12 +267,17 @@ export async function render(net: Net, options: RenderOptions): Promise<RenderRe
           return objective.perImage({ result, input: x, image: im as tf.Tensor4D });
         };
         let values: tf.Tensor1D | undefined;
-        const gImage = withReluRule(rule, () =>
-          tf.grad((im: tf.Tensor) => {
-            const v = f(im);
-            values = tf.keep(v.clone());
-            return v.sum();
-          })(image)) as tf.Tensor4D;
+        const gImage = withReluRule(
+          rule,
+          () =>
+            holdingWeightsConstant(() =>
+              tf.grad((im: tf.Tensor) => {
+                const v = f(im);
+                values = tf.keep(v.clone());
+                return v.sum();
+              })(image)
+            ),
+        ) as tf.Tensor4D;
         const gParam = tf.grad((q: tf.Tensor) => param.toImage(q))(p, gImage);
         let { param: next, state: nextState } = optimizer.update(p, gParam, state, step);
         if (priors.length) {
