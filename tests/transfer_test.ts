@@ -27,11 +27,13 @@ import {
   layerFeatures,
   measuredSimilarity,
   probeAccuracy,
+  probeEnsembleAccuracy,
   probeEveryLayer,
   setHeadFromProbe,
   trainProbe,
   transferModel,
 } from "../plugins/train/transfer/mod.ts";
+import type { LinearProbe } from "../plugins/train/transfer/probes.ts";
 
 await tf.setBackend("cpu");
 
@@ -228,6 +230,42 @@ Deno.test("probeEveryLayer() names a row per layer and the setHeadFromProbe fold
   x.dispose();
 });
 
+Deno.test("probeEnsembleAccuracy() averages the probes' probabilities: two 2/3 probes vote 3/3", async () => {
+  // scores (x, -x): P(class 0) = sigmoid(2x). Layer a is wrong on example 2 (x = 0.2:
+  // P0 = 0.60), layer b on example 0 (x = -0.2: P0 = 0.40); each is sure where the
+  // other errs (x = +-3: 0.9975 / 0.0025), so the mean is right on all three.
+  const probe: LinearProbe = {
+    kind: "softmax",
+    dims: 1,
+    classes: 2,
+    mean: Float32Array.of(0),
+    std: Float32Array.of(1),
+    weights: Float32Array.of(1, -1),
+    bias: Float32Array.of(0, 0),
+    trainAccuracy: 1,
+    loss: 0,
+  };
+  const xa = tf.tensor4d([3, 3, 0.2], [3, 1, 1, 1]), xb = tf.tensor4d([-0.2, 3, -3], [3, 1, 1, 1]);
+  const a = tensorSource(xa, [0, 0, 1]), b = tensorSource(xb, [0, 0, 1]);
+  const before = tf.memory().numTensors;
+  assert.equal(await probeAccuracy(probe, a), 2 / 3);
+  assert.equal(await probeAccuracy(probe, b), 2 / 3);
+  assert.equal(await probeEnsembleAccuracy([probe, probe], [a, b]), 1);
+  // One probe alone votes as probeAccuracy does.
+  assert.equal(await probeEnsembleAccuracy([probe], [a]), 2 / 3);
+  assert.equal(tf.memory().numTensors, before, "tensors leaked");
+  await assert.rejects(
+    () => probeEnsembleAccuracy([probe], [a, b]),
+    /one feature source per probe/,
+  );
+  const short = xa.slice(0, 2) as tf.Tensor4D;
+  await assert.rejects(
+    () => probeEnsembleAccuracy([probe, probe], [a, tensorSource(short, [0, 0])]),
+    /different numbers of examples/,
+  );
+  tf.dispose([xa, xb, short]);
+});
+
 Deno.test("freezeAllButLast() freezes: frozen weights and batch-norm statistics stay bit-identical", async () => {
   const x = images(32, 6);
   const data = tensorSource(x, Array.from({ length: 32 }, (_, i) => i % 3));
@@ -383,6 +421,14 @@ Deno.test("the transfer plugin names bad lists clearly before it reads any data"
   await assert.rejects(
     runPlugin(net, imgs, transferTable, { perClass: [1], steps: [1] }),
     /at least 2/,
+  );
+  await assert.rejects(
+    runPlugin(net, imgs, transferTable, { perClass: [2], steps: [1], learningRate: [0.01, -1] }),
+    /--learningRate takes one or more rates > 0, got 0.01,-1/,
+  );
+  await assert.rejects(
+    runPlugin(net, imgs, transferTable, { perClass: [2], steps: [1], fineTuneRate: [] }),
+    /--fineTuneRate takes one or more rates > 0, got none/,
   );
   tf.dispose([imgs.pixels, imgs.x]);
   model.dispose();

@@ -317,3 +317,57 @@ export function bestProbeRow(rows: readonly LayerProbeRow[]): LayerProbeRow {
   const score = (r: LayerProbeRow) => Math.max(r.softmax, r.svm);
   return rows.reduce((a, r) => score(r) > score(a) ? r : a);
 }
+
+/**
+ * The accuracy of several probes voting together: each probe's softmax
+ * probabilities on its own layer's features, averaged, then the argmax
+ * (the lecture's "linear classifiers from different stages", all of them at
+ * once; an ensemble of per-layer probes, as in Alain & Bengio's probes read
+ * side by side).
+ *
+ * @param probes The probes, one per layer.
+ * @param sources Each probe's features of the same examples, in the same order.
+ * @returns The share the averaged probabilities classify right.
+ * @throws {RangeError} for no probes, a count mismatch, or sources of different sizes.
+ */
+export async function probeEnsembleAccuracy(
+  probes: readonly LinearProbe[],
+  sources: readonly DataSource[],
+): Promise<number> {
+  if (probes.length === 0 || probes.length !== sources.length) {
+    throw new RangeError(
+      `Give one feature source per probe (got ${probes.length} probes and ${sources.length} ` +
+        "sources), at least one of each",
+    );
+  }
+  const n = sources[0].size;
+  if (sources.some((s) => s.size !== n)) {
+    throw new RangeError(
+      "The feature sources hold different numbers of examples: give the same examples",
+    );
+  }
+  if (n === 0) return NaN;
+  let sum: tf.Tensor2D | undefined;
+  let labels: tf.Tensor1D | undefined;
+  try {
+    for (const [k, probe] of probes.entries()) {
+      const { x, y } = await readFeatures(sources[k]);
+      const next = tf.tidy(() => {
+        const p = tf.softmax(probeScores(probe, x)) as tf.Tensor2D;
+        return sum ? sum.add(p) as tf.Tensor2D : p;
+      });
+      x.dispose();
+      sum?.dispose();
+      sum = next;
+      if (labels) y.dispose();
+      else labels = y;
+    }
+    const right = tf.tidy(() => sum!.argMax(1).equal(labels!).sum());
+    const count = (await right.data())[0];
+    right.dispose();
+    return count / n;
+  } finally {
+    sum?.dispose();
+    labels?.dispose();
+  }
+}

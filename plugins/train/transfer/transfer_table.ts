@@ -11,15 +11,26 @@
  * 10, 100 and 1,000 training examples per class, each drawn under 3 seeds,
  * five strategies are measured by test accuracy:
  *
- * - `scratch`: the same architecture trained from random weights;
+ * - `scratch`: the same architecture trained from random weights, at its
+ *   best: the same shift-and-flip augmentation, step budget and cosine
+ *   schedule as fine-tuning gets, its Adam rate chosen from `--learningRate`
+ *   on a held-out fifth of the training draw, then trained on the whole draw;
  * - `linear-top`: softmax regression on the base's top layer (`fc1`);
- * - `stages`: softmax regression on the best earlier layer (input pixels,
- *   convs, pools), chosen on a held-out fifth of the training draw (each
- *   probe's L2 strength is chosen there too, from `--l2`);
+ * - `stages`: the lecture's "linear classifiers from different stages":
+ *   softmax regression on the best earlier layer (input pixels, convs,
+ *   pools) or all layers' probes voting together (their probabilities
+ *   averaged), whichever scores best on the held-out fifth (each probe's L2
+ *   strength is chosen there too, from `--l2`);
  * - `fine-tune-few` / `fine-tune-many`: the base nested in a new model,
- *   all but its last 2 (or 4) weight layers frozen (frozen batch norm in
+ *   all but its last 2 (or all 6) weight layers frozen (frozen batch norm in
  *   inference mode), the head started from the top-layer probe (LP-FT), then
- *   trained with `fit`.
+ *   trained with `fit` under the same augmentation, budget and schedule.
+ *
+ * Every choice (rates, stage, L2) is made on the held-out fifth of the draw,
+ * never on test images. Pilots on one draw of the similar target at 100 per
+ * class (README, Transfer learning) found that what makes the base better
+ * (width, batch norm, longer training) makes the same net trained from
+ * scratch better by as much or more, so the base stays small.
  *
  * The advisor (`advisor.ts`) names the lecture's strategy for each cell from
  * the data per class and a measured similarity (the top layer's probe
@@ -48,7 +59,7 @@ import { loadNet, saveLayersModel } from "../../../core/load.ts";
 import { mixSeed } from "../../../core/random.ts";
 import { linePlot } from "../../../core/plots/plot.ts";
 import { layerFeatures, probeableLayers } from "./features.ts";
-import { probeAccuracy, trainProbe } from "./probes.ts";
+import { type LinearProbe, probeAccuracy, probeEnsembleAccuracy, trainProbe } from "./probes.ts";
 import { fineTune, lastLayersWithWeights, setHeadFromProbe, transferModel } from "./fine_tune.ts";
 import { classSubset, drawPerClass } from "./splits.ts";
 import type { Mergeable, StatePayload } from "../../../core/jobs/mergeable.ts";
@@ -72,7 +83,7 @@ export const TRANSFER_PARAMS = {
   },
   steps: {
     type: "numbers",
-    default: [60, 150, 300] as number[],
+    default: [200, 600, 1000] as number[],
     help: "optimizer steps of each scratch and fine-tuning run, one per perClass entry",
   },
   strategies: {
@@ -89,11 +100,23 @@ export const TRANSFER_PARAMS = {
     help: "similar (Fashion-MNIST 5-9), different (MNIST) or both",
   },
   testCount: { type: "integer", default: 2000, min: 10, help: "test images per target" },
-  baseEpochs: { type: "integer", default: 2, min: 1, max: 50, help: "epochs of the base" },
+  baseEpochs: { type: "integer", default: 4, min: 1, max: 50, help: "epochs of the base" },
   baseAugment: {
     type: "boolean",
-    default: false,
+    default: true,
     help: "train the base with shifts of up to 2 pixels and mirroring (the fashion recipe's)",
+  },
+  width: {
+    type: "integer",
+    default: 1,
+    min: 1,
+    max: 8,
+    help: "channel multiplier of the base (and of scratch): 1 is 8/8/16/16/32 convs, fc1 64",
+  },
+  augment: {
+    type: "boolean",
+    default: true,
+    help: "shift (2 pixels) and mirror the training draw in scratch and fine-tuning runs",
   },
   baseCount: {
     type: "integer",
@@ -105,20 +128,28 @@ export const TRANSFER_PARAMS = {
   few: { type: "integer", default: 2, min: 1, max: 6, help: "weight layers fine-tune-few trains" },
   many: {
     type: "integer",
-    default: 4,
+    default: 6,
     min: 1,
     max: 6,
     help: "weight layers fine-tune-many trains",
   },
-  learningRate: { type: "number", default: 0.001, min: 0, help: "Adam rate from scratch" },
-  fineTuneRate: { type: "number", default: 0.0003, min: 0, help: "Adam rate of fine-tuning" },
+  learningRate: {
+    type: "numbers",
+    default: [0.003, 0.01] as number[],
+    help: "peak Adam rates from scratch; with several, the best on the held-out fifth is used",
+  },
+  fineTuneRate: {
+    type: "numbers",
+    default: [0.002] as number[],
+    help: "peak Adam rates of fine-tuning; with several, the best on the held-out fifth is used",
+  },
   l2: {
     type: "numbers",
     default: [0.001, 0.01, 0.1] as number[],
     help: "L2 strengths tried per probe, the best chosen on a held-out fifth of the draw",
   },
   probeSteps: { type: "integer", default: 200, min: 1, help: "full-batch Adam steps per probe" },
-  dims: { type: "integer", default: 512, min: 1, help: "most features per probed layer" },
+  dims: { type: "integer", default: 2048, min: 1, help: "most features per probed layer" },
   cache: {
     type: "string",
     default: "out/transfer-base",
@@ -140,29 +171,32 @@ const INPUT = {
 
 /**
  * The base's feature layers (conv1 .. fc1), initializers seeded: conv1, conv2
- * (8), pool1, conv3, conv4 (16), pool2, conv5 (32), pool3, flatten, fc1 (64).
- * Small and without batch norm so that the 54 training runs of the table fit
- * a busy 2-core machine (training-mode batch norm doubled a step's time on
- * WASM here); the fine-tuning code's frozen batch norm is tested on its own.
+ * (8), pool1, conv3, conv4 (16), pool2, conv5 (32), pool3, flatten, fc1 (64),
+ * each width times `width`. Small and without batch norm so that the 90
+ * training runs of the table fit a busy 2-core machine (training-mode batch
+ * norm doubled a step's time on WASM here, and on the pilots a batch-norm
+ * base helped scratch more than transfer); the fine-tuning code's frozen
+ * batch norm is tested on its own.
  *
  * @param seed Seed of the initializers.
+ * @param width Channel (and fc1 unit) multiplier. @default 1
  * @returns The layers as a Sequential on 28x28x1 images in [0, 1].
  */
-export function buildTransferFeatures(seed: number): tf.Sequential {
+export function buildTransferFeatures(seed: number, width = 1): tf.Sequential {
   let s = seed * 1000 + 900;
   const m = tf.sequential({ name: "features" });
-  m.add(conv3x3("conv1", 8, ++s, [28, 28, 1]));
-  m.add(conv3x3("conv2", 8, ++s));
+  m.add(conv3x3("conv1", 8 * width, ++s, [28, 28, 1]));
+  m.add(conv3x3("conv2", 8 * width, ++s));
   m.add(tf.layers.maxPooling2d({ name: "pool1", poolSize: 2 }));
-  m.add(conv3x3("conv3", 16, ++s));
-  m.add(conv3x3("conv4", 16, ++s));
+  m.add(conv3x3("conv3", 16 * width, ++s));
+  m.add(conv3x3("conv4", 16 * width, ++s));
   m.add(tf.layers.maxPooling2d({ name: "pool2", poolSize: 2 }));
-  m.add(conv3x3("conv5", 32, ++s));
+  m.add(conv3x3("conv5", 32 * width, ++s));
   m.add(tf.layers.maxPooling2d({ name: "pool3", poolSize: 2 }));
   m.add(tf.layers.flatten({ name: "flatten" }));
   m.add(tf.layers.dense({
     name: "fc1",
-    units: 64,
+    units: 64 * width,
     activation: "relu",
     kernelInitializer: tf.initializers.heNormal({ seed: ++s }),
   }));
@@ -174,10 +208,11 @@ export function buildTransferFeatures(seed: number): tf.Sequential {
  *
  * @param seed Seed of the initializers.
  * @param classes Output classes.
+ * @param width Channel multiplier of the features. @default 1
  * @returns The model.
  */
-export function buildTransferNet(seed: number, classes: number): tf.Sequential {
-  const m = buildTransferFeatures(seed);
+export function buildTransferNet(seed: number, classes: number, width = 1): tf.Sequential {
+  const m = buildTransferFeatures(seed, width);
   m.add(tf.layers.dense({
     name: "logits",
     units: classes,
@@ -223,7 +258,8 @@ async function trainedBase(
   test: DataSource,
   note: (s: string) => void,
 ): Promise<{ weights: Map<string, tf.Tensor[]>; accuracy: number; cached: boolean }> {
-  const key = `base-v2-n${p.baseCount}-e${p.baseEpochs}${p.baseAugment ? "-aug" : ""}-s${seed}`;
+  const key = `base-v2-n${p.baseCount}-e${p.baseEpochs}${p.baseAugment ? "-aug" : ""}` +
+    `${p.width === 1 ? "" : `-w${p.width}`}-s${seed}`;
   const dir = p.cache === "none" ? undefined : `${p.cache.replace(/\/+$/, "")}/${key}`;
   let model: tf.LayersModel | undefined;
   let accuracy: number;
@@ -239,7 +275,7 @@ async function trainedBase(
     }
   }
   if (!model) {
-    const m = buildTransferNet(seed, 5);
+    const m = buildTransferNet(seed, 5, p.width);
     const data = subset(train, Array.from({ length: p.baseCount }, (_, i) => i), train.name);
     await fit(m, data, {
       epochs: p.baseEpochs,
@@ -277,11 +313,14 @@ async function trainedBase(
 }
 
 /** A fresh copy of the trained feature layers. */
-function featuresFrom(weights: ReadonlyMap<string, tf.Tensor[]>): tf.Sequential {
-  const m = buildTransferFeatures(0);
+function featuresFrom(weights: ReadonlyMap<string, tf.Tensor[]>, width: number): tf.Sequential {
+  const m = buildTransferFeatures(0, width);
   for (const [name, w] of weights) m.getLayer(name).setWeights(w);
   return m;
 }
+
+/** What the `stage picked` column names when every stage's probe votes. */
+const ALL_STAGES = "all stages";
 
 interface Target {
   key: "similar" | "different";
@@ -328,6 +367,8 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
     baseEpochs: 1,
     testCount: 500,
     probeSteps: 100,
+    learningRate: [0.01],
+    dims: 512,
   }],
   async run(ctx, p) {
     const { value } = await transferCells.scan(ctx, p, WHOLE);
@@ -349,6 +390,8 @@ export interface TransferCell {
   drawn: number;
   /** Optimizer steps of each training run. */
   steps: number;
+  /** The scratch rate chosen on the held-out fifth (0 where scratch was not measured). */
+  scratchRate?: number;
 }
 
 /**
@@ -463,6 +506,19 @@ const transferCells = {
     if (p.l2.length === 0 || p.l2.some((v) => !(v >= 0))) {
       throw new RangeError(`transfer: --l2 takes numbers >= 0, got ${p.l2.join(",")}`);
     }
+    for (
+      const [name, list] of [["learningRate", p.learningRate], [
+        "fineTuneRate",
+        p.fineTuneRate,
+      ]] as const
+    ) {
+      if (list.length === 0 || list.some((v) => !(v > 0 && Number.isFinite(v)))) {
+        throw new RangeError(
+          `transfer: --${name} takes one or more rates > 0, got ${list.join(",") || "none"}, ` +
+            "e.g. 0.003,0.01",
+        );
+      }
+    }
     if (p.perClass.some((v) => v < 2)) {
       throw new RangeError("transfer: --perClass entries must be at least 2 (one is held out)");
     }
@@ -518,7 +574,7 @@ const transferCells = {
         const span = p.perClass.length * p.seeds;
         if (t * span >= hi || (t + 1) * span <= lo) continue;
         const k = target.pool.classes.length;
-        const fnet = featuresFrom(weights);
+        const fnet = featuresFrom(weights, p.width);
         const net = Net.fromModel(fnet, { input: INPUT }, "transfer base features");
         const layers = probeableLayers(net);
         const top = "fc1";
@@ -544,54 +600,106 @@ const transferCells = {
             // strength per layer, then the best earlier layer.
             const valAcc = new Map<string, number>();
             const bestL2 = new Map<string, number>();
+            // Each layer's best probe on the other four fifths: the ensemble's vote
+            // on the held-out fifth, and the heads of fine-tuning's rate trials.
+            const innerProbe = new Map<string, LinearProbe>();
             for (const layer of layers) {
               const f = feats.get(layer)!;
               const fit = subset(f, inner.train), held = subset(f, inner.rest);
               for (const l2 of p.l2) {
-                const a = await probeAccuracy(await trainProbe(fit, { ...probe, l2 }), held);
+                const trained = await trainProbe(fit, { ...probe, l2 });
+                const a = await probeAccuracy(trained, held);
                 if (!(a <= (valAcc.get(layer) ?? -1))) {
                   valAcc.set(layer, a);
                   bestL2.set(layer, l2);
+                  innerProbe.set(layer, trained);
                 }
               }
             }
             const earlier = layers.filter((l) => l !== top);
-            const stage = earlier.reduce((a, b) => valAcc.get(b)! > valAcc.get(a)! ? b : a);
+            const single = earlier.reduce((a, b) => valAcc.get(b)! > valAcc.get(a)! ? b : a);
+            const ensembleAcc = await probeEnsembleAccuracy(
+              layers.map((l) => innerProbe.get(l)!),
+              layers.map((l) => subset(feats.get(l)!, inner.rest)),
+            );
+            // The vote of every stage only where it beats the best single stage.
+            const stage = ensembleAcc > valAcc.get(single)! ? ALL_STAGES : single;
             stageLayer[t][i].push(stage);
             similarity[t][i].push(measuredSimilarity(valAcc.get(top)!, [...valAcc.values()]));
-            const topProbe = await trainProbe(feats.get(top)!, { ...probe, l2: bestL2.get(top)! });
-            const stageProbe = await trainProbe(feats.get(stage)!, {
-              ...probe,
-              l2: bestL2.get(stage)!,
-            });
+            const fullProbe = (layer: string) =>
+              trainProbe(feats.get(layer)!, { ...probe, l2: bestL2.get(layer)! });
+            const topProbe = await fullProbe(top);
+            let stagesAcc: number;
+            if (stage === ALL_STAGES) {
+              const all: LinearProbe[] = [];
+              for (const l of layers) all.push(l === top ? topProbe : await fullProbe(l));
+              stagesAcc = await probeEnsembleAccuracy(all, layers.map((l) => testFeatures.get(l)!));
+            } else {
+              stagesAcc = await probeAccuracy(await fullProbe(stage), testFeatures.get(stage)!);
+            }
             const measured: Record<TransferStrategy, number> = {
               scratch: NaN,
               "linear-top": await probeAccuracy(topProbe, testFeatures.get(top)!),
-              stages: await probeAccuracy(stageProbe, testFeatures.get(stage)!),
+              stages: stagesAcc,
               "fine-tune-few": NaN,
               "fine-tune-many": NaN,
             };
-            const batchSize = Math.min(32, Math.floor(train.size / 2));
-            const perEpoch = Math.floor(train.size / batchSize);
-            const epochs = Math.max(1, Math.round(p.steps[i] / perEpoch));
-            stepsRun[t][i] = epochs * perEpoch;
-            const scratch = strategies.includes("scratch")
-              ? buildTransferNet(seed & 0xffff, k)
-              : undefined;
-            try {
-              if (scratch) {
-                await fit(scratch, train, {
-                  epochs,
-                  batchSize,
-                  seed,
-                  optimizer: { name: "adam" },
-                  schedule: { learningRate: p.learningRate },
-                  logits: "logits",
-                });
-                measured.scratch = (await evaluate(scratch, target.test)).accuracy;
+            // Every training run of the draw (scratch, fine-tuning, their rate trials
+            // on four fifths) gets the same step budget, augmentation and schedule.
+            const runOptions = (data: DataSource, rate: number) => {
+              const batchSize = Math.min(32, Math.floor(data.size / 2));
+              const perEpoch = Math.floor(data.size / batchSize);
+              const epochs = Math.max(1, Math.round(p.steps[i] / perEpoch));
+              return {
+                epochs,
+                batchSize,
+                seed,
+                optimizer: { name: "adam" as const },
+                schedule: { kind: "cosine" as const, learningRate: rate, finalFraction: 0.02 },
+                ...(p.augment ? { augment: shiftFlip({ maxShift: 2, flip: true }) } : {}),
+                steps: epochs * perEpoch,
+              };
+            };
+            stepsRun[t][i] = runOptions(train, 1).steps;
+            const fitPart = subset(train, inner.train), heldPart = subset(train, inner.rest);
+            // The rate whose run on four fifths scores best on the held-out fifth.
+            const chooseRate = async (
+              rates: readonly number[],
+              trial: (data: DataSource, rate: number) => Promise<tf.LayersModel>,
+            ): Promise<number> => {
+              if (rates.length === 1) return rates[0];
+              let best = rates[0], bestAcc = -1;
+              for (const rate of rates) {
+                const m = await trial(fitPart, rate);
+                try {
+                  const a = (await evaluate(m, heldPart)).accuracy;
+                  if (a > bestAcc) [best, bestAcc] = [rate, a];
+                } finally {
+                  m.dispose();
+                }
               }
-            } finally {
-              scratch?.dispose();
+              return best;
+            };
+            const trainScratch = async (data: DataSource, rate: number) => {
+              const m = buildTransferNet(seed & 0xffff, k, p.width);
+              try {
+                const { steps: _, ...o } = runOptions(data, rate);
+                await fit(m, data, { ...o, logits: "logits" });
+                return m;
+              } catch (err) {
+                m.dispose();
+                throw err;
+              }
+            };
+            let scratchRate = 0;
+            if (strategies.includes("scratch")) {
+              scratchRate = await chooseRate(p.learningRate, trainScratch);
+              const scratch = await trainScratch(train, scratchRate);
+              try {
+                measured.scratch = (await evaluate(scratch, target.test)).accuracy;
+              } finally {
+                scratch.dispose();
+              }
             }
             for (
               const [which, layersToTrain] of [["fine-tune-few", p.few], [
@@ -600,18 +708,28 @@ const transferCells = {
               ]] as const
             ) {
               if (!strategies.includes(which)) continue;
-              const model = transferModel(featuresFrom(weights), k, { seed });
+              const tune = async (data: DataSource, rate: number, head: LinearProbe) => {
+                const m = transferModel(featuresFrom(weights, p.width), k, { seed });
+                try {
+                  setHeadFromProbe(m, head);
+                  const { steps: _, ...o } = runOptions(data, rate);
+                  await fineTune(m, data, {
+                    ...o,
+                    trainLast: lastLayersWithWeights(m, layersToTrain),
+                    onWarning: (w) => ctx.warn(w),
+                  });
+                  return m;
+                } catch (err) {
+                  m.dispose();
+                  throw err;
+                }
+              };
+              const rate = await chooseRate(
+                p.fineTuneRate,
+                (data, r) => tune(data, r, innerProbe.get(top)!),
+              );
+              const model = await tune(train, rate, topProbe);
               try {
-                setHeadFromProbe(model, topProbe);
-                await fineTune(model, train, {
-                  trainLast: lastLayersWithWeights(model, layersToTrain),
-                  epochs,
-                  batchSize,
-                  seed,
-                  optimizer: { name: "adam" },
-                  schedule: { learningRate: p.fineTuneRate },
-                  onWarning: (w) => ctx.warn(w),
-                });
                 measured[which] = (await evaluate(model, target.test)).accuracy;
                 // The last fine-tuned model rides on the result (saved as
                 // transfer-model/), for Part-1 plugins to explain.
@@ -638,6 +756,7 @@ const transferCells = {
               stage,
               drawn: drawn[t][i],
               steps: stepsRun[t][i],
+              scratchRate,
             });
             ctx.progress(++done, hi - lo);
           }
@@ -676,7 +795,7 @@ const transferCells = {
     const r = new Result("transfer", "Transfer learning: the 2x2 table, measured");
     for (const n of s.notes) r.note(n);
     if (s.model) {
-      const model = transferModel(buildTransferFeatures(0), s.model.classes, {
+      const model = transferModel(buildTransferFeatures(0, p.width), s.model.classes, {
         seed: s.model.seed,
       });
       try {
@@ -703,6 +822,12 @@ const transferCells = {
     );
     const drawn = targets.map((_, t) => p.perClass.map((_, i) => cellAt(t, i).at(-1)!.drawn));
     const stepsRun = targets.map((_, t) => p.perClass.map((_, i) => cellAt(t, i).at(-1)!.steps));
+    const scratchRates = targets.map((_, t) =>
+      p.perClass.map((_, i) => {
+        const chosen = cellAt(t, i).map((c) => c.scratchRate ?? 0).filter((v) => v > 0);
+        return chosen.length ? [...new Set(chosen)].join(",") : "-";
+      })
+    );
 
     // The table, the advisor, the figures.
     const pct = (v: number) => Number((100 * v).toFixed(2));
@@ -744,6 +869,7 @@ const transferCells = {
           advice.strategy,
           exact ? "yes" : close ? "within noise" : advJ < 0 ? "not measured" : "no",
           [...new Set(stageLayer[t][i])].join(","),
+          scratchRates[t][i],
         ]);
         r.figure(`${target.key}${perClass}Best`, bestSt);
         r.figure(`${target.key}${perClass}Gain`, gain);
@@ -770,10 +896,14 @@ const transferCells = {
     const acc0 = pct(base.accuracy);
     r.table(
       `Test accuracy (%, mean ± std over ${p.seeds} draws) of each strategy; base: Fashion-MNIST ` +
-        `0-4, ${p.baseCount} images, ${p.baseEpochs} epochs, test accuracy ${acc0}%; ` +
-        "batches of 32 (half the draw when smaller), Adam; gain = best transfer minus " +
-        "scratch, in points; similarity = top-layer probe accuracy over the best layer's " +
-        "on a held-out fifth of the draw",
+        `0-4, ${p.baseCount} images, ${p.baseEpochs} epochs` +
+        `${p.baseAugment ? " (shifted and mirrored)" : ""}, width x${p.width}, test accuracy ` +
+        `${acc0}%; scratch and fine-tuning: batches of 32 (half the draw when smaller), Adam ` +
+        `on a cosine schedule${p.augment ? ", shifts of 2 pixels and mirroring" : ""}, ` +
+        `scratch's rate chosen from ${p.learningRate.join(",")} and fine-tuning's from ` +
+        `${p.fineTuneRate.join(",")} on a held-out fifth of the draw; gain = best transfer ` +
+        "minus scratch, in points; similarity = top-layer probe accuracy over the best " +
+        "layer's on the held-out fifth",
       [
         "target",
         "per class",
@@ -787,6 +917,7 @@ const transferCells = {
         "advisor",
         "advisor matched",
         "stage picked",
+        "scratch rate",
       ],
       rows,
     );
