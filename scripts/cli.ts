@@ -459,9 +459,10 @@ export async function main(args: string[]): Promise<number> {
       seed,
       inputs,
       labels: labels.length ? labels : undefined,
-      // A sharded job streams its data set itself (its --count is the plugin's):
-      // the Lens's input images would hold the whole set in memory.
-      count: jobs.job ? 1 : count,
+      // A sharded job streams its data set itself (its --count is the plugin's),
+      // also when run whole: the Lens's input images would hold the whole set in
+      // memory (they are the first --count of the same data set).
+      count: jobs.job || SHARDED_JOBS.some((j) => j.plugin.name === plugin.name) ? 1 : count,
       data: v.data as string | undefined,
       convert: v.convert as boolean | undefined,
       progress: !v.quiet,

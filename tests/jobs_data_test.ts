@@ -208,3 +208,84 @@ Deno.test("an in-memory source read through batches with prefetch covers every e
   assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   x.dispose();
 });
+
+/** IDX bytes of `n` h x w images (pixel values from the index), and their labels. */
+function idxBytes(n: number, h: number, w: number): { images: Uint8Array; labels: Uint8Array } {
+  const images = new Uint8Array(16 + n * h * w);
+  const view = new DataView(images.buffer);
+  view.setUint32(0, 0x0803);
+  [n, h, w].forEach((d, i) => view.setUint32(4 + 4 * i, d));
+  for (let i = 0; i < n * h * w; i++) images[16 + i] = (i * 37 + Math.floor(i / 7)) % 256;
+  const labels = new Uint8Array(8 + n);
+  new DataView(labels.buffer).setUint32(0, 0x0801);
+  new DataView(labels.buffer).setUint32(4, n);
+  for (let i = 0; i < n; i++) labels[8 + i] = i % 3;
+  return { images, labels };
+}
+
+async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+Deno.test("IDX images read by index from disk (gzipped: from a cache file made once) equal the in-memory source", async () => {
+  const { idxSource, parseIdx } = await import("../core/data/idx.ts");
+  const { idxFileSource } = await import("../core/data/idx_file.ts");
+  const dir = await Deno.makeTempDir({ prefix: "convlens-jobs-idx-" });
+  const before = tf.memory().numTensors;
+  try {
+    const { images, labels } = idxBytes(50, 5, 4);
+    await Deno.writeFile(`${dir}/img`, images);
+    await Deno.writeFile(`${dir}/img.gz`, await gzip(images));
+    const y = await parseIdx(labels, "labels");
+    const classes = ["a", "b", "c"];
+    const mem = idxSource(await parseIdx(images, "images"), y, classes, "mem");
+    const cache = `${dir}/cache`;
+    // Runs, repeats, reversed and scattered indices.
+    const order = [0, 1, 2, 3, 49, 48, 10, 10, 11, 30, 31, 32, 5];
+    for (const path of [`${dir}/img`, `${dir}/img.gz`]) {
+      const file = await idxFileSource(path, y, classes, "file", { cacheDir: cache });
+      assert.equal(file.size, 50);
+      assert.deepEqual(file.shape, [5, 4, 1]);
+      const a = await file.batch(order), b = await mem.batch(order);
+      assert.deepEqual(Array.from(await a.x.data()), Array.from(await b.x.data()), path);
+      assert.deepEqual(Array.from(await a.y.data()), Array.from(await b.y.data()));
+      tf.dispose([a.x, a.y, b.x, b.y]);
+      await assert.rejects(() => file.batch([50]), /index 50 is out of range/);
+    }
+    // The gzipped file was decompressed once: a second source reuses the cache file,
+    // and a truncated cache file is made again.
+    const [cached] = await Array.fromAsync(Deno.readDir(cache));
+    assert.equal((await Deno.stat(`${cache}/${cached.name}`)).size, images.length);
+    await Deno.writeFile(`${cache}/${cached.name}`, images.subarray(0, 100));
+    const again = await idxFileSource(`${dir}/img.gz`, y, classes, "file", { cacheDir: cache });
+    const c = await again.batch([49]);
+    const d = await mem.batch([49]);
+    assert.deepEqual(Array.from(await c.x.data()), Array.from(await d.x.data()));
+    tf.dispose([c.x, c.y, d.x, d.y]);
+    assert.equal((await Deno.stat(`${cache}/${cached.name}`)).size, images.length);
+    assert.equal(tf.memory().numTensors, before, "tensors leaked");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Fashion-MNIST read by index from its cache file equals the IDX file parsed in memory", async () => {
+  const { fashionMnist, FASHION_CLASSES, FASHION_DIR } = await import(
+    "../core/data/fashion_mnist.ts"
+  );
+  const { idxSource, readIdx } = await import("../core/data/idx.ts");
+  const test = await fashionMnist("test");
+  const mem = idxSource(
+    await readIdx(`${FASHION_DIR}/t10k-images-idx3-ubyte.gz`),
+    await readIdx(`${FASHION_DIR}/t10k-labels-idx1-ubyte.gz`),
+    FASHION_CLASSES,
+    "in memory",
+  );
+  assert.equal(test.size, 10_000);
+  const order = [9999, 0, 1, 2, 5000, 17, 18, 4242];
+  const a = await test.batch(order), b = await mem.batch(order);
+  assert.deepEqual(Array.from(await a.x.data()), Array.from(await b.x.data()));
+  assert.deepEqual(Array.from(await a.y.data()), Array.from(await b.y.data()));
+  tf.dispose([a.x, a.y, b.x, b.y]);
+});

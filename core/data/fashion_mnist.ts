@@ -4,7 +4,10 @@
  * The IDX files come from Debian's `dataset-fashion-mnist` package
  * (`/usr/share/datasets/fashion-mnist/`); `CONVLENS_FASHION_MNIST` names another
  * folder holding the same four files (as published by Zalando Research, gzipped
- * or not).
+ * or not). The images are read by index from the file, a batch at a time
+ * (a gzipped file is decompressed once into a cache file, see `idx_file.ts`);
+ * without a writable cache folder they are held in memory (47 MB for the
+ * training split).
  *
  * @example The test split
  * ```ts ignore
@@ -16,6 +19,7 @@
  * @module
  */
 import { idxSource, readIdx } from "./idx.ts";
+import { idxFileSource } from "./idx_file.ts";
 import type { DataSource } from "./source.ts";
 
 /** The ten classes, in label order. */
@@ -73,15 +77,26 @@ async function load(split: FashionSplit): Promise<DataSource> {
         "CONVLENS_FASHION_MNIST to their folder",
     );
   }
-  const [x, y] = await Promise.all([readIdx(images), readIdx(labels)]);
+  const y = await readIdx(labels);
+  const name = `fashion-mnist ${split}`;
+  let source: DataSource;
+  try {
+    // Read by index from the (decompressed, cached) file: a batch in memory, not 47 MB.
+    source = await idxFileSource(images, y, FASHION_CLASSES, name);
+  } catch {
+    // No writable cache folder (no permission, no space, no HOME): the whole
+    // file in memory, which also reports a file that is not IDX.
+    source = idxSource(await readIdx(images), y, FASHION_CLASSES, name);
+  }
   const expected = split === "train" ? 60_000 : 10_000;
-  if (x.dims[0] !== expected || x.dims[1] !== 28 || x.dims[2] !== 28) {
+  const [h, w] = source.shape;
+  if (source.size !== expected || h !== 28 || w !== 28) {
     throw new Error(
-      `${images} holds ${x.dims.join("x")} images, not ${expected}x28x28: ` +
+      `${images} holds ${source.size}x${h}x${w} images, not ${expected}x28x28: ` +
         "it is not Fashion-MNIST's " + split + " split",
     );
   }
-  return idxSource(x, y, FASHION_CLASSES, `fashion-mnist ${split}`);
+  return source;
 }
 
 /**

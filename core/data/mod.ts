@@ -19,6 +19,7 @@
 export * from "./source.ts";
 export * from "./prefetch.ts";
 export * from "./idx.ts";
+export * from "./idx_file.ts";
 export * from "./image_folder.ts";
 export * from "./fashion_mnist.ts";
 export * from "./dataset_for.ts";
