@@ -390,3 +390,20 @@ for (const backend of ["cpu", "wasm"] as const) {
     tf.dispose([x, filter, dw, bias, ...free, ...held]);
   });
 }
+
+Deno.test("after a training-mode pass moves the batch-norm averages, the folds use the new ones (inference mode)", async () => {
+  await initBackend("cpu", { quiet: true });
+  const model = bnNet(6);
+  const net = Net.fromModel(model);
+  const x = tf.randomUniform([4, 9, 9, 3], 0, 1, "float32", 31);
+  const first = net.forward(x).output;
+  // Training mode normalizes by the batch's own statistics and moves the
+  // moving averages (momentum 0.99), as fit does.
+  for (let i = 0; i < 3; i++) tf.tidy(() => model.apply(x, { training: true }) as tf.Tensor);
+  const after = net.forward(x).output;
+  const want = model.predict(x) as tf.Tensor;
+  close(after.dataSync(), want.dataSync(), 1e-5, "folded vs the model in inference mode");
+  assert.ok(tf.tidy(() => after.sub(first).abs().max().dataSync()[0]) > 1e-4, "the averages moved");
+  tf.dispose([x, first, after, want]);
+  net.dispose();
+});
