@@ -110,10 +110,12 @@ if (import.meta.main) {
     "input grad b1": () => grad(x1, score),
     "input grad b8": () => grad(x8, score),
     "grad-cam b1": () => {
-      const a = net.forward(x1, { taps: [arch.cam], stopAtTaps: true }).taps[arch.cam];
-      const g = grad(x1, score, arch.cam);
-      const cam = tf.tidy(() => tf.relu(a.mul(g.mean([1, 2], true)).sum(3)));
-      tf.dispose([a, g]);
+      const { grad: g, value, activation: a } = gradient(net, x1, score, {
+        wrt: arch.cam,
+        activation: true,
+      });
+      const cam = tf.tidy(() => tf.relu(a!.mul(g.mean([1, 2], true)).sum(3)));
+      tf.dispose([a!, g, value]);
       return cam;
     },
     "smoothgrad 16": () => {

@@ -110,6 +110,11 @@ export interface GradientOptions {
   wrt?: string;
   /** Edits applied during the forward pass (e.g. keep one neuron). @default {} */
   edits?: Readonly<Record<string, Edit>>;
+  /**
+   * Also return the activation at `wrt` (a layer), which the gradient computes
+   * on its way (Grad-CAM weighs it by the gradient). @default false
+   */
+  activation?: boolean;
 }
 
 /** The gradient and the objective's value. */
@@ -118,6 +123,8 @@ export interface GradientResult {
   grad: tf.Tensor;
   /** The objective's value: the sum of its per-image values. */
   value: tf.Scalar;
+  /** The activation at `wrt`, when asked for with a layer as `wrt`. */
+  activation?: tf.Tensor;
 }
 
 /**
@@ -206,7 +213,7 @@ export function gradient(
           const { value, grad } = tf.valueAndGrad((a: tf.Tensor) =>
             tf.tidy(() => run(x, { [net.canonicalLayer(wrt)]: a }))
           )(act);
-          return { value, grad };
+          return options.activation ? { value, grad, activation: act } : { value, grad };
         }))
     );
   } catch (err) {

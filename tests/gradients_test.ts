@@ -41,6 +41,14 @@ Deno.test("gradient() with respect to a layer gives the downstream weights", asy
   const { grad, value } = gradient(net, x, score, { wrt: "conv" });
   assert.deepEqual(grad.shape, [1, 1, 2, 2]);
   assert.deepEqual(Array.from(await grad.data()), [1, 2, -1, -2]);
+  // Asked for, the activation it differentiated at comes back too: the conv's
+  // pre-activations [2, -2, -3, 3] through its ReLU.
+  const before = tf.memory().numTensors;
+  const r = gradient(net, x, score, { wrt: "conv", activation: true });
+  assert.deepEqual(Array.from(await r.activation!.data()), [2, 0, 0, 3]);
+  assert.deepEqual(Array.from(await r.grad.data()), [1, 2, -1, -2]);
+  tf.dispose([r.grad, r.value, r.activation!]);
+  assert.equal(tf.memory().numTensors, before);
   tf.dispose([grad, value, x]);
   net.dispose();
 });

@@ -67,16 +67,17 @@ export function gradCamMap(
   checkTarget(net, x, target, "grad-cam");
   const layer = gradCamLayer(net, options.layer);
   const objective = classObjective(target, options.target ?? "logit");
-  const { grad, value } = gradient(net, x, objective, { wrt: layer });
+  const { grad, value, activation } = gradient(net, x, objective, {
+    wrt: layer,
+    activation: true,
+  });
   value.dispose();
   return tf.tidy(() => {
-    const act = tf.tidy(() => {
-      const r = net.forward(x, { taps: [layer], stopAtTaps: true });
-      return r.taps[layer];
-    });
     const alpha = tf.mean(grad, [1, 2], true);
     grad.dispose();
-    return tf.relu(tf.sum(tf.mul(act, alpha), 3)) as tf.Tensor3D;
+    const cam = tf.relu(tf.sum(tf.mul(activation!, alpha), 3)) as tf.Tensor3D;
+    activation!.dispose();
+    return cam;
   });
 }
 
