@@ -19,7 +19,7 @@ import { layerFeatures } from "../plugins/train/transfer/features.ts";
 import { subset } from "../core/data/source.ts";
 import { datasetFor } from "../core/data/dataset_for.ts";
 import { drawPerClass } from "../plugins/train/transfer/splits.ts";
-import { builtinNet, contents, mergeOn, runOn, sharded } from "./_jobs.ts";
+import { builtinNet, contents, mergeOn, runOn, runShard, sharded } from "./_jobs.ts";
 
 await initBackend("cpu", { quiet: true });
 
@@ -62,7 +62,7 @@ Deno.test("sharded probe-layers: 1, 2, 3 and 7 shards of features merged and pro
   }
 });
 
-Deno.test("merged probe features equal layerFeatures of the whole draw bitwise, and merge associatively", async () => {
+Deno.test("merged probe features equal layerFeatures of the whole draw bitwise, merge associatively, and a rerun writes the same bytes", async () => {
   const net = await builtinNet("mnist");
   const tmp = await Deno.makeTempDir({ prefix: "convlens-jobs-probe-" });
   try {
@@ -72,6 +72,14 @@ Deno.test("merged probe features equal layerFeatures of the whole draw bitwise, 
     const m = PROBE_LAYERS_STATE.merge;
     assert.deepEqual(m(a, m(b, c)), m(m(a, b), c));
     const all = m(m(c, a), b);
+    // A shard run again (as after a kill) writes the same state bytes, features included.
+    const path = states[2].path;
+    const first = [await Deno.readFile(path), await Deno.readFile(path.replace(/json$/, "bin"))];
+    await runShard(net, probeLayersJob, RAW, 2, 3, tmp);
+    assert.deepEqual(
+      [await Deno.readFile(path), await Deno.readFile(path.replace(/json$/, "bin"))],
+      first,
+    );
     // The naive reference: the single process's features of the whole draw.
     const data = await datasetFor(net, "mnist");
     const split = drawPerClass(data, RAW.perClass, 0);
