@@ -103,7 +103,10 @@ async function header(path: string): Promise<{ dims: number[]; start: number; si
  * @param cacheDir Where decompressed files go.
  * @returns The path of an uncompressed IDX file.
  */
-export async function uncompressedIdx(path: string, cacheDir = cacheFolder()): Promise<string> {
+export async function uncompressedIdx(
+  path: string,
+  cacheDir: string = cacheFolder(),
+): Promise<string> {
   const file = await Deno.open(path);
   const magic = new Uint8Array(2);
   try {
