@@ -227,7 +227,9 @@ export class GraphAdapter implements ModelAdapter {
     // Fed activations: the executor stops at fed nodes, so what only they need never runs.
     const fed = Object.entries(request.feeds ?? {});
     for (const [name, t] of fed) feeds[name === "input" ? this.#input : name] = t;
-    const owned: tf.Tensor[] = fed.map(([, t]) => t);
+    // The caller's (handed back as copies, never freed here).
+    const given = fed.map(([, t]) => t);
+    const owned: tf.Tensor[] = [];
     // Each edit is one pass up to the edited node; its edited value is then fed in
     // place of the node, so later passes see it (the executor stops at fed nodes).
     const order = layers.map((l) => l.name);
@@ -263,7 +265,7 @@ export class GraphAdapter implements ModelAdapter {
     // disposing a result never frees the caller's input, a freed feed or another result.
     const seen = new Set<tf.Tensor>();
     const own = (t: tf.Tensor) => {
-      const mine = t === x || owned.includes(t) || seen.has(t) ? t.clone() : t;
+      const mine = t === x || owned.includes(t) || given.includes(t) || seen.has(t) ? t.clone() : t;
       seen.add(mine);
       return mine;
     };
