@@ -16,7 +16,7 @@
  *   kernelInitializer: tf.initializers.glorotUniform({ seed }),
  * })] });
  * const a = build(1), b = build(2);
- * restoreModel(b, encodeModel(a, "m"), "m");
+ * restoreModel(b, await encodeModel(a, "m"), "m");
  * const same = tf.tidy(() => a.getWeights()[0].equal(b.getWeights()[0]).all().dataSync()[0]);
  * if (same !== 1) throw new Error("weights differ");
  * a.dispose();
@@ -53,14 +53,18 @@ function walk(model: tf.LayersModel, prefix = ""): { path: string; layer: tf.lay
  * @param key Prefix of the array names (a state may hold other arrays).
  * @returns JSON (layers, shapes, flags) and float32 arrays.
  */
-export function encodeModel(model: tf.LayersModel, key: string): StatePayload {
+export async function encodeModel(model: tf.LayersModel, key: string): Promise<StatePayload> {
   const arrays: Record<string, Float32Array> = {};
-  const layers: EncodedLayer[] = walk(model).map(({ path, layer }) => {
+  const layers: EncodedLayer[] = [];
+  for (const { path, layer } of walk(model)) {
     // getWeights hands out the variables' own values: read, never disposed.
+    // Read asynchronously: WebGPU cannot read synchronously.
     const weights = layer instanceof tf.LayersModel ? [] : layer.getWeights();
-    weights.forEach((w, k) => (arrays[`${key}@${path}@${k}`] = Float32Array.from(w.dataSync())));
-    return { path, trainable: layer.trainable, shapes: weights.map((w) => w.shape) };
-  });
+    for (const [k, w] of weights.entries()) {
+      arrays[`${key}@${path}@${k}`] = Float32Array.from(await w.data());
+    }
+    layers.push({ path, trainable: layer.trainable, shapes: weights.map((w) => w.shape) });
+  }
   return { json: layers, arrays };
 }
 

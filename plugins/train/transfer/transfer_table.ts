@@ -761,19 +761,22 @@ const transferCells = {
     } finally {
       tf.dispose([...weights.values()].flat());
     }
+    // Only the shard of the job's last cell holds the model that rides on the result.
+    const carried = lastModel && r.model && hi === total
+      ? { lastModel, model: r.model, weights: await encodeModel(r.model.model, "model") }
+      : undefined;
     const value: TransferState = {
       targets: targets.map((g) => ({ key: g.key, title: g.title, testSize: g.test.size })),
       cells,
       baseAccuracy: base.accuracy,
       baseCached: base.cached,
       notes: [...r.notes],
-      // Only the shard of the job's last cell holds the model that rides on the result.
-      ...(lastModel && r.model && hi === total
+      ...(carried
         ? {
           model: {
-            ...lastModel,
-            sidecar: { ...r.model.sidecar },
-            weights: encodeModel(r.model.model, "model"),
+            ...carried.lastModel,
+            sidecar: { ...carried.model.sidecar },
+            weights: carried.weights,
           },
         }
         : {}),
