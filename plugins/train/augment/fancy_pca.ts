@@ -7,6 +7,7 @@
  * eigenvalues `lambda_i` and eigenvectors `p_i` (Jacobi, `eigen.ts`), and each
  * image gets the offset `sum_i alpha_i lambda_i p_i` added to all its pixels,
  * with `alpha_i ~ N(0, std^2)` drawn once per image (std 0.1 in the paper).
+ * The moments are a mergeable state: shards of a data set fit apart and merge.
  * The paper's `lambda_i` is an eigenvalue (a variance); `magnitude: "std"`
  * uses its square root instead, the spread of the data along `p_i` (in [0, 1]
  * pixel units a variance is small, so the paper's offsets are faint there).
@@ -17,6 +18,7 @@ import { tf } from "../../../core/tf.ts";
 import type { DataSource } from "../../../core/data/source.ts";
 import { checkDrawnParams, type Transform } from "./transform.ts";
 import { symmetricEigen } from "./eigen.ts";
+import type { Mergeable } from "../../../core/jobs/mergeable.ts";
 
 /** The colour statistics of a data set. */
 export interface ColorPca {
@@ -32,12 +34,135 @@ export interface ColorPca {
   pixels: number;
 }
 
-/** Options of {@linkcode fitColorPca}. */
+/** Options of {@linkcode fitColorPca} and {@linkcode colorMoments}. */
 export interface FitColorPcaOptions {
   /** Images read per batch. @default 256 */
   batchSize?: number;
-  /** Images used (the first ones of the source). @default all */
+  /** Images used (the first ones of the source, from `start`). @default all (from `start`) */
   count?: number;
+  /** First image used (a shard's slice starts here). @default 0 */
+  start?: number;
+}
+
+/**
+ * The sums a colour covariance is made of, over some of a data set's pixels:
+ * per-channel sums, sums of outer products (float64) and the pixel count.
+ * Two parts' moments add up to their union's, so a data set too big for one
+ * process is fitted in shards and merged ({@linkcode COLOR_MOMENTS_STATE}).
+ */
+export interface ColorMoments {
+  /** Per-channel sums of pixel values. */
+  sum: Float64Array;
+  /** Sums of `x_i x_j` over pixels, row-major c x c. */
+  outer: Float64Array;
+  /** Pixels summed. */
+  pixels: number;
+}
+
+/**
+ * Streams the colour moments of images `[start, start + count)` of a data
+ * set, batch by batch.
+ *
+ * @param data The training images.
+ * @param options Batch size, first image and how many.
+ * @returns Their moments.
+ * @throws {RangeError} for an empty or out-of-range slice or a bad batch size.
+ */
+export async function colorMoments(
+  data: DataSource,
+  options: FitColorPcaOptions = {},
+): Promise<ColorMoments> {
+  const begin = options.start ?? 0;
+  const count = options.count ?? data.size - begin;
+  const batchSize = options.batchSize ?? 256;
+  if (!Number.isInteger(begin) || begin < 0 || begin >= data.size) {
+    throw new RangeError(
+      `fitColorPca: start ${begin} is invalid: give 0 to ${data.size - 1} for ${data.name}`,
+    );
+  }
+  if (!Number.isInteger(count) || count < 1 || begin + count > data.size) {
+    throw new RangeError(
+      `fitColorPca: count ${count} is invalid: give 1 to ${
+        data.size - begin
+      } images of ${data.name}`,
+    );
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`fitColorPca: batchSize ${batchSize} is invalid: give a positive integer`);
+  }
+  const c = data.shape[2];
+  const sum = new Float64Array(c), outer = new Float64Array(c * c);
+  let pixels = 0;
+  for (let at = begin; at < begin + count; at += batchSize) {
+    const n = Math.min(batchSize, begin + count - at);
+    const idx = Array.from({ length: n }, (_, i) => at + i);
+    const { x, y } = await data.batch(idx);
+    // One batch's float32 sums lose little; batches add up in float64, so
+    // E[x x^T] - mean mean^T stays accurate for pixels of bounded range.
+    const [s, o] = tf.tidy(() => {
+      const flat = x.reshape([-1, c]);
+      return [flat.sum(0), tf.matMul(flat, flat, true, false)];
+    });
+    const sv = await s.data() as Float32Array, ov = await o.data() as Float32Array;
+    tf.dispose([x, y, s, o]);
+    sv.forEach((v: number, i: number) => sum[i] += v);
+    ov.forEach((v: number, i: number) => outer[i] += v);
+    pixels += n * data.shape[0] * data.shape[1];
+  }
+  return { sum, outer, pixels };
+}
+
+/**
+ * Colour moments as a job's mergeable state: two disjoint parts' moments
+ * add up to their union's. Batches are summed in float32 and added in
+ * float64; shards cut batches elsewhere than one run, so merged shards agree
+ * with it to float32 rounding (1e-6 of the pixel range; `tests/jobs_color_pca_test.ts`).
+ */
+export const COLOR_MOMENTS_STATE: Mergeable<ColorMoments> = {
+  merge: (a, b) => {
+    if (a.sum.length !== b.sum.length) {
+      throw new RangeError(
+        `Colour moments of ${a.sum.length} and ${b.sum.length} channels cannot be merged: ` +
+          "fit every shard on the same data",
+      );
+    }
+    return {
+      sum: a.sum.map((v, i) => v + b.sum[i]),
+      outer: a.outer.map((v, i) => v + b.outer[i]),
+      pixels: a.pixels + b.pixels,
+    };
+  },
+  encode: (m) => ({ json: { pixels: m.pixels }, arrays: { sum: m.sum, outer: m.outer } }),
+  decode: (payload) => {
+    const { sum, outer } = payload.arrays;
+    const pixels = (payload.json as { pixels?: unknown })?.pixels;
+    if (
+      !(sum instanceof Float64Array) || !(outer instanceof Float64Array) ||
+      outer.length !== sum.length * sum.length || typeof pixels !== "number"
+    ) {
+      throw new RangeError("This state holds no colour moments: it was written by another job");
+    }
+    return { sum, outer, pixels };
+  },
+};
+
+/**
+ * The colour statistics from moments: mean, covariance
+ * `E[x x^T] - mean mean^T`, and its eigen-decomposition.
+ *
+ * @param m The moments (of one run, or merged shards).
+ * @returns Mean, covariance, eigenvalues and eigenvectors.
+ */
+export function colorPcaOf(m: ColorMoments): ColorPca {
+  const c = m.sum.length;
+  const mean = Array.from(m.sum, (v) => v / m.pixels);
+  const covariance = Array.from(
+    { length: c },
+    (_, i) =>
+      Array.from({ length: c }, (_, j) => m.outer[i * c + j] / m.pixels - mean[i] * mean[j]),
+  );
+  const { values, vectors } = symmetricEigen(covariance);
+  return { mean, covariance, eigenvalues: values, eigenvectors: vectors, pixels: m.pixels };
 }
 
 /**
@@ -52,41 +177,7 @@ export async function fitColorPca(
   data: DataSource,
   options: FitColorPcaOptions = {},
 ): Promise<ColorPca> {
-  const count = options.count ?? data.size;
-  const batchSize = options.batchSize ?? 256;
-  if (!Number.isInteger(count) || count < 1 || count > data.size) {
-    throw new RangeError(
-      `fitColorPca: count ${count} is invalid: give 1 to ${data.size} images of ${data.name}`,
-    );
-  }
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`fitColorPca: batchSize ${batchSize} is invalid: give a positive integer`);
-  }
-  const c = data.shape[2];
-  const sum = new Float64Array(c), outer = new Float64Array(c * c);
-  let pixels = 0;
-  for (let start = 0; start < count; start += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, count - start) }, (_, i) => start + i);
-    const { x, y } = await data.batch(idx);
-    // One batch's float32 sums lose little; batches add up in float64, so
-    // E[x x^T] - mean mean^T stays accurate for pixels of bounded range.
-    const [s, o] = tf.tidy(() => {
-      const flat = x.reshape([-1, c]);
-      return [flat.sum(0), tf.matMul(flat, flat, true, false)];
-    });
-    const sv = await s.data() as Float32Array, ov = await o.data() as Float32Array;
-    tf.dispose([x, y, s, o]);
-    sv.forEach((v: number, i: number) => sum[i] += v);
-    ov.forEach((v: number, i: number) => outer[i] += v);
-    pixels += idx.length * data.shape[0] * data.shape[1];
-  }
-  const mean = Array.from(sum, (v) => v / pixels);
-  const covariance = Array.from(
-    { length: c },
-    (_, i) => Array.from({ length: c }, (_, j) => outer[i * c + j] / pixels - mean[i] * mean[j]),
-  );
-  const { values, vectors } = symmetricEigen(covariance);
-  return { mean, covariance, eigenvalues: values, eigenvectors: vectors, pixels };
+  return colorPcaOf(await colorMoments(data, options));
 }
 
 /** Options of {@linkcode fancyPca}. */
