@@ -21,10 +21,11 @@
  *   `fc1`), the probes voting together (their probabilities averaged), each
  *   probe's L2 strength chosen from `--l2` on a held-out fifth of the draw
  *   (the best single stage there is reported, not used);
- * - `fine-tune-few` / `fine-tune-many`: the base nested in a new model,
- *   all but its last 2 (or all 6) weight layers frozen (frozen batch norm in
- *   inference mode), the head started from the top-layer probe (LP-FT), then
- *   trained with `fit` under the same augmentation, budget and schedule.
+ * - `fine-tune-few` / `fine-tune-many`: the base nested in a new model, its
+ *   last 2 weight layers (or all 6) trained and the rest frozen (frozen batch
+ *   norm in inference mode), the head started from the top-layer probe
+ *   (LP-FT), then trained with `fit` under the same augmentation, budget and
+ *   schedule.
  *
  * Every choice (rates, L2) is made on the held-out fifth of the draw,
  * never on test images. Pilots on one draw of the similar target at 100 per
@@ -352,8 +353,8 @@ export const transferTable: Plugin<typeof TRANSFER_PARAMS> = definePlugin({
       ],
     };
   },
-  // The full table takes ~15 minutes on a busy 2-core machine; the report shows one size.
-  // The table takes a quarter of an hour; the demo measures one cell on a small base.
+  // The full table takes ~28 minutes on a busy 2-core machine (90 training runs and 540
+  // probes); the demo measures one cell on a small base with one scratch rate.
   demo: [{
     perClass: [100],
     steps: [150],
@@ -889,16 +890,19 @@ const transferCells = {
       );
     }
     const acc0 = pct(base.accuracy);
+    const rates = (list: readonly number[]) =>
+      list.length === 1
+        ? String(list[0])
+        : `chosen from ${list.join(",")} on a held-out fifth of the draw`;
     r.table(
       `Test accuracy (%, mean ± std over ${p.seeds} draws) of each strategy; base: Fashion-MNIST ` +
         `0-4, ${p.baseCount} images, ${p.baseEpochs} epochs` +
         `${p.baseAugment ? " (shifted and mirrored)" : ""}, width x${p.width}, test accuracy ` +
         `${acc0}%; scratch and fine-tuning: batches of 32 (half the draw when smaller), Adam ` +
         `on a cosine schedule${p.augment ? ", shifts of 2 pixels and mirroring" : ""}, ` +
-        `scratch's rate chosen from ${p.learningRate.join(",")} and fine-tuning's from ` +
-        `${p.fineTuneRate.join(",")} on a held-out fifth of the draw; gain = best transfer ` +
-        "minus scratch, in points; similarity = top-layer probe accuracy over the best " +
-        "layer's on the held-out fifth",
+        `scratch's peak rate ${rates(p.learningRate)}, fine-tuning's ${rates(p.fineTuneRate)}; ` +
+        "stages: every layer's probe voting; gain = best transfer minus scratch, in points; " +
+        "similarity = top-layer probe accuracy over the best layer's on the held-out fifth",
       [
         "target",
         "per class",
