@@ -63,7 +63,14 @@ export function registerElementwiseGradients(): void {
       gradFunc: (dy, saved, attrs) => {
         const g = dy as tf.Tensor;
         return g.dtype === "float32"
-          ? { x: () => tf.clone(g) }
+          ? {
+            x: () => {
+              const dx = tf.clone(g);
+              // Read here only: freed now rather than when the backward pass ends.
+              g.dispose();
+              return dx;
+            },
+          }
           : identity.gradFunc(dy, saved, attrs);
       },
     });
@@ -85,7 +92,11 @@ export function registerElementwiseGradients(): void {
         return original.gradFunc(dy, saved, attrs);
       }
       return {
-        x: () => tf.engine().runKernel(CLIP_GRAD_KERNEL, { dy: g, x }, attrs) as tf.Tensor,
+        x: () => {
+          const dx = tf.engine().runKernel(CLIP_GRAD_KERNEL, { dy: g, x }, attrs) as tf.Tensor;
+          g.dispose();
+          return dx;
+        },
       };
     },
   });

@@ -348,7 +348,14 @@ function routeReluGradient(): void {
         return original.gradFunc(dy, saved, attrs);
       }
       const x = saved[0];
-      return { x: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: g, x }) as tf.Tensor };
+      return {
+        x: () => {
+          const dx = tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: g, x }) as tf.Tensor;
+          // Read here only: freed now rather than when the backward pass ends.
+          g.dispose();
+          return dx;
+        },
+      };
     },
   });
   // Its own gradient, for second derivatives: linear in dy with the same mask.

@@ -42,12 +42,14 @@ async function run(cmd: string, args: string[], env: Record<string, string>): Pr
 const here = (f: string) => new URL(`./${f}`, import.meta.url).pathname;
 const rows = values.rows ? values.rows.split(",").map((r) => r.trim()) : [...REAL_SIZE_ROWS];
 const lines = [
-  "| arch | row | PyTorch ms | convlens ms | ratio | PyTorch MB | convlens MB | RSS ratio |",
-  "|---|---|---|---|---|---|---|---|",
+  "| arch | row | PyTorch ms | convlens ms | ratio | PyTorch MB | convlens MB | RSS ratio | load |",
+  "|---|---|---|---|---|---|---|---|---|",
 ];
 for (const arch of values.arch.split(",")) {
   for (const row of rows) {
     const common = ["--arch", arch, "--row", row, "--repeats", values.repeats];
+    // The 1-minute load average before the row: other processes slow both sides.
+    const load = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
     const torch = await run("/usr/bin/python3", [here("real_size_torch.py"), ...common], {
       MALLOC_MMAP_MAX_: "0",
       MALLOC_TRIM_THRESHOLD_: "68719476736",
@@ -66,7 +68,7 @@ for (const arch of values.arch.split(",")) {
       (lens.ms / torch.ms).toFixed(2)
     }x | ${torch.peakMB.toFixed(0)} | ${lens.peakMB.toFixed(0)} | ${
       (lens.peakMB / torch.peakMB).toFixed(2)
-    }x |`;
+    }x | ${load} |`;
     console.error(line);
     lines.push(line);
   }

@@ -226,6 +226,14 @@ export class LayersAdapter implements ModelAdapter {
     };
     const folded = new Set<string>();
     const values = new Map<string, tf.Tensor>();
+    // A layer has run: its inputs that nothing else needs are freed.
+    const release = (info: LayerInfo) => {
+      for (const n of info.inputs) {
+        const left = (uses.get(n) ?? 1) - 1;
+        uses.set(n, left);
+        if (left === 0) values.get(n)!.dispose();
+      }
+    };
     const result: ForwardResult = { output: null as unknown as tf.Tensor, taps: {} };
     const store = (name: string, t: tf.Tensor) => {
       let v = t;
@@ -277,6 +285,15 @@ export class LayersAdapter implements ModelAdapter {
         out.dispose();
         out = probs;
       } else {
+        if (constant && recording && info.type === "Add") {
+          const sum = constant.add(ins);
+          if (sum) {
+            out = sum;
+            store(info.name, out);
+            release(info);
+            continue;
+          }
+        }
         const fold = folds(info.name);
         // In a tidy: some layers' calls (ReLU with a maximum) leave an intermediate behind.
         const fast = constant?.has(info.name) && (fold || recording)
@@ -288,11 +305,7 @@ export class LayersAdapter implements ModelAdapter {
       // Identity-like layers (Dropout at inference) hand back their input object.
       if (ins.includes(out)) out = out.clone();
       store(info.name, out);
-      for (const n of info.inputs) {
-        const left = (uses.get(n) ?? 1) - 1;
-        uses.set(n, left);
-        if (left === 0) values.get(n)!.dispose();
-      }
+      release(info);
     }
     if (stop) {
       // The taps and logits are copies; what the pass still holds is freed.

@@ -407,3 +407,36 @@ Deno.test("after a training-mode pass moves the batch-norm averages, the folds u
   tf.dispose([x, first, after, want]);
   net.dispose();
 });
+
+Deno.test("residual sums that save nothing: three inputs, one of them twice, give tf.grad's input gradient", async () => {
+  await initBackend("cpu", { quiet: true });
+  const input = tf.input({ shape: [6, 6, 2] });
+  const conv = (name: string, s: number) =>
+    tf.layers.conv2d({
+      name,
+      filters: 3,
+      kernelSize: 3,
+      padding: "same",
+      activation: "tanh",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: s }),
+    });
+  const a = conv("a", 1).apply(input) as T;
+  const b = conv("b", 2).apply(a) as T;
+  const sum = tf.layers.add({ name: "sum" }).apply([a, b, a]) as T;
+  const out = tf.layers.dense({ units: 2, name: "logits" }).apply(
+    tf.layers.flatten().apply(sum) as T,
+  ) as T;
+  const model = tf.model({ inputs: input, outputs: out });
+  const net = Net.fromModel(model);
+  const x = tf.randomUniform([2, 6, 6, 2], -1, 1, "float32", 41);
+  const before = tf.memory().numTensors;
+  const { grad, value } = gradient(net, x, logit1);
+  const ref = tf.tidy(() =>
+    tf.grad((v: tf.Tensor) => (model.apply(v) as tf.Tensor).slice([0, 1], [-1, 1]).sum())(x)
+  );
+  close(grad.dataSync(), ref.dataSync(), 1e-5, "input gradient through a 3-way sum");
+  tf.dispose([grad, value, ref]);
+  assert.equal(tf.memory().numTensors, before);
+  x.dispose();
+  net.dispose();
+});
