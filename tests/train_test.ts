@@ -278,26 +278,43 @@ Deno.test("schedules: warmup rises linearly, step decays at milestones, cosine e
   assert.throws(() => at({ learningRate: 0 }, 0), /learning rate 0 is invalid/);
 });
 
-Deno.test("shiftFlip() moves each image by whole pixels within the limit and mirrors exactly", async () => {
-  const px = new Float32Array(16 * 7 * 7);
-  for (let k = 0; k < 16; k++) px[k * 49 + 3 * 7 + 2] = 1; // one dot at row 3, column 2
-  const x = tf.tensor4d(px, [16, 7, 7, 1]);
-  const y = shiftFlip({ maxShift: 1, flip: true })(x, seededRandom(3), 0);
-  const v = (await y.data()) as Float32Array;
-  let mirrored = 0;
-  for (let k = 0; k < 16; k++) {
-    const img = v.subarray(k * 49, (k + 1) * 49);
-    const at = img.findIndex((p) => p === 1);
-    assert.equal(img.reduce((a, b) => a + b, 0), 1, "one whole pixel, nothing blurred");
-    const [r, c] = [Math.floor(at / 7), at % 7];
-    assert.ok(Math.abs(r - 3) <= 1, `row ${r}`);
-    if (Math.abs(c - 2) <= 1) continue;
-    assert.ok(Math.abs(c - 4) <= 1, `column ${c} is neither shifted nor mirrored`);
-    mirrored++;
-  }
-  assert.ok(mirrored > 2 && mirrored < 14, `${mirrored} of 16 mirrored`);
-  tf.dispose([x, y]);
-});
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test(`shiftFlip() moves each image by the whole pixels it drew and mirrors exactly (${backend})`, async () => {
+    await initBackend(backend, { quiet: true });
+    const px = new Float32Array(40 * 7 * 7);
+    for (let k = 0; k < 40; k++) px[k * 49 + 3 * 7 + 2] = 1; // one dot at row 3, column 2
+    const x = tf.tensor4d(px, [40, 7, 7, 1]);
+    const s = 2;
+    const y = shiftFlip({ maxShift: s, flip: true })(x, seededRandom(3), 0);
+    const v = (await y.data()) as Float32Array;
+    // The same draws, in shiftFlip's order: dy, dx, then whether mirrored.
+    const rng = seededRandom(3);
+    let mirrored = 0, unshiftedRows = 0;
+    for (let k = 0; k < 40; k++) {
+      const dy = rng.int(2 * s + 1), dx = rng.int(2 * s + 1);
+      const flip = rng.next() < 0.5;
+      // The crop starts at padded (dy, dx): output (i, j) is input (i + dy - s, j + dx - s),
+      // mirrored j -> w - 1 - j.
+      const row = 3 - dy + s;
+      const col = flip ? 7 - 1 - (2 - dx + s) : 2 - dx + s;
+      const img = v.subarray(k * 49, (k + 1) * 49);
+      const inside = row >= 0 && row < 7 && col >= 0 && col < 7;
+      assert.equal(
+        img.reduce((a, b) => a + b, 0),
+        inside ? 1 : 0,
+        "one whole pixel, nothing blurred",
+      );
+      if (inside) {
+        assert.equal(img[row * 7 + col], 1, `image ${k}: dot at row ${row}, column ${col}`);
+      }
+      if (flip) mirrored++;
+      if (dy === s && dx !== s) unshiftedRows++;
+    }
+    assert.ok(mirrored > 5 && mirrored < 35, `${mirrored} of 40 mirrored`);
+    assert.ok(unshiftedRows > 0, "some images shift only sideways (the case WASM once lost)");
+    tf.dispose([x, y]);
+  });
+}
 
 Deno.test("a Result carries a trained model and saves it as a LayersModel folder that loads again", async () => {
   const dir = await Deno.makeTempDir();

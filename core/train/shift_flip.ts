@@ -45,16 +45,24 @@ export function shiftFlip(options: ShiftFlipOptions = {}): Augment {
   return (x: tf.Tensor4D, rng: Random) => {
     const [n, h, w] = x.shape;
     const boxes = new Float32Array(4 * n);
-    const ph = h + 2 * s - 1, pw = w + 2 * s - 1;
+    // The padded batch is 2^k + 1 pixels each way, so that every box
+    // coordinate (over its last index, 2^k) and every product cropAndResize
+    // forms from one is exact in float32: the crops copy whole pixels, no
+    // blend. One extra row on top, never sampled: tfjs 4.22's WASM
+    // CropAndResize ignores x1 for a box that starts at row 0 with an x scale
+    // of exactly 1, which lost every sideways shift of an image not shifted
+    // vertically.
+    const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(v, 1)));
+    const ph = pow2(h + 2 * s), pw = pow2(w + 2 * s - 1);
     for (let i = 0; i < n; i++) {
       const dy = rng.int(2 * s + 1), dx = rng.int(2 * s + 1);
       const x1 = dx / pw, x2 = (dx + w - 1) / pw;
       const mirrored = flip && rng.next() < 0.5;
-      boxes.set([dy / ph, mirrored ? x2 : x1, (dy + h - 1) / ph, mirrored ? x1 : x2], 4 * i);
+      boxes.set([(dy + 1) / ph, mirrored ? x2 : x1, (dy + h) / ph, mirrored ? x1 : x2], 4 * i);
     }
     return tf.tidy(() =>
       tf.image.cropAndResize(
-        s > 0 ? x.pad([[0, 0], [s, s], [s, s], [0, 0]]) : x,
+        x.pad([[0, 0], [s + 1, ph - h - s], [s, pw + 1 - w - s], [0, 0]]),
         tf.tensor2d(boxes, [n, 4]),
         tf.range(0, n, 1, "int32") as tf.Tensor1D,
         [h, w],
