@@ -21,6 +21,7 @@ import {
   oneDnn,
 } from "./onednn.ts";
 import { convInfo, isChannelsLast, poolInfo, registerWasmKernels } from "./wasm_kernels.ts";
+import { CLIP_GRAD_KERNEL, registerElementwiseGradients } from "./elementwise_grads.ts";
 import type { Attrs, KernelArgs as Args, Ptr, TensorInfo, WasmBackend } from "./kernel_types.ts";
 
 /** Native kernels check which optional inputs (bias, PReLU weights) are present. */
@@ -153,7 +154,7 @@ function bytesOf(t: TensorInfo | readonly number[] | undefined): number {
 
 function activationOf(attrs: Attrs): NativeActivation | null {
   const a = (attrs.activation as string | undefined) ?? "linear";
-  return a === "linear" || a === "relu" ? a : null;
+  return a === "linear" || a === "relu" || a === "relu6" ? a : null;
 }
 
 /**
@@ -323,6 +324,18 @@ function stockReluGrad({ inputs, backend }: KernelArgs): TensorInfo {
 }
 
 /** dx = x > 0 ? dy : 0 in one native pass (stock tfjs: step, cast, multiply). */
+/** The clip gradient (`elementwise_grads.ts`'s kernel) on every core. */
+function clipGrad({ inputs, backend, attrs }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
+  const { dy, x } = inputs;
+  if (!dy || !x || !float(dy, x) || sizeOf(dy.shape) !== sizeOf(x.shape)) return null;
+  const n = sizeOf(x.shape);
+  // Below a few thousand elements one pass on this thread beats waking the others.
+  if (n < 4096) return null;
+  const op = dnnl.clipBackward(n, attrs.clipValueMin as number, attrs.clipValueMax as number);
+  guard(op, ["x", "dy", "dx"], [x, dy, x].map(bytesOf));
+  return into(backend, x.shape.slice(), (at, out) => op.run(at(x), at(dy), out));
+}
+
 function reluGrad({ inputs, backend }: KernelArgs, dnnl: OneDnn): TensorInfo | null {
   const { dy, x } = inputs;
   if (!dy || !x || !float(dy, x) || sizeOf(dy.shape) !== sizeOf(x.shape)) return null;
@@ -425,6 +438,7 @@ const NATIVE: [string, (args: KernelArgs, dnnl: OneDnn) => TensorInfo | null][] 
   ["_FusedMatMul", matMul],
   ["Sum", sum],
   ["MaxPoolGrad", maxPoolGrad],
+  [CLIP_GRAD_KERNEL, clipGrad],
 ];
 
 /**
@@ -438,6 +452,7 @@ export function registerNativeKernels(): NativeStatus {
   // The kernels wrapped here fall back to convlens's WASM kernels, so those
   // must be in place first.
   registerWasmKernels();
+  registerElementwiseGradients();
   if (env("CONVLENS_NATIVE") === "0" || env("CONVLENS_STOCK_WASM") === "1") {
     return status = {
       kernels: [],

@@ -25,6 +25,8 @@ const FORWARD_TRAINING = 64;
 const CONV_DIRECT = 1;
 const POOLING_MAX = 511;
 const ELTWISE_RELU = 31;
+/** dnnl_eltwise_clip: forward min(max(x, alpha), beta); backward dy where alpha < x <= beta. */
+const ELTWISE_CLIP = 255;
 /** dnnl_query_t values. */
 const QUERY_IMPL_INFO = 8;
 const QUERY_WEIGHTS_MD = 131;
@@ -228,7 +230,7 @@ function threadCount(): number {
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** The activation a primitive applies to its result (`linear` = none). */
-export type NativeActivation = "linear" | "relu";
+export type NativeActivation = "linear" | "relu" | "relu6";
 
 /** Geometry of a 2-D convolution in NHWC with an HWIO filter (tfjs's layouts). */
 export interface ConvGeometry {
@@ -589,7 +591,12 @@ export class OneDnn {
     const out = new BigUint64Array(1);
     this.check(this.lib.dnnl_post_ops_create(out), "post-ops");
     const ops = this.own(out, this.lib.dnnl_post_ops_destroy);
-    this.check(this.lib.dnnl_post_ops_append_eltwise(ops, 1, ELTWISE_RELU, 0, 0), "post-ops");
+    this.check(
+      activation === "relu6"
+        ? this.lib.dnnl_post_ops_append_eltwise(ops, 1, ELTWISE_CLIP, 0, 6)
+        : this.lib.dnnl_post_ops_append_eltwise(ops, 1, ELTWISE_RELU, 0, 0),
+      "post-ops",
+    );
     this.check(this.lib.dnnl_primitive_attr_create(out), "attribute");
     const attr = this.own(out, this.lib.dnnl_primitive_attr_destroy);
     this.check(this.lib.dnnl_primitive_attr_set_post_ops(attr, ops), "attribute");
@@ -932,16 +939,29 @@ export class OneDnn {
 
   /** The ReLU gradient over `n` contiguous values (one pass, every core). */
   reluBackward(n: number): ReluBackward {
-    return this.cached("relu-bwd", { n }, () => {
+    return this.eltwiseBackward(n, ELTWISE_RELU, 0, 0);
+  }
+
+  /**
+   * The gradient of a clip to `[lo, hi]` (dy where `lo <= x <= hi`, else 0):
+   * oneDNN's clip backward passes dy where `alpha < x <= beta`, so alpha is
+   * the float just below lo.
+   */
+  clipBackward(n: number, lo: number, hi: number): ReluBackward {
+    return this.eltwiseBackward(n, ELTWISE_CLIP, floatBelow(lo), hi);
+  }
+
+  private eltwiseBackward(n: number, alg: number, alpha: number, beta: number): ReluBackward {
+    return this.cached("eltwise-bwd", { n, alg, alpha, beta }, () => {
       const md = this.md([n], [1]);
       const fwdDesc = this.opDesc(), bwdDesc = this.opDesc();
       this.check(
-        this.lib.dnnl_eltwise_forward_desc_init(fwdDesc, FORWARD_TRAINING, ELTWISE_RELU, md, 0, 0),
+        this.lib.dnnl_eltwise_forward_desc_init(fwdDesc, FORWARD_TRAINING, alg, md, alpha, beta),
         "eltwise descriptor",
       );
       const fwdPd = this.primitiveDesc(fwdDesc, null, null, "eltwise");
       this.check(
-        this.lib.dnnl_eltwise_backward_desc_init(bwdDesc, ELTWISE_RELU, md, md, 0, 0),
+        this.lib.dnnl_eltwise_backward_desc_init(bwdDesc, alg, md, md, alpha, beta),
         "eltwise backward descriptor",
       );
       const pd = this.primitiveDesc(bwdDesc, null, fwdPd, "eltwise backward");
@@ -990,4 +1010,20 @@ let opened: OneDnn | string | undefined;
 export function oneDnn(): OneDnn | string {
   if (opened === undefined) opened = OneDnn.open();
   return opened;
+}
+
+/**
+ * The largest float32 below `v` rounded to float32 (tfjs compares float32
+ * tensors with their bounds as float32 scalars): `s > floatBelow(lo)` holds
+ * exactly when `s >= lo` for every float32 s.
+ */
+function floatBelow(v: number): number {
+  if (Number.isNaN(v) || v === -Infinity) return v;
+  if (v === Infinity) return 3.4028234663852886e38;
+  const f = new Float32Array([v]);
+  const bits = new Int32Array(f.buffer);
+  if (f[0] === 0) bits[0] = 0x80000001 | 0; // the smallest negative subnormal
+  else if (f[0] > 0) bits[0] -= 1;
+  else bits[0] += 1;
+  return f[0];
 }

@@ -49,6 +49,8 @@ interface Plan {
   layer: tf.layers.Layer;
   /** The batch norm folded into it. */
   norm?: { name: string; layer: tf.layers.Layer };
+  /** A ReLU (or ReLU6) layer that alone reads that batch norm (fused in, outside gradients). */
+  relu?: { name: string; activation: "relu" | "relu6" };
   folded?: Folded;
 }
 
@@ -80,6 +82,19 @@ function normVariables(layer: tf.layers.Layer): (tf.Tensor | undefined)[] {
   ];
 }
 
+/**
+ * A ReLU layer as a fused activation: an `Activation` of `relu`, `ReLU`
+ * without a cap, or ReLU6 (`ReLU` capped at 6, MobileNet's).
+ */
+function reluKind(layer: tf.layers.Layer): "relu" | "relu6" | undefined {
+  const l = layer as Any;
+  const type = layer.getClassName();
+  if (type === "ReLU") return l.maxValue == null ? "relu" : l.maxValue === 6 ? "relu6" : undefined;
+  return type === "Activation" && l.activation?.getClassName?.().toLowerCase() === "relu"
+    ? "relu"
+    : undefined;
+}
+
 function linear(layer: tf.layers.Layer): boolean {
   const a = (layer as Any).activation;
   return a == null || a.getClassName() === "linear" || a.getClassName() === "Linear";
@@ -102,6 +117,8 @@ export class ConstantWeights {
   readonly #plans = new Map<string, Plan>();
   /** Batch norm name -> the layer it is folded into. */
   readonly #normOf = new Map<string, string>();
+  /** ReLU name -> the folded batch norm it follows. */
+  readonly #reluOf = new Map<string, string>();
 
   /**
    * @param layers The Net's layers, in execution order.
@@ -130,6 +147,13 @@ export class ConstantWeights {
       ) {
         plan.norm = { name: next[0], layer: normLayer };
         this.#normOf.set(next[0], info.name);
+        const after = consumers.get(next[0]) ?? [];
+        const relu = after.length === 1 ? layerOf(after[0]) : undefined;
+        const activation = relu ? reluKind(relu) : undefined;
+        if (activation) {
+          plan.relu = { name: after[0], activation };
+          this.#reluOf.set(after[0], next[0]);
+        }
       }
       this.#plans.set(info.name, plan);
     }
@@ -143,6 +167,24 @@ export class ConstantWeights {
    */
   normAfter(name: string): string | undefined {
     return this.#plans.get(name)?.norm?.name;
+  }
+
+  /**
+   * The ReLU (or ReLU6) that alone reads the batch norm folded into `name`.
+   * @param name A layer's name.
+   * @returns The ReLU layer's name.
+   */
+  reluAfter(name: string): string | undefined {
+    return this.#plans.get(name)?.relu?.name;
+  }
+
+  /**
+   * Whether `name` is a ReLU (or ReLU6) after a folded batch norm.
+   * @param name A layer's name.
+   * @returns The batch norm it follows.
+   */
+  reluAfterNorm(name: string): string | undefined {
+    return this.#reluOf.get(name);
   }
 
   /**
@@ -178,6 +220,7 @@ export class ConstantWeights {
     x: tf.Tensor,
     fold: boolean,
     inputGradientOnly: boolean,
+    relu = false,
   ): tf.Tensor | undefined {
     const plan = this.#plans.get(name)!;
     const l = plan.layer as Any;
@@ -220,10 +263,16 @@ export class ConstantWeights {
             } as unknown as tf.NamedAttrMap,
           ) as tf.Tensor;
       }
+      // The ReLU after the folded batch norm, fused in (outside gradients only:
+      // inside one, the ReLU rules of gradients.ts must reach it as its own op).
+      const activation: "relu" | "relu6" | "linear" = relu && !inputGradientOnly && plan.relu
+        ? plan.relu.activation
+        : "linear";
       if (plan.kind === "dense") {
-        return tf.fused.matMul({ a: v as tf.Tensor2D, b: kernel as tf.Tensor2D, bias });
+        return tf.fused.matMul({ a: v as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
       }
       const geometry = {
+        activation,
         x: v as tf.Tensor4D,
         filter: kernel as tf.Tensor4D,
         strides: l.strides as [number, number],

@@ -225,6 +225,13 @@ export class LayersAdapter implements ModelAdapter {
       return norm !== undefined && run.has(norm) && !keep.has(name) && !(name in edits);
     };
     const folded = new Set<string>();
+    // Batch norms whose ReLU is fused into the layer before them too.
+    const reluFused = new Set<string>();
+    const fusesRelu = (name: string) => {
+      const norm = constant?.normAfter(name), relu = constant?.reluAfter(name);
+      return !recording && norm !== undefined && relu !== undefined && run.has(relu) &&
+        !keep.has(norm) && !(norm in edits);
+    };
     const values = new Map<string, tf.Tensor>();
     // A layer has run: its inputs that nothing else needs are freed.
     const release = (info: LayerInfo) => {
@@ -258,6 +265,13 @@ export class LayersAdapter implements ModelAdapter {
       const layer = this.#runnable.get(info.name);
       const ins = info.inputs.map((n) => values.get(n)!);
       let out: tf.Tensor;
+      const norm = constant?.reluAfterNorm(info.name);
+      if (norm !== undefined && reluFused.has(norm)) {
+        // A ReLU fused into the layer before its batch norm: handed over too.
+        store(info.name, values.get(norm)!);
+        values.delete(norm);
+        continue;
+      }
       const into = constant?.foldedInto(info.name);
       if (into !== undefined && folded.has(into)) {
         // A batch norm folded into the layer before it: that layer's output is
@@ -295,11 +309,13 @@ export class LayersAdapter implements ModelAdapter {
           }
         }
         const fold = folds(info.name);
+        const relu = fold && fusesRelu(info.name);
         // In a tidy: some layers' calls (ReLU with a maximum) leave an intermediate behind.
         const fast = constant?.has(info.name) && (fold || recording)
-          ? tf.tidy(() => constant.run(info.name, ins[0], fold, recording))
+          ? tf.tidy(() => constant.run(info.name, ins[0], fold, recording, relu))
           : undefined;
         if (fast && fold) folded.add(info.name);
+        if (fast && relu) reluFused.add(constant!.normAfter(info.name)!);
         out = fast ?? tf.tidy(() => layer.apply(ins.length === 1 ? ins[0] : ins) as tf.Tensor);
       }
       // Identity-like layers (Dropout at inference) hand back their input object.

@@ -201,6 +201,9 @@ for (const backend of ["cpu", "wasm"] as const) {
     assert.equal(kernels.FusedBatchNorm, 2, JSON.stringify(kernels));
     const unfolded = await kernelsOf(() => net.forward(x, { constantWeights: false }).output);
     assert.equal(unfolded.FusedBatchNorm, 5, JSON.stringify(unfolded));
+    // r1 (ReLU) and r2 (ReLU6) are fused into c1 and dw: no Relu or clip runs for them.
+    assert.equal((unfolded.Relu ?? 0) - (kernels.Relu ?? 0), 2, JSON.stringify(kernels));
+    assert.equal((unfolded.ClipByValue ?? 0) - (kernels.ClipByValue ?? 0), 1);
     x.dispose();
     net.dispose();
   });

@@ -347,6 +347,7 @@ Deno.test({
       "Conv2D",
       "Conv2DBackpropFilter",
       "Conv2DBackpropInput",
+      "ConvlensClipGrad",
       "ConvlensReluGrad",
       "DepthwiseConv2dNative",
       "DepthwiseConv2dNativeBackpropFilter",
@@ -529,5 +530,29 @@ Deno.test({
     }
     v.dispose();
     tf.dispose([xs, ...filters]);
+  },
+});
+
+Deno.test({
+  name: "the native clip gradient keeps both bounds inclusive, NaN out, like the cpu backend",
+  ignore,
+  fn: async () => {
+    // 5,000 elements (the native kernel takes 4,096 or more): bounds, their
+    // float neighbours, signed zeros, subnormals, NaN and infinities, repeated.
+    const edge = [-1, 0, -0, 1e-45, -1e-45, 1e-30, 3, 6, 6.0000005, 5.9999995, 7, NaN, -Infinity];
+    const xs = Array.from({ length: 5000 }, (_, i) => edge[i % edge.length]);
+    const dy = Array.from({ length: 5000 }, (_, i) => 1 + (i % 7));
+    const before = nativeStatus().calls.ConvlensClipGrad ?? 0;
+    const r = await onEach(() => [
+      tf.grad((v: tf.Tensor) => tf.clipByValue(v, 0, 6).mul(tf.tensor1d(dy)).sum())(
+        tf.tensor1d(xs),
+      ),
+      tf.grad((v: tf.Tensor) => tf.clipByValue(v, -2.5, 0.1).mul(tf.tensor1d(dy)).sum())(
+        tf.tensor1d(xs.map((x) => x - 2.5)),
+      ),
+    ]);
+    assert.deepEqual(Array.from(r.native[0]), Array.from(r.cpu[0]));
+    assert.deepEqual(Array.from(r.native[1]), Array.from(r.cpu[1]));
+    assert.ok((nativeStatus().calls.ConvlensClipGrad ?? 0) > before, "answered natively");
   },
 });
