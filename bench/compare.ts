@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { WORKLOAD_NAMES } from "./workloads.ts";
 import { oneDnn } from "../backends/onednn.ts";
+import { runJson as runSide } from "./_side.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,17 +32,8 @@ interface Side {
   result: Record<string, number | string>;
 }
 
-async function runJson(cmd: string, args: string[], env: Record<string, string>): Promise<
-  { result: Record<string, number | string> }
-> {
-  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
-  if (!out.success || !text.startsWith("{")) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return JSON.parse(text);
-}
+const runJson = (cmd: string, args: string[], env: Record<string, string>) =>
+  runSide<{ result: Record<string, number | string> }>(cmd, args, env);
 
 const repeats = values.repeats;
 const tfjs = (backend: string, env: Record<string, string> = {}, extra: string[] = []) =>

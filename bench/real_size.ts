@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { REAL_SIZE_ROWS } from "./real_size_side.ts";
+import { runJson } from "./_side.ts";
 
 const { values } = parseArgs({
   options: {
@@ -29,15 +30,8 @@ interface Measure {
   params: number;
 }
 
-async function run(cmd: string, args: string[], env: Record<string, string>): Promise<Measure> {
-  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
-  if (!out.success || !text.startsWith("{")) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return JSON.parse(text);
-}
+const run = (cmd: string, args: string[], env: Record<string, string>) =>
+  runJson<Measure>(cmd, args, env);
 
 const here = (f: string) => new URL(`./${f}`, import.meta.url).pathname;
 const rows = values.rows ? values.rows.split(",").map((r) => r.trim()) : [...REAL_SIZE_ROWS];

@@ -16,12 +16,11 @@ import argparse
 import json
 import os
 import resource
-import statistics
-import time
-
 import torch
 import torch.nn as nn
 import torchvision
+
+from compare_torch import median_ms  # this folder is on sys.path when run as a script
 
 
 def with_bias(module):
@@ -50,17 +49,6 @@ def build(arch):
     if arch == "mobilenet":
         return torchvision.models.mobilenet_v2().features, 14  # through block 13
     raise SystemExit(f"unknown arch {arch}")
-
-
-def median_ms(work, warmup, repeats):
-    for _ in range(warmup):
-        work()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def main():
