@@ -23,8 +23,15 @@ let registered = false;
 export function registerBatchNormGradient(): void {
   if (registered) return;
   registered = true;
+  let stock = false;
+  try {
+    stock = Deno.env.get("CONVLENS_STOCK_WASM") === "1";
+  } catch {
+    // No --allow-env: the default holds.
+  }
   const original = tf.getGradient("FusedBatchNorm");
-  if (!original) return;
+  // The benchmarks' stock-tfjs baseline keeps tfjs's own.
+  if (!original || stock) return;
   tf.unregisterGradient("FusedBatchNorm");
   tf.registerGradient({
     kernelName: "FusedBatchNorm",

@@ -15,7 +15,7 @@
  * and writes dx does the same work, with the same answer: dy where
  * `min <= x <= max` (NaN excluded), 0 elsewhere.
  *
- * Off with `CONVLENS_STOCK_WASM=1`.
+ * Off with `CONVLENS_STOCK_WASM=1` (the stock-tfjs baseline of the benchmarks).
  *
  * @module
  */
@@ -56,7 +56,7 @@ export function registerElementwiseGradients(): void {
     // No --allow-env: the default holds.
   }
   const identity = tf.getGradient("Identity");
-  if (identity) {
+  if (identity && !off) {
     tf.unregisterGradient("Identity");
     tf.registerGradient({
       ...identity,
