@@ -19,7 +19,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { treeRss } from "./_rss.ts";
+import { runSampled } from "./_rss.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -74,41 +74,35 @@ console.log("|---:|---:|---:|---:|---:|---:|---:|");
 for (const count of counts) {
   for (const k of workers) {
     const out = await Deno.makeTempDir({ prefix: "convlens-bench-jobs-" });
-    const t0 = performance.now();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        CLI,
-        "top-patches",
-        "--model",
-        "fashion",
-        "--data",
-        folder ?? "fashion-train",
-        "--count",
-        String(count),
-        "--maxChannels",
-        values.maxChannels,
-        "--workers",
-        String(k),
-        "--out",
-        out,
-        "--quiet",
-      ],
-      env: { OMP_WAIT_POLICY: "passive" },
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-    let peak = { total: 0, largest: 0 };
-    const timer = setInterval(() => {
-      const r = treeRss(child.pid);
-      peak = { total: Math.max(peak.total, r.total), largest: Math.max(peak.largest, r.largest) };
-    }, 50);
-    const status = await child.status;
-    clearInterval(timer);
-    const s = (performance.now() - t0) / 1000;
+    const run = await runSampled(
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          CLI,
+          "top-patches",
+          "--model",
+          "fashion",
+          "--data",
+          folder ?? "fashion-train",
+          "--count",
+          String(count),
+          "--maxChannels",
+          values.maxChannels,
+          "--workers",
+          String(k),
+          "--out",
+          out,
+          "--quiet",
+        ],
+        env: { OMP_WAIT_POLICY: "passive" },
+        stdout: "null",
+        stderr: "inherit",
+      }),
+    );
+    const s = run.seconds, peak = run;
     await Deno.remove(out, { recursive: true });
-    if (!status.success) throw new Error(`run of ${count} images, ${k} workers failed`);
+    if (!run.success) throw new Error(`run of ${count} images, ${k} workers failed`);
     console.log(
       `| ${count} | ${k} | ${s.toFixed(1)} | ${(count / s).toFixed(0)} | ${
         (count / s / k).toFixed(0)
