@@ -12,6 +12,7 @@ import { registerConstantWeightGradients } from "./constant_weight_grads.ts";
 import { registerNativeKernels } from "./native_kernels.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
 import { registerWebGpuGradients } from "./webgpu_grads.ts";
+import { registerWarpKernels } from "./warp_kernels.ts";
 
 /** A backend name as the user gives it. */
 export type BackendName = "auto" | "webgpu" | "wasm" | "cpu";
@@ -117,6 +118,7 @@ export async function initBackend(
   registerBatchNormGradient();
   registerElementwiseGradients();
   registerConstantWeightGradients();
+  registerWarpKernels();
   let order: string[];
   let why = "";
   if (asked === "auto") {

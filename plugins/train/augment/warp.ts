@@ -1,17 +1,33 @@
 /**
  * Resampling a batch under a per-image map, the one warp every geometric
- * transform ends in. An affine map goes to the fastest kernel that is right:
- * `cropAndResize` when the map only scales and shifts (crops, flips, scale
- * augmentation), `tf.image.transform` otherwise, and a batched bilinear gather
- * on a sampling grid on the CPU backend, whose `Transform` kernel in tfjs 4.22
- * returns after the first image of a batch (the rest stay at the fill value).
- * Non-affine maps (lens distortion) build their sampling grid as a tensor and
- * use the same bilinear gather. Outside the input, pixels are 0.
+ * transform ends in. Bilinear at input index coordinates; outside the input,
+ * pixels are 0.
+ *
+ * Where the backend has convlens's warp kernels (`core/images/warp_kernel.ts`;
+ * WASM and CPU), they do the work, in one pass per image. Elsewhere (WebGPU),
+ * and with `{ kernel: false }`, the warp is composed from stock tfjs ops: an
+ * affine map goes to `cropAndResize` when it only scales and shifts (crops,
+ * flips, scale augmentation), `tf.image.transform` otherwise, and a batched
+ * bilinear gather on a sampling grid on the CPU backend, whose `Transform`
+ * kernel in tfjs 4.22 returns after the first image of a batch (the rest stay
+ * at the fill value). Non-affine maps (lens distortion) build their sampling
+ * grid as a tensor and use the grid kernel or the same bilinear gather.
  *
  * @module
  */
 import { tf } from "../../../core/tf.ts";
+import { runSampleGridKernel, runWarpKernel } from "../../../core/images/warp_kernel.ts";
 import { type Affine, axisAligned } from "./transform.ts";
+
+/** Options of {@linkcode warpAffine} and {@linkcode sampleBilinear}. */
+export interface WarpOptions {
+  /**
+   * Use the backend's warp kernel where it has one; false composes the warp
+   * from stock tfjs ops (the reference the kernels are checked against).
+   * @default true
+   */
+  kernel?: boolean;
+}
 
 /**
  * Bilinear sampling of `x` at a grid of input index coordinates, zero outside.
@@ -19,9 +35,17 @@ import { type Affine, axisAligned } from "./transform.ts";
  * @param x `[n, h, w, c]` images.
  * @param gx `[n, H, W]` columns to sample at (pixel index coordinates).
  * @param gy `[n, H, W]` rows.
+ * @param options Whether to use the backend's kernel.
  * @returns A new `[n, H, W, c]` batch.
  */
-export function sampleBilinear(x: tf.Tensor4D, gx: tf.Tensor3D, gy: tf.Tensor3D): tf.Tensor4D {
+export function sampleBilinear(
+  x: tf.Tensor4D,
+  gx: tf.Tensor3D,
+  gy: tf.Tensor3D,
+  options: WarpOptions = {},
+): tf.Tensor4D {
+  const fast = options.kernel === false ? undefined : runSampleGridKernel(x, gx, gy);
+  if (fast) return fast;
   const [n, h, w, c] = x.shape;
   const [, H, W] = gx.shape;
   return tf.tidy(() => {
@@ -72,6 +96,7 @@ export function affineGrid(
  * @param x `[n, h, w, c]` images (not disposed).
  * @param inverse Per image, the map from output index coordinates to input ones.
  * @param size Output `[height, width]`.
+ * @param options Whether to use the backend's kernel.
  * @returns A new `[n, height, width, c]` batch.
  * @throws {RangeError} when the maps do not match the batch.
  */
@@ -79,11 +104,14 @@ export function warpAffine(
   x: tf.Tensor4D,
   inverse: readonly Affine[],
   size: readonly [number, number],
+  options: WarpOptions = {},
 ): tf.Tensor4D {
   const [n, h, w] = x.shape;
   if (inverse.length !== n) {
     throw new RangeError(`warpAffine: ${inverse.length} maps for a batch of ${n} images`);
   }
+  const fast = options.kernel === false ? undefined : runWarpKernel(x, inverse, size);
+  if (fast) return fast;
   const [H, W] = size;
   if (inverse.every(axisAligned) && h > 1 && w > 1) {
     // Flips and the identity sample exact pixel centres. Any other map whose
@@ -136,7 +164,7 @@ export function warpAffine(
   if (tf.getBackend() === "cpu") {
     const { gx, gy } = affineGrid(inverse, size);
     try {
-      return sampleBilinear(x, gx, gy);
+      return sampleBilinear(x, gx, gy, { kernel: false });
     } finally {
       tf.dispose([gx, gy]);
     }
