@@ -585,6 +585,24 @@ function slice(args: KernelArgs): TensorInfo {
   return out;
 }
 
+let stockCast: tf.KernelConfig | undefined;
+
+/**
+ * Cast to bool as the cpu backend does (any value but 0 is true, NaN too):
+ * the stock WASM kernel truncates to a byte instead, so -2.5 became 254,
+ * 3.7 became 3 and -0.2 became false.
+ */
+function cast(args: KernelArgs): TensorInfo {
+  const { inputs: { x }, backend, attrs } = args;
+  if (attrs.dtype !== "bool" || x.dtype === "bool" || x.dtype === "string") {
+    return stockCast!.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
+  }
+  const out = backend.makeOutput(x.shape, "bool");
+  const from = backend.typedArrayFromHeap(x), to = backend.typedArrayFromHeap(out);
+  for (let i = 0; i < to.length; i++) to[i] = from[i] !== 0 ? 1 : 0;
+  return out;
+}
+
 /** The kernels this module registers on "wasm", by tfjs kernel name. */
 export const WASM_KERNEL_NAMES: readonly string[] = [
   "Conv2DBackpropInput",
@@ -597,6 +615,7 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   "_FusedMatMul",
   "Identity",
   "Slice",
+  "Cast",
 ];
 
 /**
@@ -635,6 +654,11 @@ export function registerWasmKernels(): void {
   add("Sign", sign);
   if (tf.getKernel("Identity", "wasm")) tf.unregisterKernel("Identity", "wasm");
   add("Identity", identity);
+  stockCast = tf.getKernel("Cast", "wasm");
+  if (stockCast) {
+    tf.unregisterKernel("Cast", "wasm");
+    add("Cast", cast);
+  }
   stockSlice = tf.getKernel("Slice", "wasm");
   if (stockSlice) {
     tf.unregisterKernel("Slice", "wasm");

@@ -19,12 +19,12 @@ export const OUT_PATH = new URL("../backends/_warp_simd.ts", import.meta.url);
  * @param wat The module's text.
  * @returns The binary.
  */
-export async function compileWat(wat: string): Promise<Uint8Array> {
+export async function compileWat(wat: string): Promise<Uint8Array<ArrayBuffer>> {
   const wabt = await wabtInit();
   const module = wabt.parseWat("warp_simd.wat", wat, { simd: true });
   try {
     module.validate();
-    return new Uint8Array(module.toBinary({}).buffer);
+    return new Uint8Array(module.toBinary({}).buffer.slice());
   } finally {
     module.destroy();
   }
@@ -48,8 +48,9 @@ export function generatedModule(bytes: Uint8Array): string {
     " */",
     "",
     "/** The module's bytes, base64. */",
-    "export const WARP_SIMD_WASM: string = " + lines.map((l) => JSON.stringify(l)).join(" +\n  ") +
-    ";",
+    // Laid out as `deno fmt` leaves it.
+    "export const WARP_SIMD_WASM: string =",
+    lines.map((l) => "  " + JSON.stringify(l)).join(" +\n") + ";",
     "",
   ].join("\n");
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { tf } from "../core/tf.ts";
 import { initBackend } from "../backends/mod.ts";
 import { seededRandom } from "../core/random.ts";
+import { naiveWarp } from "./_warp_reference.ts";
 import { arraySource } from "../core/data/source.ts";
 import {
   type Affine,
@@ -40,35 +41,6 @@ async function maxDiff(a: tf.Tensor, b: tf.Tensor | Float32Array): Promise<numbe
   let m = 0;
   for (let i = 0; i < av.length; i++) m = Math.max(m, Math.abs(av[i] - bv[i]));
   return m;
-}
-
-/** Bilinear sampling by the definition, zero outside, for one map per image. */
-function naiveWarp(
-  x: Float32Array,
-  shape: number[],
-  maps: Affine[],
-  H: number,
-  W: number,
-): Float32Array {
-  const [n, h, w, c] = shape;
-  const out = new Float32Array(n * H * W * c);
-  const at = (b: number, yy: number, xx: number, k: number) =>
-    yy < 0 || yy >= h || xx < 0 || xx >= w ? 0 : x[((b * h + yy) * w + xx) * c + k];
-  for (let b = 0; b < n; b++) {
-    for (let oy = 0; oy < H; oy++) {
-      for (let ox = 0; ox < W; ox++) {
-        const m = maps[b];
-        const sx = m[0] * ox + m[1] * oy + m[2], sy = m[3] * ox + m[4] * oy + m[5];
-        const x0 = Math.floor(sx), y0 = Math.floor(sy), fx = sx - x0, fy = sy - y0;
-        for (let k = 0; k < c; k++) {
-          out[((b * H + oy) * W + ox) * c + k] =
-            (1 - fy) * ((1 - fx) * at(b, y0, x0, k) + fx * at(b, y0, x0 + 1, k)) +
-            fy * ((1 - fx) * at(b, y0 + 1, x0, k) + fx * at(b, y0 + 1, x0 + 1, k));
-        }
-      }
-    }
-  }
-  return out;
 }
 
 Deno.test("horizontalFlip() and verticalFlip() mirror exactly the images drawn, and only those", async () => {

@@ -471,3 +471,65 @@ Deno.test("the one-pass clip gradient on wasm matches the cpu backend at the bou
   assert.ok(prof.kernels.some((k) => k.name === CLIP_GRAD_KERNEL));
   assert.ok(!prof.kernels.some((k) => k.name === "LogicalAnd"));
 });
+
+Deno.test("cast to bool on wasm is true for every value but 0, as on the cpu backend", async () => {
+  const v = [-2.5, 0, -0, 1.5, 3.7, -0.2, 1e-30, NaN, 256, -1];
+  const want = [1, 0, 0, 1, 1, 1, 1, 1, 1, 1];
+  for (const backend of ["wasm", "cpu"] as const) {
+    await use(backend);
+    for (const from of ["float32", "int32"] as const) {
+      const x = tf.tensor(v, [10], from === "int32" ? "float32" : from).cast(from);
+      const y = x.cast("bool");
+      const expected = from === "int32" ? v.map((a) => Number(Math.trunc(a || 0) !== 0)) : want;
+      assert.deepEqual(Array.from(await y.data()), expected, `${backend} ${from}`);
+      tf.dispose([x, y]);
+    }
+  }
+  await use("wasm");
+});
+
+Deno.test("slice on wasm reads only what it takes and matches the cpu backend for ranks 1-5 and every dtype", async () => {
+  const r = rand(11);
+  const cases: { shape: number[]; begin: number[]; size: number[] }[] = [];
+  for (let k = 0; k < 40; k++) {
+    const rank = 1 + (k % 5);
+    const shape = Array.from({ length: rank }, () => 1 + Math.floor((r() + 0.5) * 5));
+    const begin = shape.map((d) => Math.floor((r() + 0.5) * d));
+    // -1 takes the rest of an axis; whole trailing axes make long contiguous runs.
+    const size = shape.map((
+      d,
+      i,
+    ) => (k % 3 === 0 && i > 0 ? -1 : 1 + Math.floor((r() + 0.5) * (d - begin[i]))));
+    cases.push({ shape, begin, size });
+  }
+  cases.push({ shape: [3, 4, 50], begin: [1, 0, 0], size: [2, -1, -1] }, {
+    shape: [6],
+    begin: [2],
+    size: [0],
+  });
+  for (const dtype of ["float32", "int32", "bool"] as const) {
+    const results: string[][] = [];
+    for (const backend of ["wasm", "cpu"] as const) {
+      await use(backend);
+      results.push(cases.map(({ shape, begin, size }) => {
+        const x = tf.tensor(values(size_(shape), 3).map((v) => v * 9), shape).cast(dtype);
+        const y = tf.slice(x, begin, size);
+        const out = `${y.shape}:${y.dtype}:${Array.from(y.dataSync()).join()}`;
+        tf.dispose([x, y]);
+        return out;
+      }));
+    }
+    await use("wasm");
+    assert.deepEqual(results[0], results[1], dtype);
+  }
+  // Its output is a new tensor of its own: disposing the input leaves it whole.
+  const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
+  const y = x.slice([1, 0], [2, 2]);
+  x.dispose();
+  assert.deepEqual(Array.from(await y.data()), [3, 4, 5, 6]);
+  y.dispose();
+});
+
+function size_(shape: number[]): number {
+  return size(shape);
+}
