@@ -311,26 +311,45 @@ function sampleAt(src: Image, x: number, y: number, d: Float32Array, o: number):
 }
 
 function general(src: Image, dst: Image, m: readonly number[]): void {
-  const { h, w, c } = src, H = dst.h, W = dst.w;
-  const s = src.p.f, d = dst.p.f, at = src.at, row = w * c;
+  const H = dst.h, W = dst.w;
   const [m0, m1, m2, m3, m4, m5] = m;
-  let o = dst.at;
+  const xs = new Float64Array(W), ys = new Float64Array(W);
   for (let i = 0; i < H; i++) {
     const bx = m1 * i + m2, by = m4 * i + m5;
-    for (let j = 0; j < W; j++, o += c) {
-      const x = m0 * j + bx, y = m3 * j + by;
-      const x0 = Math.floor(x), y0 = Math.floor(y);
-      if (c === 3 && x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) {
-        // The interior, inline: the per-pixel call costs twice the arithmetic.
-        const fx = x - x0, fy = y - y0;
-        const a = at + y0 * row + x0 * 3, b = a + row;
-        const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-        d[o] = w00 * s[a] + w01 * s[a + 3] + w10 * s[b] + w11 * s[b + 3];
-        d[o + 1] = w00 * s[a + 1] + w01 * s[a + 4] + w10 * s[b + 1] + w11 * s[b + 4];
-        d[o + 2] = w00 * s[a + 2] + w01 * s[a + 5] + w10 * s[b + 2] + w11 * s[b + 5];
-      } else {
-        sampleAt(src, x, y, d, o);
-      }
+    for (let j = 0; j < W; j++) xs[j] = m0 * j + bx, ys[j] = m3 * j + by;
+    sampleRow(src, dst.p.f, dst.at + i * W * src.c, xs, ys, 0, W);
+  }
+}
+
+/**
+ * W output pixels from `o` on: pixel j samples (xs[from + j], ys[from + j]).
+ * The interior of a 3-channel image is inline; a call per pixel cost twice
+ * the arithmetic (a WebAssembly SIMD version of this loop was no faster than
+ * V8's code for it).
+ */
+function sampleRow(
+  src: Image,
+  d: Float32Array,
+  o: number,
+  xs: Float32Array | Float64Array,
+  ys: Float32Array | Float64Array,
+  from: number,
+  W: number,
+): void {
+  const { h, w, c } = src;
+  const s = src.p.f, at = src.at, row = w * c;
+  for (let j = from, end = from + W; j < end; j++, o += c) {
+    const x = xs[j], y = ys[j];
+    const x0 = Math.floor(x), y0 = Math.floor(y);
+    if (c === 3 && x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) {
+      const fx = x - x0, fy = y - y0;
+      const a = at + y0 * row + x0 * 3, b = a + row;
+      const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+      d[o] = w00 * s[a] + w01 * s[a + 3] + w10 * s[b] + w11 * s[b + 3];
+      d[o + 1] = w00 * s[a + 1] + w01 * s[a + 4] + w10 * s[b + 1] + w11 * s[b + 4];
+      d[o + 2] = w00 * s[a + 2] + w01 * s[a + 5] + w10 * s[b + 2] + w11 * s[b + 5];
+    } else {
+      sampleAt(src, x, y, d, o);
     }
   }
 }
@@ -375,7 +394,10 @@ function sampleGridBatch(
   const [n, h, w, c] = shape;
   for (let k = 0; k < n; k++) {
     const s: Image = { p: src, at: k * h * w * c, h, w, c };
-    for (let i = k * H * W, end = i + H * W; i < end; i++) sampleAt(s, gx[i], gy[i], dst.f, i * c);
+    for (let i = 0; i < H; i++) {
+      const first = (k * H + i) * W;
+      sampleRow(s, dst.f, first * c, gx, gy, first, W);
+    }
   }
 }
 

@@ -18,6 +18,7 @@ import {
   augmentPipeline,
   colorJitter,
   horizontalFlip,
+  lensDistortion,
   randomAffine,
   randomResizedCrop,
   type Transform,
@@ -41,6 +42,7 @@ const rows: Record<string, () => Transform[]> = {
   "colour jitter":
     () => [colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 })],
   "affine": () => [randomAffine({ rotate: 20, translate: 0.1, zoom: [0.9, 1.1], shear: 10 })],
+  "lens distortion": () => [lensDistortion({ k1: [-0.3, 0.3], k2: [-0.1, 0.1] })],
   "pipeline": () => [
     horizontalFlip(),
     randomResizedCrop({ size: [224, 224] }),

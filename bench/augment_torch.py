@@ -1,5 +1,6 @@
 """The torchvision and OpenCV half of bench/augment_bench.ts: images per second
-of flip, random resized crop, colour jitter, affine and the whole pipeline on
+of flip, random resized crop, colour jitter, affine, lens distortion (OpenCV only;
+torchvision has none) and the whole pipeline on
 64 float32 images of 256x256x3, as at their best here.
 
 Run with Debian's python3 (torch 1.13, torchvision 0.14, OpenCV 4.6) and the
@@ -76,6 +77,15 @@ def cv_affine(img, rng):
     return cv2.warpAffine(img, m, (ww, hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
+def cv_lens(img, rng, grid):
+    """Radial (Brown-Conrady) distortion as convlens's lensDistortion: cv2.remap on a per-image map."""
+    dx, dy, cx, cy, r2 = grid
+    k1, k2 = rng.uniform(-0.3, 0.3), rng.uniform(-0.1, 0.1)
+    f = 1 + k1 * r2 + k2 * r2 * r2
+    return cv2.remap(img, f * dx + cx, f * dy + cy, interpolation=cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -93,6 +103,11 @@ def main():
     hwc = [np.ascontiguousarray(im.permute(1, 2, 0).numpy()) for im in images]
     hwc8 = [(x * 255).astype(np.uint8) for x in hwc]
     rng = np.random.default_rng(0)
+    # The distortion's pixel offsets from the centre, made once (not per image).
+    cx = cy = (s - 1) / 2
+    ys, xs = np.mgrid[0:s, 0:s].astype(np.float32)
+    dx, dy = xs - cx, ys - cy
+    lens_grid = (dx, dy, cx, cy, (dx * dx + dy * dy) / np.float32(cx * cx + cy * cy))
 
     flip = T.RandomHorizontalFlip()
     rrc = T.RandomResizedCrop(224)
@@ -129,6 +144,7 @@ def main():
             "random resized crop": lambda d=data: [cv_rrc(im, rng) for im in d],
             "colour jitter": lambda d=data, u=u8: [cv_jitter(im, rng, 0.4, 0.4, 0.4, 0.1, u) for im in d],
             "affine": lambda d=data: [cv_affine(im, rng) for im in d],
+            "lens distortion": lambda d=data: [cv_lens(im, rng, lens_grid) for im in d],
             "pipeline": cv_pipe(data, u8),
         }
     result = {}

@@ -5,7 +5,8 @@
  * the input at distance `r (1 + k1 r^2 + k2 r^4)` along the same ray. With
  * `k1 > 0` the periphery is pulled in (barrel: straight lines bow outward);
  * with `k1 < 0` it is pushed out (pincushion). Not affine, so the sampling
- * grid is built as a tensor and read by a batched bilinear gather.
+ * grid is built as a tensor and read by the backend's grid kernel (a batched
+ * bilinear gather where it has none).
  *
  * @module
  */
