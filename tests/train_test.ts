@@ -7,6 +7,7 @@ import { makeOptimizer } from "../core/train/optimizers.ts";
 import { learningRateAt } from "../core/train/schedule.ts";
 import { evaluate } from "../core/train/metrics.ts";
 import { shiftFlip } from "../core/train/shift_flip.ts";
+import { WARP_AFFINE_KERNEL } from "../core/images/warp_kernel.ts";
 import { seededRandom } from "../core/random.ts";
 import { Result } from "../core/result.ts";
 import { loadNet } from "../core/load.ts";
@@ -287,6 +288,16 @@ for (const backend of ["wasm", "cpu"] as const) {
     const s = 2;
     const y = shiftFlip({ maxShift: s, flip: true })(x, seededRandom(3), 0);
     const v = (await y.data()) as Float32Array;
+    // Without the warp kernel (as on WebGPU) the batched crop gives the same bits.
+    const kernel = tf.getKernel(WARP_AFFINE_KERNEL, backend)!;
+    tf.unregisterKernel(WARP_AFFINE_KERNEL, backend);
+    try {
+      const z = shiftFlip({ maxShift: s, flip: true })(x, seededRandom(3), 0);
+      assert.deepEqual(await z.data(), v, "the crop path equals the kernel");
+      z.dispose();
+    } finally {
+      tf.registerKernel(kernel);
+    }
     // The same draws, in shiftFlip's order: dy, dx, then whether mirrored.
     const rng = seededRandom(3);
     let mirrored = 0, unshiftedRows = 0;

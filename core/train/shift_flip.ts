@@ -1,9 +1,11 @@
 /**
  * The augmentation the built-in models train with: each image shifted by a
  * whole number of pixels (up to `maxShift` each way, zeros filling in) and,
- * optionally, mirrored left to right, all in one batched crop of the padded
- * batch (`tf.image.cropAndResize` at integer positions copies pixels exactly,
- * and a box whose x1 exceeds its x2 is the mirrored crop).
+ * optionally, mirrored left to right, in one batched call: the backend's warp
+ * kernel (`core/images/warp_kernel.ts`; whole-pixel maps are row copies)
+ * where it has one, else one batched crop of the padded batch
+ * (`tf.image.cropAndResize` at integer positions copies pixels exactly, and a
+ * box whose x1 exceeds its x2 is the mirrored crop).
  *
  * @example The shapes stay
  * ```ts
@@ -21,6 +23,7 @@
 import { tf } from "../tf.ts";
 import type { Random } from "../random.ts";
 import type { Augment } from "./fit.ts";
+import { runWarpKernel, type WarpMap } from "../images/warp_kernel.ts";
 
 /** Options of {@linkcode shiftFlip}. */
 export interface ShiftFlipOptions {
@@ -54,13 +57,17 @@ export function shiftFlip(options: ShiftFlipOptions = {}): Augment {
     // vertically.
     const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(v, 1)));
     const ph = pow2(h + 2 * s), pw = pow2(w + 2 * s - 1);
+    const maps: WarpMap[] = [];
     for (let i = 0; i < n; i++) {
       const dy = rng.int(2 * s + 1), dx = rng.int(2 * s + 1);
       const x1 = dx / pw, x2 = (dx + w - 1) / pw;
       const mirrored = flip && rng.next() < 0.5;
       boxes.set([(dy + 1) / ph, mirrored ? x2 : x1, (dy + h) / ph, mirrored ? x1 : x2], 4 * i);
+      // The same crop as a map from output to input pixels: rows i + dy - s,
+      // columns j + dx - s, or mirrored, dx + w - 1 - s - j.
+      maps.push(mirrored ? [-1, 0, dx + w - 1 - s, 0, 1, dy - s] : [1, 0, dx - s, 0, 1, dy - s]);
     }
-    return tf.tidy(() =>
+    return runWarpKernel(x, maps, [h, w]) ?? tf.tidy(() =>
       tf.image.cropAndResize(
         x.pad([[0, 0], [s + 1, ph - h - s], [s, pw + 1 - w - s], [0, 0]]),
         tf.tensor2d(boxes, [n, 4]),
