@@ -1,6 +1,6 @@
 /**
- * Random crops, both as one batched `cropAndResize` (each image's crop is a
- * scale and shift of the pixel grid):
+ * Random crops, both in one batched warp (`warp.ts`; each image's crop is a
+ * scale and shift of the pixel grid, resampled separably):
  *
  * - ResNet's scale augmentation (He et al., "Deep Residual Learning for Image
  *   Recognition", 2016, after Simonyan & Zisserman): the image is rescaled so

@@ -1,8 +1,9 @@
 /**
  * Horizontal and vertical flips ("change the pixels without changing the
  * label": a mirrored shirt is still a shirt), each image flipped or not with
- * probability `p`, as one batched `cropAndResize` (a box whose x1 exceeds its
- * x2 is the mirrored crop, copied exactly at integer positions).
+ * probability `p`, in one batched warp (`warp.ts`): a mirror map, which the
+ * warp kernels copy bit-exactly row by row (or `cropAndResize` with a box
+ * whose x1 exceeds its x2, exact at integer positions).
  *
  * @example Flip every image left to right
  * ```ts

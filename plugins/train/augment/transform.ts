@@ -134,7 +134,8 @@ export function applyAffine(m: Affine, x: number, y: number): [number, number] {
 
 /**
  * Whether a map only scales and shifts each axis (possibly mirrored): then
- * `cropAndResize` can do its resampling, which is faster than a general warp.
+ * the resampling is separable (the warp kernels' and `cropAndResize`'s fast
+ * path), faster than a general warp.
  *
  * @param m The map.
  * @returns True when it has no rotation or shear.
