@@ -63,8 +63,6 @@ interface Accel {
   scratch?: Plane;
 }
 
-type Shape4 = readonly number[];
-
 /** Where one image lives in its batch, and its geometry. */
 interface Image {
   p: Plane;
@@ -143,77 +141,107 @@ function copyShift(
 }
 
 /**
- * Separable bilinear (a scale and shift per axis) of output rows [i0, i1)
- * and columns [j0, j1): each source row is resampled along x once, then
- * pairs of those rows are blended.
+ * The horizontal taps of a scale-and-shift map: for each output column j,
+ * the two source columns it blends (clamped inside) and their weights (0 for
+ * a column outside the image).
  */
-function separable(
-  src: Image,
-  dst: Image,
+function columnTaps(
   m: readonly number[],
-  i0: number,
-  i1: number,
-  j0: number,
-  j1: number,
+  W: number,
+  w: number,
+  each: (j: number, xa: number, xb: number, wa: number, wb: number) => void,
 ): void {
-  const { h, w, c } = src, W = dst.w;
-  const cols = j1 - j0;
-  if (cols <= 0 || i1 <= i0) return;
-  const xa = new Int32Array(cols), xb = new Int32Array(cols);
-  const wa = new Float64Array(cols), wb = new Float64Array(cols);
-  for (let j = 0; j < cols; j++) {
-    const x = m[0] * (j0 + j) + m[2];
+  for (let j = 0; j < W; j++) {
+    const x = m[0] * j + m[2];
     const x0 = Math.floor(x), f = x - x0;
-    wa[j] = x0 >= 0 && x0 < w ? 1 - f : 0;
-    wb[j] = x0 + 1 >= 0 && x0 + 1 < w ? f : 0;
-    xa[j] = Math.min(Math.max(x0, 0), w - 1) * c;
-    xb[j] = Math.min(Math.max(x0 + 1, 0), w - 1) * c;
+    each(
+      j,
+      Math.min(Math.max(x0, 0), w - 1),
+      Math.min(Math.max(x0 + 1, 0), w - 1),
+      x0 >= 0 && x0 < w ? 1 - f : 0,
+      x0 + 1 >= 0 && x0 + 1 < w ? f : 0,
+    );
   }
-  const s = src.p.f, d = dst.p.f;
-  const len = cols * c;
-  const rows = [new Float64Array(len), new Float64Array(len)];
+}
+
+/**
+ * The vertical half of a separable resize. Per output row i, source rows y0
+ * and y0 + 1 weigh p and q (0 outside the image); each source row is
+ * resampled along x once, into one of two slots (`resample(r, slot)`), and
+ * `blend(i, a, p, b, q)` combines the slots (b = a and q = 0 where one row
+ * counts); `blank(i)` where none does.
+ */
+function blendRows(
+  m: readonly number[],
+  H: number,
+  h: number,
+  resample: (r: number, slot: number) => void,
+  blend: (i: number, a: number, p: number, b: number, q: number) => void,
+  blank: (i: number) => void,
+): void {
   const keys = [-1, -1];
-  // Resamples source row r along x into a slot other than `keep`'s.
-  const fetch = (r: number, keep: number): Float64Array => {
+  // The slot holding source row r, resampled into the slot not holding `keep` if need be.
+  const fetch = (r: number, keep: number): number => {
     const hit = keys[0] === r ? 0 : keys[1] === r ? 1 : -1;
-    if (hit >= 0) return rows[hit];
+    if (hit >= 0) return hit;
     const slot = keys[0] === keep ? 1 : 0;
     keys[slot] = r;
+    resample(r, slot);
+    return slot;
+  };
+  for (let i = 0; i < H; i++) {
+    const y = m[4] * i + m[5];
+    const y0 = Math.floor(y), fy = y - y0;
+    const p = y0 >= 0 && y0 < h ? 1 - fy : 0;
+    const q = y0 + 1 >= 0 && y0 + 1 < h ? fy : 0;
+    if (p === 0 && q === 0) {
+      blank(i);
+    } else if (q === 0) {
+      const a = fetch(y0, -2);
+      blend(i, a, p, a, 0);
+    } else if (p === 0) {
+      const b = fetch(y0 + 1, -2);
+      blend(i, b, q, b, 0);
+    } else {
+      const a = fetch(y0, y0 + 1);
+      blend(i, a, p, fetch(y0 + 1, y0), q);
+    }
+  }
+}
+
+/** Separable bilinear (a scale and shift per axis), in JS. */
+function separable(src: Image, dst: Image, m: readonly number[]): void {
+  const { h, w, c } = src, H = dst.h, W = dst.w;
+  const xa = new Int32Array(W), xb = new Int32Array(W);
+  const wa = new Float64Array(W), wb = new Float64Array(W);
+  columnTaps(m, W, w, (j, a, b, p, q) => {
+    xa[j] = a * c, xb[j] = b * c, wa[j] = p, wb[j] = q;
+  });
+  const s = src.p.f, d = dst.p.f;
+  const len = W * c;
+  const rows = [new Float64Array(len), new Float64Array(len)];
+  const resample = (r: number, slot: number) => {
     const out = rows[slot], base = src.at + r * w * c;
     if (c === 3) {
-      for (let j = 0, o = 0; j < cols; j++, o += 3) {
+      for (let j = 0, o = 0; j < W; j++, o += 3) {
         const a = base + xa[j], b = base + xb[j], p = wa[j], q = wb[j];
         out[o] = s[a] * p + s[b] * q;
         out[o + 1] = s[a + 1] * p + s[b + 1] * q;
         out[o + 2] = s[a + 2] * p + s[b + 2] * q;
       }
     } else {
-      for (let j = 0, o = 0; j < cols; j++, o += c) {
+      for (let j = 0, o = 0; j < W; j++, o += c) {
         const a = base + xa[j], b = base + xb[j], p = wa[j], q = wb[j];
         for (let k = 0; k < c; k++) out[o + k] = s[a + k] * p + s[b + k] * q;
       }
     }
-    return out;
   };
-  for (let i = i0; i < i1; i++) {
-    const y = m[4] * i + m[5];
-    const y0 = Math.floor(y), fy = y - y0;
-    const p = y0 >= 0 && y0 < h ? 1 - fy : 0;
-    const q = y0 + 1 >= 0 && y0 + 1 < h ? fy : 0;
-    const o = dst.at + (i * W + j0) * c;
-    if (p === 0 && q === 0) {
-      d.fill(0, o, o + len);
-    } else if (q === 0) {
-      const a = fetch(y0, -2);
-      for (let k = 0; k < len; k++) d[o + k] = a[k] * p;
-    } else if (p === 0) {
-      const b = fetch(y0 + 1, -2);
-      for (let k = 0; k < len; k++) d[o + k] = b[k] * q;
-    } else {
-      const a = fetch(y0, y0 + 1), b = fetch(y0 + 1, y0);
-      for (let k = 0; k < len; k++) d[o + k] = a[k] * p + b[k] * q;
-    }
-  }
+  const blend = (i: number, ka: number, p: number, kb: number, q: number) => {
+    const a = rows[ka], b = rows[kb], o = dst.at + i * len;
+    if (q === 0) { for (let k = 0; k < len; k++) d[o + k] = a[k] * p; }
+    else for (let k = 0; k < len; k++) d[o + k] = a[k] * p + b[k] * q;
+  };
+  blendRows(m, H, h, resample, blend, (i) => d.fill(0, dst.at + i * len, dst.at + (i + 1) * len));
 }
 
 /**
@@ -229,45 +257,24 @@ function separableSimd(
 ): void {
   const { h, w, c } = src, H = dst.h, W = dst.w;
   const f = scratch.f, u = scratch.u;
-  for (let j = 0; j < W; j++) {
-    const x = m[0] * j + m[2];
-    const x0 = Math.floor(x), fx = x - x0;
-    u[4 * j] = Math.min(Math.max(x0, 0), w - 1) * c * 4;
-    u[4 * j + 1] = Math.min(Math.max(x0 + 1, 0), w - 1) * c * 4;
-    f[4 * j + 2] = x0 >= 0 && x0 < w ? 1 - fx : 0;
-    f[4 * j + 3] = x0 + 1 >= 0 && x0 + 1 < w ? fx : 0;
-  }
+  columnTaps(m, W, w, (j, a, b, p, q) => {
+    u[4 * j] = a * c * 4, u[4 * j + 1] = b * c * 4, f[4 * j + 2] = p, f[4 * j + 3] = q;
+  });
   const taps = scratch.base, len = W * c;
   const rowBytes = 4 * (len + 4);
   const rows = [taps + 16 * W, taps + 16 * W + rowBytes];
-  const keys = [-1, -1];
   const end = src.p.base + 4 * src.p.f.length;
-  const fetch = (r: number, keep: number): number => {
-    const hit = keys[0] === r ? 0 : keys[1] === r ? 1 : -1;
-    if (hit >= 0) return rows[hit];
-    const slot = keys[0] === keep ? 1 : 0;
-    keys[slot] = r;
+  const resample = (r: number, slot: number) => {
     const start = src.p.base + 4 * (src.at + r * w * c);
     // Only a row whose last pixel ends within 16 bytes of the tensor's end
     // needs the checked loads.
     if (start + 4 * w * c + 16 <= end) simd.hrow_fast(start, rows[slot], taps, W, 4 * c);
     else simd.hrow(start, rows[slot], taps, W, 4 * c, end);
-    return rows[slot];
   };
-  for (let i = 0; i < H; i++) {
-    const y = m[4] * i + m[5];
-    const y0 = Math.floor(y), fy = y - y0;
-    const p = y0 >= 0 && y0 < h ? 1 - fy : 0;
-    const q = y0 + 1 >= 0 && y0 + 1 < h ? fy : 0;
-    const o = dst.at + i * len;
-    if (p === 0 && q === 0) {
-      dst.p.f.fill(0, o, o + len);
-      continue;
-    }
-    const a = p === 0 ? fetch(y0 + 1, -2) : fetch(y0, q === 0 ? -2 : y0 + 1);
-    const b = q === 0 || p === 0 ? a : fetch(y0 + 1, y0);
-    simd.blend(a, b, p === 0 ? q : p, p === 0 || q === 0 ? 0 : q, dst.p.base + 4 * o, len);
-  }
+  const blend = (i: number, a: number, p: number, b: number, q: number) =>
+    simd.blend(rows[a], rows[b], p, q, dst.p.base + 4 * (dst.at + i * len), len);
+  const blank = (i: number) => dst.p.f.fill(0, dst.at + i * len, dst.at + (i + 1) * len);
+  blendRows(m, H, h, resample, blend, blank);
 }
 
 /**
@@ -358,7 +365,7 @@ function sampleRow(
 function warpBatch(
   src: Plane,
   dst: Plane,
-  shape: Shape4,
+  shape: readonly number[],
   maps: readonly number[],
   H: number,
   W: number,
@@ -377,7 +384,7 @@ function warpBatch(
     } else if (simd && scratch && c <= 4) {
       separableSimd(s, d, m, simd, scratch);
     } else {
-      separable(s, d, m, 0, H, 0, W);
+      separable(s, d, m);
     }
   }
 }
@@ -387,7 +394,7 @@ function sampleGridBatch(
   gx: Float32Array,
   gy: Float32Array,
   dst: Plane,
-  shape: Shape4,
+  shape: readonly number[],
   H: number,
   W: number,
 ): void {
@@ -450,7 +457,7 @@ interface CpuBackend {
   makeTensorInfo(shape: number[], dtype: "float32", values: Float32Array): TensorInfo;
 }
 
-/** CPU outputs are made empty here and handed to the backend filled, by `finish`. */
+/** The CPU kernels: outputs are filled in new arrays, then handed to the backend. */
 function cpuKernels(): [tf.KernelFunc, tf.KernelFunc] {
   const values = (b: CpuBackend, info: TensorInfo) => b.data.get(info.dataId).values;
   const warp = ({ inputs, backend, attrs }: KernelArgs) => {

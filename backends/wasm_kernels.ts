@@ -545,7 +545,7 @@ let stockSlice: tf.KernelConfig | undefined;
  */
 function slice(args: KernelArgs): TensorInfo {
   const { inputs: { x }, backend, attrs } = args;
-  if (x.dtype === "string" || !stockSlice) {
+  if (x.dtype === "string") {
     return stockSlice!.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
   }
   const [begin, size] = tf.slice_util.parseSliceParams(

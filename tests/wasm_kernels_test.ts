@@ -511,9 +511,9 @@ Deno.test("slice on wasm reads only what it takes and matches the cpu backend fo
     const results: string[][] = [];
     for (const backend of ["wasm", "cpu"] as const) {
       await use(backend);
-      results.push(cases.map(({ shape, begin, size }) => {
-        const x = tf.tensor(values(size_(shape), 3).map((v) => v * 9), shape).cast(dtype);
-        const y = tf.slice(x, begin, size);
+      results.push(cases.map(({ shape, begin, size: extent }) => {
+        const x = tf.tensor(values(size(shape), 3).map((v) => v * 9), shape).cast(dtype);
+        const y = tf.slice(x, begin, extent);
         const out = `${y.shape}:${y.dtype}:${Array.from(y.dataSync()).join()}`;
         tf.dispose([x, y]);
         return out;
@@ -529,7 +529,3 @@ Deno.test("slice on wasm reads only what it takes and matches the cpu backend fo
   assert.deepEqual(Array.from(await y.data()), [3, 4, 5, 6]);
   y.dispose();
 });
-
-function size_(shape: number[]): number {
-  return size(shape);
-}
